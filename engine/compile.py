@@ -1,0 +1,327 @@
+"""Stage 3, compile: expressions -> Polars expressions; one aggregation per source.
+
+The compiler walks simpleeval's node dispatch, but every handler builds a Polars
+expression instead of a value, so evaluation is vectorized and nothing in a ruleset ever
+runs as Python. The traps of evaluating Polars with plain simpleeval are handled here:
+``and``/``or``/``not``, ``x if c else y``, chained comparisons and ``**`` never call
+``bool()`` on an expression; string literals become ``pl.lit``; attributes exist only as
+``name.field`` lookups in action conditions. Literal arithmetic is folded with
+simpleeval's bounded operators, so ``9**9**9`` is refused instead of computed.
+"""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import operator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+import polars as pl
+import simpleeval
+
+from . import functions
+from .checks import RULES, CheckRule
+from .errors import AssessError, Problem
+from .model import Check, Expression, Kpi, Measure, Ruleset
+
+Value = Any  # pl.Expr or a Python literal
+_NUMBER = (int, float)
+
+
+def lit(x: Value) -> pl.Expr:
+    return x if isinstance(x, pl.Expr) else pl.lit(x)
+
+
+def _is_number(x: Value) -> bool:
+    return isinstance(x, _NUMBER)
+
+
+def _safe_div(a: Value, b: Value, op: Callable[[Any, Any], Any]) -> Value:
+    if _is_number(a) and _is_number(b):
+        return None if b == 0 else op(a, b)
+    b = lit(b)
+    return pl.when(b != 0).then(op(lit(a), b)).otherwise(None)
+
+
+def _arithmetic(folded: Callable[[Any, Any], Any], vectorized: Callable[[Any, Any], Any]):
+    def apply(a: Value, b: Value) -> Value:
+        if isinstance(a, str) or isinstance(b, str):
+            raise ValueError("text can be compared, not used in arithmetic")
+        if _is_number(a) and _is_number(b):
+            return folded(a, b)
+        return vectorized(lit(a), lit(b))
+    return apply
+
+
+OPERATORS: dict[type, Callable[..., Value]] = {
+    ast.Add: _arithmetic(simpleeval.safe_add, operator.add),
+    ast.Sub: _arithmetic(operator.sub, operator.sub),
+    ast.Mult: _arithmetic(simpleeval.safe_mult, operator.mul),
+    ast.Pow: _arithmetic(simpleeval.safe_power, lambda a, b: a.pow(b)),
+    ast.Div: lambda a, b: _safe_div(a, b, operator.truediv),
+    ast.FloorDiv: lambda a, b: _safe_div(a, b, operator.floordiv),
+    ast.Mod: lambda a, b: _safe_div(a, b, operator.mod),
+}
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+def _bool(x: Value) -> pl.Expr:
+    return lit(x).cast(pl.Boolean)
+
+
+class Compiler(simpleeval.SimpleEval):
+    """Compiles one parsed :class:`Expression` to a Polars expression (or a literal).
+
+    ``resolve(name)`` says what a name is in this context (a column, a measure, a param);
+    ``attribute(name, field)`` does the same for ``name.field`` in action conditions.
+    Every denominator met is remembered, so a null result can say why it is null.
+    """
+
+    def __init__(self, resolve: Callable[[str], Value],
+                 attribute: Callable[[str, str], Value] | None = None):
+        super().__init__(operators=OPERATORS, names={},
+                         functions={n: partial(f, pl) for n, f in functions.FUNCTIONS.items()})
+        self.names = lambda node: resolve(node.id)
+        self.attribute = attribute
+        self.denominators: list[tuple[str, pl.Expr]] = []
+        self.nodes = {
+            ast.Name: self._eval_name, ast.Constant: self._eval_constant,
+            ast.BinOp: self._binop, ast.UnaryOp: self._unaryop, ast.BoolOp: self._boolop,
+            ast.Compare: self._compare, ast.IfExp: self._ifexp, ast.Call: self._eval_call,
+            ast.Tuple: self._sequence, ast.List: self._sequence, ast.Attribute: self._attr,
+        }
+
+    def compile(self, expression: Expression) -> Value:
+        self.expr = expression.text
+        try:
+            return self._eval(expression.tree)
+        except AssessError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, simpleeval.InvalidExpression,
+                pl.exceptions.PolarsError) as exc:
+            raise AssessError(Problem(expression.location, "expression",
+                                      f"cannot compile `{expression.text}`: {exc}")) from None
+
+    def _binop(self, node: ast.BinOp) -> Value:
+        left, right = self._eval(node.left), self._eval(node.right)
+        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
+            self.denominators.append((ast.unparse(node.right), lit(right)))
+        return self.operators[type(node.op)](left, right)
+
+    def _unaryop(self, node: ast.UnaryOp) -> Value:
+        value = self._eval(node.operand)
+        if isinstance(node.op, ast.Not):
+            return (not value) if isinstance(value, (bool, type(None))) else ~_bool(value)
+        if isinstance(value, str):
+            raise ValueError("text cannot be negated")
+        return -value if isinstance(node.op, ast.USub) else value
+
+    def _boolop(self, node: ast.BoolOp) -> pl.Expr:
+        values = [_bool(self._eval(v)) for v in node.values]
+        combine = operator.and_ if isinstance(node.op, ast.And) else operator.or_
+        result = values[0]
+        for v in values[1:]:
+            result = combine(result, v)
+        return result
+
+    def _compare(self, node: ast.Compare) -> Value:
+        # a < b < c means (a < b) and (b < c), each side evaluated once
+        left = self._eval(node.left)
+        parts = []
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self._eval(right_node)
+            parts.append(self._compare_one(op, left, right))
+            left = right
+        if all(not isinstance(p, pl.Expr) for p in parts):
+            return all(parts)
+        result = _bool(parts[0])
+        for p in parts[1:]:
+            result = result & _bool(p)
+        return result
+
+    @staticmethod
+    def _compare_one(op: ast.cmpop, left: Value, right: Value) -> Value:
+        if isinstance(op, (ast.In, ast.NotIn)):
+            if not isinstance(right, tuple):
+                raise ValueError("`in` needs a list of values: x in ('a', 'b')")
+            if any(isinstance(v, pl.Expr) for v in right):
+                raise ValueError("the values after `in` must be literals")
+            found = lit(left).is_in(list(right))
+            return ~found if isinstance(op, ast.NotIn) else found
+        if not isinstance(left, pl.Expr) and not isinstance(right, pl.Expr):
+            return _COMPARE[type(op)](left, right)
+        return _COMPARE[type(op)](lit(left), lit(right))
+
+    def _ifexp(self, node: ast.IfExp) -> pl.Expr:
+        return pl.when(_bool(self._eval(node.test))).then(lit(self._eval(node.body))) \
+            .otherwise(lit(self._eval(node.orelse)))
+
+    def _sequence(self, node: ast.Tuple | ast.List) -> tuple:
+        return tuple(self._eval(e) for e in node.elts)
+
+    def _attr(self, node: ast.Attribute) -> Value:
+        if self.attribute is None or not isinstance(node.value, ast.Name):
+            raise ValueError("attributes are not part of the language")
+        return self.attribute(node.value.id, node.attr)
+
+
+def param_value(value: Any) -> Any:
+    """Params arrive as YAML values; ISO date text counts as a date."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def row_compiler(params: dict[str, Any]) -> Compiler:
+    """Names are params if declared, else columns of the source."""
+    def resolve(name: str) -> Value:
+        return param_value(params[name]) if name in params else pl.col(name)
+    return Compiler(resolve)
+
+
+def compile_row(expression: Expression | None, params: dict[str, Any]) -> Value:
+    return None if expression is None else row_compiler(params).compile(expression)
+
+
+def _uses_columns(expression: Expression, params: dict[str, Any]) -> bool:
+    return bool(expression.names - set(params))
+
+
+def measure_expr(measure: Measure, params: dict[str, Any]) -> pl.Expr:
+    """The aggregation of one measure, its filter folded in (``expr.filter(cond)``)."""
+    where = compile_row(measure.where, params)
+    if measure.agg == "count" and measure.of is None:
+        if where is None:
+            agg = pl.len()
+        elif not _uses_columns(measure.where, params):  # a filter on params alone
+            agg = pl.when(_bool(where)).then(pl.len()).otherwise(0)
+        else:
+            agg = _bool(where).fill_null(False).sum()
+        return agg.cast(pl.Float64).alias(measure.name)
+    of = lit(compile_row(measure.of, params))
+    if where is not None:
+        of = of.filter(_bool(where))
+    agg = {
+        "count": of.count(), "sum": of.sum(), "mean": of.mean(), "median": of.median(),
+        "min": of.min(), "max": of.max(), "n_unique": of.drop_nulls().n_unique(),
+        "quantile": of.quantile(measure.q, interpolation="linear"),
+    }[measure.agg]
+    return agg.alias(measure.name)
+
+
+@dataclass
+class CheckPlan:
+    check: Check
+    failing: pl.Expr  # True on a row that breaks the rule (within `where`)
+    where: pl.Expr | None
+    columns: list[str]
+
+    @property
+    def rows(self) -> str:
+        return f"{self.check.id}.rows"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.check.id}.failed"
+
+    def aggregations(self) -> list[pl.Expr]:
+        failing = self.failing.fill_null(False)
+        if self.where is None:
+            return [pl.len().alias(self.rows), failing.sum().alias(self.failed)]
+        where = self.where.fill_null(False)
+        return [where.sum().alias(self.rows), (failing & where).sum().alias(self.failed)]
+
+
+def plan_check(check: Check, params: dict[str, Any]) -> CheckPlan:
+    rule: CheckRule = RULES[check.rule](check, lambda e: lit(compile_row(e, params)))
+    where = compile_row(check.where, params)
+    columns = [c for c in rule.columns if c not in params]
+    return CheckPlan(check, rule.failing, None if where is None else _bool(where), columns)
+
+
+@dataclass
+class SourceQuery:
+    """Everything computed over one source, as one aggregation over one scan."""
+
+    name: str
+    where: pl.Expr | None
+    aggregations: list[pl.Expr] = field(default_factory=list)
+    columns: set[str] = field(default_factory=set)  # every column name its expressions use
+
+
+@dataclass
+class KpiPlan:
+    kpi: Kpi
+    value: pl.Expr
+    reason: pl.Expr
+
+
+@dataclass
+class Plan:
+    ruleset: Ruleset
+    params: dict[str, Any]
+    sources: dict[str, SourceQuery]
+    checks: list[CheckPlan]
+    kpis: list[KpiPlan]
+
+
+ROWS = "__rows__"
+
+
+def kpi_plan(kpi: Kpi, ruleset: Ruleset, params: dict[str, Any]) -> KpiPlan:
+    def resolve(name: str) -> Value:
+        if name in ruleset.measures or name in ruleset.kpis:
+            return pl.col(name)
+        return param_value(params[name])
+
+    compiler = Compiler(resolve)
+    value = lit(compiler.compile(kpi.formula)).cast(pl.Float64)
+    value = pl.when(value.is_finite()).then(value)
+    if kpi.on_null == "zero":
+        value = value.fill_null(0.0)
+    elif not isinstance(kpi.on_null, str):
+        value = value.fill_null(float(kpi.on_null))
+    reasons = [pl.when(den == 0).then(pl.lit(f"division by zero: `{text}` is 0"))
+               for text, den in compiler.denominators]
+    for name in sorted(kpi.formula.names):
+        if name in ruleset.kpis:
+            reasons.append(pl.when(pl.col(name).is_null())
+                           .then(pl.lit(f"`{name}` is n/a: ") + pl.col(f"{name}.reason")))
+        elif name in ruleset.measures:
+            reasons.append(pl.when(pl.col(name).is_null())
+                           .then(pl.lit(f"measure `{name}` has no value (no rows)")))
+    reasons.append(pl.lit("the formula gives no finite number"))
+    reason = pl.when(value.is_null()).then(pl.coalesce(reasons))
+    return KpiPlan(kpi, value.alias(kpi.id), reason.alias(f"{kpi.id}.reason"))
+
+
+def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
+    sources = {name: SourceQuery(name, None if s.where is None else _bool(compile_row(s.where, params)),
+                                 [pl.len().alias(f"{name}.{ROWS}")],
+                                 set(s.where.names - set(params)) if s.where else set())
+               for name, s in ruleset.sources.items()}
+    for measure in ruleset.measures.values():
+        query = sources[measure.source]
+        query.aggregations.append(measure_expr(measure, params))
+        for e in (measure.of, measure.where):
+            if e is not None:
+                query.columns |= e.names - set(params)
+    checks = []
+    for check in ruleset.checks:
+        plan = plan_check(check, params)
+        checks.append(plan)
+        query = sources[check.source]
+        query.aggregations += plan.aggregations()
+        query.columns |= set(plan.columns)
+        for e in (check.expression, check.where):
+            if e is not None:
+                query.columns |= e.names - set(params)
+    kpis = [kpi_plan(k, ruleset, params) for k in ruleset.kpis.values()]
+    return Plan(ruleset, params, sources, checks, kpis)

@@ -1,0 +1,166 @@
+"""Stage 4, execute: open every source, hold it to its contract, run all queries at once.
+
+Each source is scanned lazily (projection and predicate pushdown through ``scan_*``) and
+becomes one aggregation; ``collect_all`` runs them together. Failing-row samples are a
+second, bounded query, run only for the rules that did not pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .compile import ROWS, CheckPlan, Plan
+from .errors import AssessError, Problem, did_you_mean
+from .model import Source
+
+TYPES: dict[str, Any] = {"string": pl.String, "int": pl.Int64, "float": pl.Float64,
+                         "bool": pl.Boolean, "date": pl.Date, "datetime": pl.Datetime("us")}
+FORMATS = (".csv", ".parquet", ".xlsx")
+
+
+@dataclass
+class Executed:
+    values: pl.DataFrame  # one row: every measure, check count and source row count
+    frames: dict[str, pl.LazyFrame]  # each source, filtered by its `where`
+    paths: dict[str, Path]
+
+
+def locate(source: Source, ruleset_dir: Path, data_dir: Path | None) -> Path:
+    """The file of a source: under --data DIR by its file name (any supported format),
+    else relative to the ruleset; never outside those roots."""
+    if data_dir is not None:
+        root = data_dir.resolve()
+        name = Path(source.path).name
+        candidates = [root / name] + [root / (Path(name).stem + ext) for ext in FORMATS]
+    else:
+        root = ruleset_dir.resolve()
+        candidates = [root / source.path]
+    for path in candidates:
+        if path.is_file():
+            resolved = path.resolve()
+            if not resolved.is_relative_to(root):
+                raise AssessError(Problem(source.location, "path-outside",
+                                          f"source `{source.name}`: {source.path} lies outside {root}",
+                                          "keep data under the ruleset's folder or pass --data DIR"))
+            return resolved
+    looked = ", ".join(str(p) for p in candidates[:2])
+    raise AssessError(Problem(source.location, "missing-file",
+                              f"source `{source.name}`: no file at {looked}",
+                              "check the path, or pass --data DIR holding the tables"))
+
+
+def scan(source: Source, path: Path) -> pl.LazyFrame:
+    """A lazy scan of the file, with the declared column types where the format needs them."""
+    declared = {c: TYPES[t] for c, t in (source.columns or {}).items()}
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            header = pl.read_csv(path, n_rows=0, encoding="utf8-lossy").columns
+            return pl.scan_csv(path, try_parse_dates=True,
+                               schema_overrides={c: t for c, t in declared.items() if c in header})
+        if suffix == ".parquet":
+            return pl.scan_parquet(path)
+        if suffix in (".xlsx", ".xls"):
+            return pl.read_excel(path).lazy()
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise AssessError(Problem(source.location, "unreadable",
+                                  f"source `{source.name}`: cannot read {path.name}: {_first_line(exc)}")) from None
+    raise AssessError(Problem(source.location, "format",
+                              f"source `{source.name}`: {path.suffix or 'no'} files are not supported",
+                              "use csv, parquet or xlsx"))
+
+
+def conform(source: Source, frame: pl.LazyFrame, used: set[str]) -> pl.LazyFrame:
+    """Hold the frame to the source's contract before computing anything: every declared
+    (and every used) column must exist; declared types are cast to."""
+    try:
+        schema = frame.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise AssessError(Problem(source.location, "unreadable",
+                                  f"source `{source.name}`: {_first_line(exc)}")) from None
+    problems = []
+    for column in sorted(set(source.columns or {}) | used):
+        if column not in schema:
+            problems.append(Problem(source.location, "missing-column",
+                                    f"source `{source.name}` has no column `{column}`",
+                                    did_you_mean(column, schema.names()) or
+                                    f"its columns: {', '.join(schema.names()[:20])}"))
+    if problems:
+        raise AssessError(problems)
+    casts = []
+    for column, kind in (source.columns or {}).items():
+        want = TYPES[kind]
+        have = schema[column]
+        if have == want or (kind == "datetime" and isinstance(have, pl.Datetime)):
+            continue
+        if have == pl.String and kind in ("date", "datetime"):
+            parse = pl.col(column).str.to_date if kind == "date" else pl.col(column).str.to_datetime
+            casts.append(parse(strict=True).alias(column))
+        else:
+            casts.append(pl.col(column).cast(want).alias(column))
+    return frame.with_columns(casts) if casts else frame
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Executed:
+    frames: dict[str, pl.LazyFrame] = {}
+    paths: dict[str, Path] = {}
+    problems: list[Problem] = []
+    for name, query in plan.sources.items():
+        source = plan.ruleset.sources[name]
+        try:
+            paths[name] = locate(source, ruleset_dir, data_dir)
+            frame = conform(source, scan(source, paths[name]), query.columns)
+        except AssessError as exc:
+            problems += exc.problems
+            continue
+        frames[name] = frame if query.where is None else frame.filter(query.where)
+    if problems:
+        raise AssessError(problems)
+    queries = [frames[name].select(q.aggregations) for name, q in plan.sources.items()]
+    try:
+        results = pl.collect_all(queries)
+    except pl.exceptions.PolarsError:
+        results = [_collect_one(plan, name, q) for name, q in zip(plan.sources, queries)]
+    values = pl.concat(results, how="horizontal") if results else pl.DataFrame()
+    return Executed(values, frames, paths)
+
+
+def _collect_one(plan: Plan, name: str, query: pl.LazyFrame) -> pl.DataFrame:
+    """Run one source alone, to say which one broke and why."""
+    try:
+        return query.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise AssessError(Problem(plan.ruleset.sources[name].location, "data",
+                                  f"source `{name}`: {_first_line(exc)}",
+                                  "check the column types the ruleset declares against the file")) from None
+
+
+def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],
+            limit: int) -> dict[str, pl.DataFrame]:
+    """Up to ``limit`` failing rows for each of ``plans``, in one collect_all."""
+    wanted = {}
+    for plan in plans:
+        if limit == 0:
+            break
+        predicate = plan.failing.fill_null(False)
+        if plan.where is not None:
+            predicate = predicate & plan.where.fill_null(False)
+        columns = list(dict.fromkeys(key.get(plan.check.source, []) + plan.columns))
+        wanted[plan.check.id] = executed.frames[plan.check.source].filter(predicate) \
+            .select(columns).head(limit)
+    if not wanted:
+        return {}
+    return dict(zip(wanted, pl.collect_all(list(wanted.values()))))
+
+
+def source_rows(executed: Executed, name: str) -> int:
+    return int(executed.values[f"{name}.{ROWS}"][0])
+
+

@@ -1,0 +1,134 @@
+"""The expression language, parsed and checked without touching data or Polars.
+
+One language for KPI formulas, ``where`` filters, check expressions and action
+conditions: names, literals, arithmetic, comparisons (chained too), ``and``/``or``/``not``,
+``x if c else y``, ``x in (a, b)`` and calls of the documented functions. Everything
+else Python would accept (attributes, subscripts, lambdas, comprehensions, f-strings,
+keyword arguments, assignments) is refused here, so the compiler only ever sees this
+subset. Sizes are bounded: an expression cannot be long, deep or carry huge literals.
+"""
+from __future__ import annotations
+
+import ast
+
+from .errors import AssessError, Location, Problem, did_you_mean
+from .functions import FUNCTIONS, arity
+from .model import Expression
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 40
+MAX_NODES = 400
+MAX_NUMBER = 1e18
+MAX_TEXT = 1000
+
+_ALLOWED = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
+            ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.Tuple, ast.List,
+            ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+_REFUSED_OPS = (ast.MatMult, ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift,
+                ast.Invert, ast.Is, ast.IsNot)
+_WHY = {
+    ast.Attribute: "attributes (`x.y`) are not part of the language",
+    ast.Subscript: "subscripts (`x[...]`) are not part of the language",
+    ast.Lambda: "lambdas are not part of the language",
+    ast.JoinedStr: "f-strings are not part of the language",
+    ast.NamedExpr: "assignments are not part of the language",
+    ast.Dict: "dictionaries are not part of the language",
+    ast.Set: "sets are not part of the language; write a tuple: x in (1, 2)",
+}
+
+
+def _fail(location: Location, node: ast.AST | None, message: str, hint: str = "",
+          rule: str = "expression") -> AssessError:
+    return AssessError(Problem(_at(location, node), rule, message, hint))
+
+
+def _at(location: Location, node: ast.AST | None) -> Location:
+    if node is None or not hasattr(node, "col_offset") or not location.line:
+        return location
+    return Location(location.file, location.line, location.column + node.col_offset)
+
+
+def parse(text: str, location: Location, attributes: bool = False) -> Expression:
+    """Parse and check ``text``; ``attributes`` admits ``name.field`` (action conditions)."""
+    if not isinstance(text, str):
+        text = str(text).lower() if isinstance(text, bool) else str(text)
+    if len(text) > MAX_LENGTH:
+        raise _fail(location, None, f"expression longer than {MAX_LENGTH} characters",
+                    "split it into measures or KPIs")
+    source = " ".join(text.splitlines())  # YAML folds lines; so do we
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        where = Location(location.file, location.line, location.column + (exc.offset or 1) - 1) \
+            if location.line else location
+        raise AssessError(Problem(where, "expression-syntax",
+                                  f"cannot read `{text}`: {exc.msg}")) from None
+    names: set[str] = set()
+    attrs: set[tuple[str, str]] = set()
+    count = 0
+
+    def walk(node: ast.AST, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_NODES or depth > MAX_DEPTH:
+            raise _fail(location, node, "expression too large or too deeply nested",
+                        "split it into measures or KPIs")
+        if isinstance(node, ast.Attribute) and attributes:
+            if not isinstance(node.value, ast.Name):
+                raise _fail(location, node, "only `name.field` is allowed here")
+            attrs.add((node.value.id, node.attr))
+            return
+        if not isinstance(node, _ALLOWED) or isinstance(node, _REFUSED_OPS):
+            why = _WHY.get(type(node), f"`{type(node).__name__}` is not part of the language")
+            raise _fail(location, node, why, rule="expression-forbidden")
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and not abs(value) <= MAX_NUMBER:
+                raise _fail(location, node, f"number too large (more than {MAX_NUMBER:g})")
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                raise _fail(location, node, f"text longer than {MAX_TEXT} characters")
+            if not isinstance(value, (int, float, str, bool, type(None))):
+                raise _fail(location, node, f"literal {value!r} is not allowed")
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        if isinstance(node, ast.Call):
+            _check_call(node, location)
+            for arg in node.args:
+                walk(arg, depth + 1)
+            return
+        for child in ast.iter_child_nodes(node):
+            walk(child, depth + 1)
+
+    walk(tree, 0)
+    return Expression(text, tree.body, location, frozenset(names), frozenset(attrs))
+
+
+def _check_call(node: ast.Call, location: Location) -> None:
+    if not isinstance(node.func, ast.Name):
+        raise _fail(location, node, "only the documented functions can be called",
+                    rule="expression-forbidden")
+    name = node.func.id
+    if node.keywords:
+        raise _fail(location, node, f"`{name}` takes its arguments by position, not by name")
+    if any(isinstance(a, ast.Starred) for a in node.args):
+        raise _fail(location, node, "`*` arguments are not part of the language",
+                    rule="expression-forbidden")
+    if name not in FUNCTIONS:
+        raise _fail(location, node, f"unknown function `{name}`",
+                    did_you_mean(name, FUNCTIONS) or "see `assess functions`",
+                    rule="unknown-function")
+    low, high = arity(name)
+    n = len(node.args)
+    if n < low or (high is not None and n > high):
+        want = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+        raise _fail(location, node, f"`{name}` takes {want} arguments, not {n}",
+                    rule="function-arguments")
+
+
+def position(expression: Expression, name: str) -> Location:
+    """Where ``name`` first appears in the expression, for pointing at it."""
+    for node in ast.walk(expression.tree):
+        if isinstance(node, ast.Name) and node.id == name:
+            return _at(expression.location, node)
+    return expression.location

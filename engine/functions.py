@@ -1,0 +1,196 @@
+"""The function library of the expression language.
+
+Every function here is callable from formulas, ``where`` filters, check expressions and
+action conditions. Each is a small vectorized builder: it receives the ``polars`` module
+and its arguments (Polars expressions, or plain Python values for literals) and returns a
+Polars expression; it never runs per row. Polars is passed in rather than imported so
+that validating a ruleset never loads it. The docstrings are the reference documentation
+(``assess functions`` prints them).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from types import ModuleType
+from typing import Any, Callable
+
+Value = Any  # a polars Expr or a Python literal
+
+
+def _e(pl: ModuleType, x: Value) -> Any:
+    return x if isinstance(x, pl.Expr) else pl.lit(x)
+
+
+def coalesce(pl: ModuleType, x: Value, *others: Value) -> Any:
+    """The first of its arguments that is not null. ``coalesce(satisfaction, 3)``"""
+    return pl.coalesce([_e(pl, v) for v in (x, *others)])
+
+
+def is_null(pl: ModuleType, x: Value) -> Any:
+    """True where the value is missing. ``is_null(churned_at)``"""
+    return _e(pl, x).is_null()
+
+
+def is_not_null(pl: ModuleType, x: Value) -> Any:
+    """True where the value is present. ``is_not_null(converted_at)``"""
+    return _e(pl, x).is_not_null()
+
+
+def is_blank(pl: ModuleType, s: Value) -> Any:
+    """True where a text is missing or only spaces. ``is_blank(email)``"""
+    s = _e(pl, s)
+    return s.is_null() | (s.cast(pl.String).str.strip_chars() == "")
+
+
+def div(pl: ModuleType, a: Value, b: Value, default: Value = None) -> Any:
+    """``a / b``, or ``default`` (null unless given) where ``b`` is zero or null.
+    ``div(complaints, interactions, 0)``. Plain ``/`` already gives null on zero."""
+    a, b = _e(pl, a), _e(pl, b)
+    return pl.when(b != 0).then(a / b).otherwise(_e(pl, default))
+
+
+def abs(pl: ModuleType, x: Value) -> Any:  # noqa: A001 - the name users write
+    """Absolute value. ``abs(change)``"""
+    return _e(pl, x).abs()
+
+
+def round(pl: ModuleType, x: Value, digits: Value = 0) -> Any:  # noqa: A001
+    """Rounded to ``digits`` decimals (a literal integer). ``round(score, 1)``"""
+    return _e(pl, x).round(int(digits))
+
+
+def min(pl: ModuleType, x: Value, *others: Value) -> Any:  # noqa: A001
+    """The smallest of its arguments, row by row. ``min(hours, 72)``"""
+    return pl.min_horizontal([_e(pl, v) for v in (x, *others)])
+
+
+def max(pl: ModuleType, x: Value, *others: Value) -> Any:  # noqa: A001
+    """The largest of its arguments, row by row. ``max(amount, 0)``"""
+    return pl.max_horizontal([_e(pl, v) for v in (x, *others)])
+
+
+def clip(pl: ModuleType, x: Value, low: Value, high: Value) -> Any:
+    """``x`` limited to ``low..high``. ``clip(uptime_pct, 0, 100)``"""
+    return _e(pl, x).clip(_e(pl, low), _e(pl, high))
+
+
+def between(pl: ModuleType, x: Value, low: Value, high: Value) -> Any:
+    """True where ``low <= x <= high``, both ends included.
+    ``between(date(created_at), period_start, period_end)``"""
+    return _e(pl, x).is_between(_e(pl, low), _e(pl, high), closed="both")
+
+
+def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> Any:
+    """A calendar date: ``date('2025-03-31')``, ``date(2025, 3, 31)``, or the date part of a
+    datetime column, ``date(opened_at)``."""
+    if month is not None or day is not None:
+        return dt.date(int(x), int(month), int(day))
+    if isinstance(x, str):
+        return dt.date.fromisoformat(x)
+    if isinstance(x, (dt.date,)):
+        return x.date() if isinstance(x, dt.datetime) else x
+    return _e(pl, x).cast(pl.Date)
+
+
+def year(pl: ModuleType, d: Value) -> Any:
+    """The year of a date. ``year(created_at) == 2025``"""
+    return _e(pl, d).dt.year()
+
+
+def month(pl: ModuleType, d: Value) -> Any:
+    """The month (1-12) of a date. ``month(ordered_at) in (11, 12)``"""
+    return _e(pl, d).dt.month()
+
+
+def days(pl: ModuleType, n: Value) -> Any:
+    """A duration of ``n`` days, to add to dates or compare with differences.
+    ``resolved_at - opened_at <= days(3)``"""
+    return pl.duration(days=_e(pl, n))
+
+
+def hours(pl: ModuleType, n: Value) -> Any:
+    """A duration of ``n`` hours. ``first_response_at - opened_at <= hours(24)``"""
+    return pl.duration(hours=_e(pl, n))
+
+
+def minutes(pl: ModuleType, n: Value) -> Any:
+    """A duration of ``n`` minutes. ``ended_at - started_at > minutes(30)``"""
+    return pl.duration(minutes=_e(pl, n))
+
+
+def hours_between(pl: ModuleType, start: Value, end: Value) -> Any:
+    """Hours from ``start`` to ``end`` (fractional; null if either is missing).
+    ``hours_between(opened_at, first_response_at)``"""
+    return (_e(pl, end) - _e(pl, start)).dt.total_hours(fractional=True)
+
+
+def days_between(pl: ModuleType, start: Value, end: Value) -> Any:
+    """Days from ``start`` to ``end`` (fractional). ``days_between(created_at, period_end)``"""
+    return (_e(pl, end) - _e(pl, start)).dt.total_days(fractional=True)
+
+
+def matches(pl: ModuleType, s: Value, pattern: Value) -> Any:
+    """True where the text matches the regular expression (anywhere; anchor with ^ and $).
+    ``matches(email, '^[^@ ]+@[^@ ]+\\.[a-z]+$')``"""
+    return _e(pl, s).cast(pl.String).str.contains(str(pattern))
+
+
+def contains(pl: ModuleType, s: Value, text: Value) -> Any:
+    """True where the text contains ``text`` literally. ``contains(name, 'test')``"""
+    return _e(pl, s).cast(pl.String).str.contains(str(text), literal=True)
+
+
+def startswith(pl: ModuleType, s: Value, prefix: Value) -> Any:
+    """True where the text starts with ``prefix``. ``startswith(phone, '+86')``"""
+    return _e(pl, s).cast(pl.String).str.starts_with(str(prefix))
+
+
+def endswith(pl: ModuleType, s: Value, suffix: Value) -> Any:
+    """True where the text ends with ``suffix``. ``endswith(email, '.cn')``"""
+    return _e(pl, s).cast(pl.String).str.ends_with(str(suffix))
+
+
+def lower(pl: ModuleType, s: Value) -> Any:
+    """The text in lower case. ``lower(channel) == 'web'``"""
+    return _e(pl, s).cast(pl.String).str.to_lowercase()
+
+
+def upper(pl: ModuleType, s: Value) -> Any:
+    """The text in upper case. ``upper(region)``"""
+    return _e(pl, s).cast(pl.String).str.to_uppercase()
+
+
+def strip(pl: ModuleType, s: Value) -> Any:
+    """The text without leading and trailing spaces. ``strip(name) != ''``"""
+    return _e(pl, s).cast(pl.String).str.strip_chars()
+
+
+def length(pl: ModuleType, s: Value) -> Any:
+    """Number of characters of the text. ``length(phone) == 11``"""
+    return _e(pl, s).cast(pl.String).str.len_chars()
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    f.__name__: f for f in (
+        coalesce, is_null, is_not_null, is_blank, div, abs, round, min, max, clip, between,
+        date, year, month, days, hours, minutes, hours_between, days_between,
+        matches, contains, startswith, endswith, lower, upper, strip, length)
+}
+
+
+def arity(name: str) -> tuple[int, int | None]:
+    """(fewest, most) arguments the function takes; most is None when unbounded."""
+    params = list(inspect.signature(FUNCTIONS[name]).parameters.values())[1:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return sum(p.default is p.empty and p.kind is not p.VAR_POSITIONAL for p in params), None
+    return sum(p.default is p.empty for p in params), len(params)
+
+
+def reference() -> str:
+    """Markdown reference of every function, from the docstrings."""
+    lines = []
+    for name, fn in FUNCTIONS.items():
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        sig = ", ".join(("*" if p.kind is p.VAR_POSITIONAL else "") + p.name for p in params)
+        lines.append(f"- `{name}({sig})`: {' '.join(inspect.getdoc(fn).split())}")
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""Stage 1, load: YAML text -> plain data, every node keeping its file:line:column.
+
+Safe by construction: only YAML's plain types are built (``yaml.SafeLoader``), duplicate
+keys are errors (PyYAML would silently keep the last one), and aliases are expanded under
+a node budget so a "billion laughs" document is refused instead of eating the memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import AssessError, Location, Problem
+
+Path_ = tuple[str | int, ...]
+MAX_NODES = 100_000
+MAX_BYTES = 2_000_000
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: its data and where every value (and every mapping key) stands."""
+
+    file: str
+    data: Any
+    values: dict[Path_, Location] = field(default_factory=dict)
+    keys: dict[Path_, Location] = field(default_factory=dict)
+
+    def at(self, path: Path_, key: bool = False) -> Location:
+        """The location of ``path``, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.values
+        path = tuple(path)
+        while path:
+            if path in table:
+                return table[path]
+            path = path[:-1]
+        return self.values.get((), Location(self.file, 1, 1))
+
+
+def _loc(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.loader = yaml.SafeLoader("")
+        self.budget = MAX_NODES
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise AssessError(Problem(_loc(self.doc.file, node), "yaml-too-large",
+                                      f"the document expands to more than {MAX_NODES} nodes",
+                                      "remove recursive or repeated aliases"))
+        where = _loc(self.doc.file, node)
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            # point into the text, so an expression's column offsets land on the character
+            where = Location(where.file, where.line, where.column + 1)
+        self.doc.values[path] = where
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)  # applies YAML merge keys (<<)
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                # the key's own text: YAML 1.1 would read `on:` as True and `2025-01-01:` as a date
+                key = self.key(key_node)
+                if key in out:
+                    first = self.doc.keys[path + (key,)]
+                    self.problems.append(Problem(
+                        _loc(self.doc.file, key_node), "duplicate-key",
+                        f"key `{key}` appears twice in one mapping",
+                        f"the first is at line {first.line}; keep one"))
+                    continue
+                self.doc.keys[path + (key,)] = _loc(self.doc.file, key_node)
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def key(self, node: yaml.Node) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise AssessError(Problem(_loc(self.doc.file, node), "yaml-key",
+                                      "a mapping key must be a plain value"))
+        return str(node.value)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise AssessError(Problem(_loc(self.doc.file, node), "yaml-tag",
+                                      f"tag {node.tag} is not allowed",
+                                      "only plain YAML values are accepted")) from None
+
+
+def load_text(text: str, file: str = "<string>") -> Document:
+    """Parse YAML text into a located :class:`Document`; raise :class:`AssessError`."""
+    doc = Document(file, None)
+    if len(text) > MAX_BYTES:
+        raise AssessError(Problem(Location(file), "yaml-too-large",
+                                  f"the file is larger than {MAX_BYTES} bytes"))
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        raise AssessError(Problem(where, "yaml-syntax", str(exc.problem or exc))) from None
+    except yaml.YAMLError as exc:
+        raise AssessError(Problem(Location(file), "yaml-syntax", str(exc))) from None
+    if root is None:
+        raise AssessError(Problem(Location(file, 1, 1), "yaml-empty", "the file is empty"))
+    builder = _Builder(doc)
+    doc.data = builder.build(root, ())
+    if builder.problems:
+        raise AssessError(builder.problems)
+    return doc
+
+
+def load_file(path: Path) -> Document:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AssessError(Problem(Location(str(path)), "file", "no such file")) from None
+    except UnicodeDecodeError as exc:
+        raise AssessError(Problem(Location(str(path)), "encoding",
+                                  f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                  "save the ruleset as UTF-8")) from None
+    except OSError as exc:
+        raise AssessError(Problem(Location(str(path)), "file", exc.strerror or str(exc))) from None
+    return load_text(text, str(path))

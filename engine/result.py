@@ -1,0 +1,119 @@
+"""The result model: the one contract between evaluation and rendering.
+
+Every format (terminal, Markdown, HTML, JSON) is rendered from a :class:`Result` and
+nothing else; ``to_json`` gives the document that schemas/result.schema.json describes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class KpiResult:
+    id: str
+    title: str
+    value: float | None
+    target: float | None
+    floor: float | None
+    benchmark: float | None
+    score: float | None
+    weight: float  # as declared in the ruleset
+    share: float  # effective share of the total score (0..1), after redistribution
+    status: str  # met | near | missed | n/a
+    category: str
+    unit: str
+    better: str
+    formula: str
+    reason: str | None = None  # why the value is n/a
+    gain: float | None = None  # points the total would gain if the KPI reached its target
+
+
+@dataclass
+class CategoryResult:
+    id: str
+    title: str
+    score: float | None
+    weight: float
+    share: float
+    rollup: str
+    kpis: list[str]
+
+
+@dataclass
+class CheckResult:
+    id: str
+    title: str
+    source: str
+    rule: str
+    status: str  # pass | warn | fail
+    rows: int
+    failed: int
+    ratio: float | None  # share of rows that pass
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ActionResult:
+    id: str
+    priority: str
+    text: str
+    owner: str
+    gain: float | None
+    kpis: list[str]
+
+
+@dataclass
+class SourceResult:
+    name: str
+    path: str
+    rows: int
+
+
+@dataclass
+class Result:
+    ruleset: str
+    title: str
+    version: str
+    lang: str
+    params: dict[str, Any]
+    sources: list[SourceResult]
+    score: float | None
+    grade: str
+    grade_label: str
+    kpis: list[KpiResult]
+    categories: list[CategoryResult]
+    checks: list[CheckResult]
+    actions: list[ActionResult] = field(default_factory=list)
+    strengths: list[str] = field(default_factory=list)
+    weaknesses: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """A data-quality rule at level `fail` failed."""
+        return any(c.status == "fail" for c in self.checks)
+
+    def kpi(self, id: str) -> KpiResult:
+        return next(k for k in self.kpis if k.id == id)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(result: Result) -> dict[str, Any]:
+    return _plain(dataclasses.asdict(result))

@@ -1,0 +1,152 @@
+"""Stage 5, score: KPI value -> score 0..100 -> category scores -> total -> grade.
+
+Scoring methods are a registry of small functions, one per method, each documented;
+adding a method is adding a function. Weights are normalised: KPI weights within their
+category, category weights across the total. A KPI with no value is left out and its
+weight redistributed over the others, and the result says so.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Callable
+
+from .model import Grade, Kpi, Ruleset, text_in
+from .result import CategoryResult, KpiResult
+
+
+def _clip(score: float) -> float:
+    return max(0.0, min(100.0, score))
+
+
+def linear(kpi: Kpi, value: float) -> float:
+    """The floor scores 0, the target 100, straight in between; works both ways.
+
+    ``{target: 0.85, floor: 0.60}``: 0.85 or more scores 100, 0.725 scores 50, 0.60 or
+    less 0. With ``better: lower``, ``{target: 4, floor: 24}``: 4 hours or less is 100."""
+    return _clip((value - kpi.floor) / (kpi.target - kpi.floor) * 100)
+
+
+def ratio(kpi: Kpi, value: float) -> float:
+    """Achievement: value / target x 100 when higher is better, target / value x 100 when
+    lower is better (a value of 0 then scores 100).
+
+    ``{target: 200}``: a value of 150 scores 75."""
+    if kpi.better == "higher":
+        return _clip(value / kpi.target * 100)
+    return 100.0 if value <= 0 else _clip(kpi.target / value * 100)
+
+
+def bands(kpi: Kpi, value: float) -> float:
+    """Thresholds, best first: the first band the value reaches gives the score
+    (>= when higher is better, <= when lower); below every band scores 0.
+
+    ``{method: bands, bands: [[0.9, 100], [0.8, 70], [0.6, 40]]}``: 0.85 scores 70."""
+    for threshold, score in kpi.scoring.bands:
+        if (value >= threshold) if kpi.better == "higher" else (value <= threshold):
+            return _clip(score)
+    return 0.0
+
+
+def range_(kpi: Kpi, value: float) -> float:
+    """Inside ``[low, high]`` scores 100, falling linearly to 0 at ``tolerance`` outside.
+
+    ``{method: range, low: 2, high: 4, tolerance: 2}``: 3 scores 100, 5 scores 50, 6 scores 0."""
+    s = kpi.scoring
+    distance = max(s.low - value, value - s.high, 0.0)
+    return _clip(100 - distance / s.tolerance * 100)
+
+
+def boolean(kpi: Kpi, value: float) -> float:
+    """100 when the target is met (any non-zero value when there is no target), else 0.
+
+    ``{method: boolean, target: 1}``: 1 scores 100, 0 scores 0."""
+    if kpi.target is None:
+        return 100.0 if value else 0.0
+    return 100.0 if _meets(kpi, value, kpi.target) else 0.0
+
+
+METHODS: dict[str, Callable[[Kpi, float], float]] = {
+    "linear": linear, "ratio": ratio, "bands": bands, "range": range_, "boolean": boolean,
+}
+
+
+def reference() -> str:
+    """Markdown reference of every scoring method, from the docstrings."""
+    return "\n".join(f"- `{name}`: {' '.join(inspect.getdoc(fn).split())}"
+                     for name, fn in METHODS.items())
+
+
+def _meets(kpi: Kpi, value: float, goal: float) -> bool:
+    return value >= goal if kpi.better == "higher" else value <= goal
+
+
+def score_value(kpi: Kpi, value: float | None) -> float | None:
+    if value is None or math.isnan(value):
+        return None
+    return METHODS[kpi.scoring.method](kpi, value)
+
+
+def status(kpi: Kpi, value: float | None, score: float | None) -> str:
+    """met, near (short of the target by at most `near` x |target|), missed, or n/a."""
+    if value is None or score is None:
+        return "n/a"
+    if kpi.target is None:
+        return "met" if score >= 100 else "near" if score >= 100 * (1 - kpi.near) else "missed"
+    if _meets(kpi, value, kpi.target):
+        return "met"
+    margin = kpi.near * abs(kpi.target)
+    goal = kpi.target - margin if kpi.better == "higher" else kpi.target + margin
+    return "near" if _meets(kpi, value, goal) else "missed"
+
+
+def grade_of(grades: list[Grade], total: float | None, lang: str) -> tuple[str, str]:
+    if total is None:
+        return "n/a", ""
+    for g in grades:  # best first
+        if total >= g.min:
+            return g.grade, text_in(g.label, lang)
+    return "n/a", ""
+
+
+def weigh(ruleset: Ruleset, kpis: list[KpiResult], lang: str
+          ) -> tuple[list[CategoryResult], float | None, list[str]]:
+    """Category scores, the total and notes on redistributed weight; sets each KPI's
+    share of the total and the points it would gain at target."""
+    notes: list[str] = []
+    categories: list[CategoryResult] = []
+    shares: dict[str, float] = {}
+    for cat in ruleset.categories.values():
+        members = [k for k in kpis if k.category == cat.id]
+        scored = [k for k in members if k.score is not None and k.weight > 0]
+        for k in members:
+            if k.score is None and k.weight > 0:
+                notes.append(f"`{k.id}` is n/a ({k.reason}); its weight is shared by the "
+                             f"other KPIs of `{cat.id}`")
+        weight = sum(k.weight for k in scored)
+        if weight == 0:
+            score = None
+        elif cat.rollup == "worst":
+            score = min(k.score for k in scored)
+        else:
+            score = sum(k.weight * k.score for k in scored) / weight
+        for k in scored:
+            shares[k.id] = k.weight / weight
+        categories.append(CategoryResult(cat.id, text_in(cat.title, lang, cat.id), score,
+                                         cat.weight, 0.0, cat.rollup, [k.id for k in members]))
+    counted = [c for c in categories if c.score is not None and c.weight > 0]
+    total_weight = sum(c.weight for c in counted)
+    for c in categories:
+        if c.score is None and c.weight > 0:
+            notes.append(f"category `{c.id}` has no scored KPI; its weight is shared by the others")
+    if total_weight == 0:
+        return categories, None, notes
+    total = sum(c.weight * c.score for c in counted) / total_weight
+    for c in counted:
+        c.share = c.weight / total_weight
+    by_id = {c.id: c for c in categories}
+    for k in kpis:
+        k.share = shares.get(k.id, 0.0) * by_id[k.category].share
+        if k.score is not None:
+            k.gain = k.share * (100 - k.score)
+    return categories, total, notes

@@ -1,0 +1,387 @@
+"""Stage 2, validate: the JSON Schema first, then what a schema cannot say.
+
+Every problem is collected (not only the first) with its file:line:column and, where a
+name is unknown, the closest known name. The result is the typed :class:`Ruleset`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import jinja2.sandbox
+import jsonschema
+
+from . import resource
+from .errors import AssessError, Location, Problem, did_you_mean
+from .expressions import parse, position
+from .load import Document, load_file
+from .model import (DEFAULT_GRADES, Action, Category, Check, Expression, Grade, Kpi, Measure,
+                    Ruleset, Scoring, Source, Text)
+
+AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile")
+KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain")
+CHECK_FIELDS = ("status", "ratio", "failed", "rows")
+CATEGORY_FIELDS = ("score", "weight")
+RESULT_NAMES = ("score", "grade")
+
+
+@cache
+def ruleset_schema() -> dict[str, Any]:
+    return json.loads((resource("schemas") / "ruleset.schema.json").read_text(encoding="utf-8"))
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML dates become ISO text, as the schema (JSON) sees them."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _schema_problems(doc: Document) -> Iterator[Problem]:
+    validator = jsonschema.Draft202012Validator(ruleset_schema())
+    for error in validator.iter_errors(_jsonable(doc.data)):
+        if error.context:  # oneOf/anyOf: the branch that got furthest says the most
+            error = jsonschema.exceptions.best_match(error.context)
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {})
+            for key in error.instance:
+                if key not in known:
+                    yield Problem(doc.at(path + (key,), key=True), "unknown-property",
+                                  f"unknown property `{key}`" + (f" in `{'.'.join(map(str, path))}`" if path else ""),
+                                  did_you_mean(key, known) or f"allowed: {', '.join(known)}")
+            continue
+        if error.validator == "required":
+            yield Problem(doc.at(path), "schema", error.message.replace("'", "`"))
+            continue
+        where = ".".join(map(str, path)) or "the ruleset"
+        yield Problem(doc.at(path), "schema", f"{where}: {_short(error.message)}",
+                      error.schema.get("description", "")[:160] if isinstance(error.schema, dict) else "")
+
+
+def _short(message: str) -> str:
+    return message if len(message) < 200 else message[:200] + "..."
+
+
+def _text(value: Any) -> Text:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return {"": str(value)} if value is not None else {}
+
+
+def _threshold(text: Any) -> tuple[str, float] | None:
+    if not isinstance(text, str):
+        return None
+    match = re.fullmatch(r"\s*(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*", text)
+    return (match.group(1), float(match.group(2))) if match else None
+
+
+class _Builder:
+    """Turns checked plain data into the model, collecting every problem on the way."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def problem(self, location: Location, rule: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(location, rule, message, hint))
+
+    def expr(self, value: Any, path: tuple, attributes: bool = False) -> Expression | None:
+        if value is None or isinstance(value, (dict, list)):
+            return None
+        try:
+            return parse(value, self.doc.at(path), attributes)
+        except AssessError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.doc.data.get(key)
+        return value if isinstance(value, dict) else {}
+
+    def build(self, file: Path) -> Ruleset:
+        data = self.doc.data if isinstance(self.doc.data, dict) else {}
+        self.doc.data = data
+        settings = self.mapping("settings")
+        ruleset = Ruleset(
+            id=str(data.get("ruleset", file.stem)), file=file,
+            title=_text(data.get("title", data.get("ruleset", file.stem))),
+            description=_text(data.get("description")), version=str(data.get("version", "")),
+            params=dict(self.mapping("params")),
+            sources=self.sources(), measures={}, kpis={}, categories=self.categories(),
+            grades=self.grades(), checks=[], actions=[],
+            samples=int(settings.get("samples", 20)))
+        ruleset.measures = self.measures(ruleset)
+        ruleset.kpis = self.kpis(ruleset, float(settings.get("near_margin", 0.05)))
+        ruleset.checks = self.checks(ruleset)
+        ruleset.actions = self.actions(ruleset)
+        return ruleset
+
+    def sources(self) -> dict[str, Source]:
+        out = {}
+        for name, spec in self.mapping("sources").items():
+            path = ("sources", name)
+            if isinstance(spec, str):
+                out[name] = Source(name, spec, self.doc.at(path))
+            elif isinstance(spec, dict) and isinstance(spec.get("path"), str):
+                key = spec.get("key", [])
+                columns = spec.get("columns")
+                out[name] = Source(name, spec["path"], self.doc.at(path + ("path",)),
+                                   columns=dict(columns) if isinstance(columns, dict) else None,
+                                   key=[key] if isinstance(key, str) else list(key))
+                out[name].where = self.expr(spec.get("where"), path + ("where",))
+        for source in out.values():
+            if source.where:
+                self.row_names(source.where, source, out, {})
+        return out
+
+    def row_names(self, expr: Expression, source: Source, sources: dict[str, Source],
+                  params: dict[str, Any]) -> None:
+        """Names in a row expression are the source's columns (when declared) or params."""
+        if source.columns is None:
+            return
+        for name in sorted(expr.names - set(source.columns) - set(params)):
+            self.problem(position(expr, name), "unknown-column",
+                         f"`{name}` is neither a column of source `{source.name}` nor a param",
+                         did_you_mean(name, [*source.columns, *params]))
+
+    def known_source(self, name: Any, path: tuple, sources: dict[str, Source]) -> Source | None:
+        if name in sources:
+            return sources[name]
+        if isinstance(name, str):
+            self.problem(self.doc.at(path), "unknown-source", f"unknown source `{name}`",
+                         did_you_mean(name, sources))
+        return None
+
+    def measures(self, ruleset: Ruleset) -> dict[str, Measure]:
+        out = {}
+        for name, spec in self.mapping("measures").items():
+            path = ("measures", name)
+            if not isinstance(spec, dict):
+                continue
+            source = self.known_source(spec.get("source"), path + ("source",), ruleset.sources)
+            agg = next((a for a in AGGREGATIONS if a in spec), None)
+            if agg is None:
+                continue
+            of = None if spec[agg] is True else self.expr(spec[agg], path + (agg,))
+            where = self.expr(spec.get("where"), path + ("where",))
+            if name in ruleset.params:
+                self.problem(self.doc.at(path, key=True), "name-clash",
+                             f"measure `{name}` has the name of a param", "rename one of them")
+            if source is None:
+                continue
+            for e in (of, where):
+                if e:
+                    self.row_names(e, source, ruleset.sources, ruleset.params)
+            out[name] = Measure(name, source.name, agg, of, where, self.doc.at(path, key=True),
+                                q=float(spec.get("q", 0.5)))
+        return out
+
+    def categories(self) -> dict[str, Category]:
+        out = {}
+        for name, spec in self.mapping("categories").items():
+            spec = spec if isinstance(spec, dict) else {}
+            out[name] = Category(name, _text(spec.get("title", name)),
+                                 float(spec.get("weight", 1)), str(spec.get("rollup", "mean")))
+        return out
+
+    def grades(self) -> list[Grade]:
+        raw = self.doc.data.get("grades")
+        if not isinstance(raw, list):
+            return list(DEFAULT_GRADES)
+        grades = [Grade(float(g["min"]), str(g["grade"]), _text(g.get("label")))
+                  for g in raw if isinstance(g, dict) and "min" in g and "grade" in g]
+        grades.sort(key=lambda g: -g.min)
+        if grades and grades[-1].min > 0:
+            self.problem(self.doc.at(("grades",)), "grades",
+                         f"no grade for scores below {grades[-1].min:g}", "add a grade with min: 0")
+        return grades
+
+    def kpis(self, ruleset: Ruleset, near_margin: float) -> dict[str, Kpi]:
+        raw = self.mapping("kpis")
+        out: dict[str, Kpi] = {}
+        inputs = {**{m: "measure" for m in ruleset.measures}, **{p: "param" for p in ruleset.params}}
+        for name, spec in raw.items():
+            path = ("kpis", name)
+            if not isinstance(spec, dict):
+                continue
+            formula = self.expr(spec.get("formula"), path + ("formula",))
+            if name in inputs:
+                self.problem(self.doc.at(path, key=True), "name-clash",
+                             f"KPI `{name}` has the name of a {inputs[name]}", "rename one of them")
+            if formula is None:
+                continue
+            for ref in sorted(formula.names - set(raw) - set(inputs)):
+                self.problem(position(formula, ref), "unknown-name",
+                             f"`{ref}` in the formula of `{name}` is not a measure, KPI or param",
+                             did_you_mean(ref, [*ruleset.measures, *raw, *ruleset.params]))
+            kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
+                      category=str(spec.get("category")), location=self.doc.at(path, key=True),
+                      unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
+                      target=spec.get("target"), floor=spec.get("floor"),
+                      benchmark=spec.get("benchmark"), weight=float(spec.get("weight", 1)),
+                      near=float(spec.get("near", near_margin)), on_null=spec.get("on_null", "n/a"),
+                      description=_text(spec.get("description")))
+            kpi.scoring = self.scoring(kpi, spec.get("scoring"), path)
+            if kpi.category not in ruleset.categories:
+                self.problem(self.doc.at(path + ("category",)), "unknown-category",
+                             f"KPI `{name}` is in category `{kpi.category}`, which `categories` does not declare",
+                             did_you_mean(kpi.category, ruleset.categories) or "declare it under `categories`")
+            out[name] = kpi
+        return self.in_order(out)
+
+    def scoring(self, kpi: Kpi, spec: Any, path: tuple) -> Scoring:
+        if isinstance(spec, str):
+            spec = {"method": spec}
+        if not isinstance(spec, dict):
+            spec = {"method": "linear" if kpi.floor is not None else "ratio"}
+        scoring = Scoring(str(spec.get("method")), [tuple(b) for b in spec.get("bands", [])],
+                          spec.get("low"), spec.get("high"), spec.get("tolerance"))
+        where = self.doc.at(path + ("scoring",)) if "scoring" in self.doc.data["kpis"][kpi.id] \
+            else kpi.location
+        needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ())
+        for field in needs:
+            if getattr(kpi, field) is None:
+                self.problem(where, "scoring", f"`{scoring.method}` scoring of `{kpi.id}` needs a `{field}`")
+        if scoring.method == "bands" and not scoring.bands:
+            self.problem(where, "scoring", f"`bands` scoring of `{kpi.id}` needs `bands`")
+        if scoring.method == "range" and None in (scoring.low, scoring.high, scoring.tolerance):
+            self.problem(where, "scoring", f"`range` scoring of `{kpi.id}` needs `low`, `high` and `tolerance`")
+        if scoring.method == "ratio" and kpi.target == 0:
+            self.problem(where, "scoring", f"`ratio` scoring of `{kpi.id}` needs a target other than 0",
+                         "use linear scoring with a floor")
+        if kpi.target is not None and kpi.floor is not None:
+            wrong = kpi.floor >= kpi.target if kpi.better == "higher" else kpi.floor <= kpi.target
+            if wrong:
+                side = "below" if kpi.better == "higher" else "above"
+                self.problem(self.doc.at(path + ("floor",)), "target-floor",
+                             f"`{kpi.id}`: better is {kpi.better}, so floor ({kpi.floor:g}) must be {side} target ({kpi.target:g})",
+                             "swap them or change `better`")
+        return scoring
+
+    def in_order(self, kpis: dict[str, Kpi]) -> dict[str, Kpi]:
+        """Every KPI after the KPIs its formula uses; a cycle is an error."""
+        ordered: dict[str, Kpi] = {}
+        state: dict[str, str] = {}
+
+        def visit(name: str, trail: list[str]) -> None:
+            if state.get(name) == "done":
+                return
+            if state.get(name) == "open":
+                cycle = trail[trail.index(name):] + [name]
+                self.problem(kpis[name].location, "kpi-cycle",
+                             "KPIs depend on each other in a cycle: " + " -> ".join(cycle))
+                return
+            state[name] = "open"
+            for ref in sorted(kpis[name].formula.names & set(kpis)):
+                visit(ref, trail + [name])
+            state[name] = "done"
+            ordered[name] = kpis[name]
+
+        for name in kpis:
+            visit(name, [])
+        return ordered
+
+    def checks(self, ruleset: Ruleset) -> list[Check]:
+        out: list[Check] = []
+        raw = self.doc.data.get("checks")
+        seen: set[str] = set()
+        for i, spec in enumerate(raw if isinstance(raw, list) else []):
+            path = ("checks", i)
+            if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+                continue
+            source = self.known_source(spec.get("source"), path + ("source",), ruleset.sources)
+            check = Check(id=spec["id"], source=str(spec.get("source")), rule=str(spec.get("rule")),
+                          location=self.doc.at(path), title=_text(spec.get("title", spec["id"])),
+                          column=spec.get("column"),
+                          expression=self.expr(spec.get("expression"), path + ("expression",)),
+                          where=self.expr(spec.get("where"), path + ("where",)),
+                          warn=_threshold(spec.get("warn")), fail=_threshold(spec.get("fail")))
+            if check.id in seen or check.id in ruleset.kpis:
+                self.problem(self.doc.at(path + ("id",)), "duplicate-id",
+                             f"`{check.id}` names another check or KPI already")
+            seen.add(check.id)
+            if source is None:
+                continue
+            if source.columns is not None and check.column and check.column not in source.columns:
+                self.problem(self.doc.at(path + ("column",)), "unknown-column",
+                             f"source `{source.name}` declares no column `{check.column}`",
+                             did_you_mean(check.column, source.columns))
+            for e in (check.expression, check.where):
+                if e:
+                    self.row_names(e, source, ruleset.sources, ruleset.params)
+            out.append(check)
+        return out
+
+    def actions(self, ruleset: Ruleset) -> list[Action]:
+        out: list[Action] = []
+        raw = self.doc.data.get("actions")
+        fields = {**{k: KPI_FIELDS for k in ruleset.kpis},
+                  **{c.id: CHECK_FIELDS for c in ruleset.checks},
+                  **{c: CATEGORY_FIELDS for c in ruleset.categories}}
+        known = [*fields, *RESULT_NAMES, *ruleset.params]
+        env = jinja2.sandbox.ImmutableSandboxedEnvironment()
+        for i, spec in enumerate(raw if isinstance(raw, list) else []):
+            path = ("actions", i)
+            if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+                continue
+            when = self.expr(spec.get("when"), path + ("when",), attributes=True)
+            text = _text(spec.get("text"))
+            for lang, template in text.items():
+                try:
+                    env.parse(template)
+                except jinja2.TemplateSyntaxError as exc:
+                    self.problem(self.doc.at(path + ("text",) + ((lang,) if lang else ())),
+                                 "template", f"action text: {exc.message} (template line {exc.lineno})")
+            if when is None:
+                continue
+            for name in sorted(when.names - set(known)):
+                self.problem(position(when, name), "unknown-name",
+                             f"`{name}` in `when` is not a KPI, check, category or param",
+                             did_you_mean(name, known))
+            for name, attr in sorted(when.attributes):
+                if name in fields and attr not in fields[name]:
+                    self.problem(when.location, "unknown-field", f"`{name}` has no field `{attr}`",
+                                 did_you_mean(attr, fields[name]) or f"fields: {', '.join(fields[name])}")
+                elif name not in fields:
+                    self.problem(when.location, "unknown-name",
+                                 f"`{name}.{attr}`: `{name}` is not a KPI, check or category",
+                                 did_you_mean(name, fields))
+            out.append(Action(id=spec["id"], when=when, text=text, location=self.doc.at(path),
+                              priority=str(spec.get("priority", "medium")),
+                              owner=_text(spec.get("owner"))))
+        return out
+
+
+def validate(doc: Document, file: Path | None = None) -> Ruleset:
+    """Check a loaded document; return the ruleset or raise with every problem found."""
+    problems = list(_schema_problems(doc))
+    builder = _Builder(doc)
+    ruleset = builder.build(file or Path(doc.file))
+    problems += builder.problems
+    if problems:
+        problems.sort(key=lambda p: (p.location.line, p.location.column))
+        raise AssessError(_unique(problems))
+    return ruleset
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        if (p.location, p.message) not in seen:
+            seen.add((p.location, p.message))
+            out.append(p)
+    return out
+
+
+def load_ruleset(path: Path) -> Ruleset:
+    """Load and validate a ruleset file."""
+    return validate(load_file(path), path)
