@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -168,12 +170,13 @@ def generate(out_dir: pathlib.Path, customers: int = 2000, seed: int = 7, fmt: s
     if not 0.0 <= defects <= 1.0:
         raise ValueError(f"defects must be a share between 0 and 1, not {defects!r}")
 
-    tables = _build(customers, seed, defects)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    for name, columns in TABLES.items():
-        frame = tables[name].select(columns)
+    # Each table is written and dropped before the next is built: at benchmark sizes
+    # holding all of them at once would multiply the peak memory.
+    for name, frame in _tables(customers, seed, defects):
+        frame = frame.select(TABLES[name])
         path = out_dir / f"{name}.{fmt}"
         if fmt == "csv":
             frame.write_csv(path, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S",
@@ -181,7 +184,8 @@ def generate(out_dir: pathlib.Path, customers: int = 2000, seed: int = 7, fmt: s
         else:
             frame.write_parquet(path, compression="zstd", statistics=True)
         counts[name] = frame.height
-    return counts
+        del frame
+    return {name: counts[name] for name in TABLES}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -212,6 +216,20 @@ def _labels(labels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
 def _ids(prefix: str, numbers: np.ndarray | pl.Series, width: int) -> pl.Series:
     digits = pl.Series(numbers).cast(pl.String).str.zfill(width)
     return (prefix + digits) if len(digits) else digits
+
+
+def _time_order(rng: np.random.Generator, when: np.ndarray) -> np.ndarray:
+    """Row order by time, ties broken at random (so ids do not follow generation order).
+
+    One packed int64 key and a stable arg-sort: sorting numbers before any string column
+    exists is what keeps 100M-row tables cheap, and stability keeps the order reproducible.
+    """
+    if len(when) == 0:
+        return np.zeros(0, dtype=np.int64)
+    span = when.astype(np.int64) - int(when.min())  # < 2^31 for any realistic span
+    key = (span << 32) | rng.integers(0, 1 << 32, len(when), dtype=np.int64)
+    perm = pl.DataFrame({"k": key}).select(pl.arg_sort_by("k", maintain_order=True))
+    return perm.to_series().to_numpy()
 
 
 def _width(count: int) -> int:
@@ -306,33 +324,58 @@ def _month_index(days: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- build
 
 
-def _build(n_customers: int, seed: int, defects: float) -> dict[str, pl.DataFrame]:
+@dataclass(frozen=True)
+class _Book:
+    """Per-customer arrays (row i = customer number i + 1) that the activity tables need."""
+
+    n: int
+    width: int           # digits of the zero-padded customer id
+    created: np.ndarray  # day number of creation
+    end: np.ndarray      # exclusive end of activity: churn day, export day, or created (stale)
+    owner: np.ndarray
+    segment: np.ndarray
+    vendor: np.ndarray
+    health: np.ndarray   # latent satisfaction; drives churn, complaints, NPS
+    churns: np.ndarray   # churned before the export
+
+
+_COST_MONTHS: Final = 24  # 2024-01 .. 2025-12
+
+
+def _per_month(days: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    month = _month_index(days) - _month_index(np.array([_LEADS_START]))[0]
+    keep = (month >= 0) & (month < _COST_MONTHS)
+    w = None if weights is None else weights[keep]
+    return np.bincount(month[keep], weights=w, minlength=_COST_MONTHS).astype(np.float64)
+
+
+def _tables(n_customers: int, seed: int, defects: float) -> Iterator[tuple[str, pl.DataFrame]]:
     cum = _cum_weights()
     perf = _arr(_OWNER_PERF)
-    cust, leads = _customers_and_leads(n_customers, seed, defects, cum, perf)
-    orders = _orders(cust, seed, cum)
-    interactions = _interactions(cust, seed, defects, cum, perf)
-    surveys = _surveys(cust, seed, cum)
-    costs = _costs(n_customers, seed, leads, orders)
-    vendors = pl.DataFrame({"vendor_id": list(_VENDORS), "name": list(_VENDOR_NAMES),
-                            "category": list(_VENDOR_CATEGORY)})
-    return {
-        "customers": cust["frame"],
-        "leads": leads,
-        "orders": orders,
-        "interactions": interactions,
-        "surveys": surveys,
-        "costs": costs,
-        "vendors": vendors,
-        "vendor_tickets": _vendor_tickets(n_customers, seed),
-        "vendor_uptime": _vendor_uptime(seed),
-        "vendor_reviews": _vendor_reviews(n_customers, seed),
-        "process_steps": _process_steps(n_customers, seed, defects, perf),
-    }
+    book, customers, leads = _customers_and_leads(n_customers, seed, defects, cum, perf)
+    yield "customers", customers
+    del customers
+    leads_per_month = _per_month(leads["created_at"].cast(pl.Int32).to_numpy())
+    yield "leads", leads
+    del leads
+    orders = _orders(book, seed, cum)
+    revenue_per_month = _per_month(orders["ordered_at"].cast(pl.Int32).to_numpy(),
+                                   orders["amount"].to_numpy())
+    yield "orders", orders
+    del orders
+    yield "interactions", _interactions(book, seed, defects, cum, perf)
+    yield "surveys", _surveys(book, seed, cum)
+    yield "costs", _costs(n_customers, seed, leads_per_month, revenue_per_month)
+    yield "vendors", pl.DataFrame({"vendor_id": list(_VENDORS), "name": list(_VENDOR_NAMES),
+                                   "category": list(_VENDOR_CATEGORY)})
+    yield "vendor_tickets", _vendor_tickets(n_customers, seed)
+    yield "vendor_uptime", _vendor_uptime(seed)
+    yield "vendor_reviews", _vendor_reviews(n_customers, seed)
+    yield "process_steps", _process_steps(n_customers, seed, defects, perf)
 
 
 def _customers_and_leads(n: int, seed: int, defects: float, cum: np.ndarray,
-                         perf: np.ndarray) -> tuple[dict, pl.DataFrame]:
+                         perf: np.ndarray) -> tuple[_Book, pl.DataFrame, pl.DataFrame]:
     rng = _rng(seed, 1)
     n_owners = len(_OWNERS)
     n_stale = int(round(n * defects / 2))
@@ -371,8 +414,7 @@ def _customers_and_leads(n: int, seed: int, defects: float, cum: np.ndarray,
     stale = np.zeros(n, dtype=bool)
     stale[n - n_stale:] = True
 
-    # Ids follow creation order; the random key only breaks same-day ties reproducibly.
-    order = np.lexsort((rng.random(n), created))
+    order = _time_order(rng, created)  # ids follow creation order
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     created, channel, owner, stale = created[order], channel[order], owner[order], stale[order]
@@ -423,28 +465,26 @@ def _customers_and_leads(n: int, seed: int, defects: float, cum: np.ndarray,
         "churned_at": _dates(churn, no_churn),
     })
 
-    lead_cust = rank[:n_conv] + 1  # converted leads were the first rows before sorting
+    # Converted leads were the first rows before the customer sort, hence rank[:n_conv].
+    lead_created = np.concatenate([conv_created, open_created])
+    lead_cell = np.concatenate([conv_cell, open_cell])
+    lead_conv = np.concatenate([conv_at, np.zeros(n_open, dtype=np.int64)])
+    lead_cust = np.concatenate([rank[:n_conv] + 1, np.zeros(n_open, dtype=np.int64)])
+    is_open = np.arange(n_conv + n_open) >= n_conv
+    perm = _time_order(rng, lead_created)
+    lead_created, lead_cell = lead_created[perm], lead_cell[perm]
+    lead_conv, lead_cust, is_open = lead_conv[perm], lead_cust[perm], is_open[perm]
     leads = pl.DataFrame({
-        "created_at": np.concatenate([conv_created, open_created]).astype(np.int32),
-        "tie": rng.random(n_conv + n_open),
-        "channel": _labels(_ACQ_CHANNELS, np.concatenate([conv_cell, open_cell]) // n_owners),
-        "owner": _labels(_OWNERS, np.concatenate([conv_cell, open_cell]) % n_owners),
-        "converted_at": pl.concat([_dates(conv_at),
-                                   pl.repeat(None, n_open, dtype=pl.Date, eager=True)]),
-        "customer_num": pl.concat([pl.Series(lead_cust, dtype=pl.Int64),
-                                   pl.repeat(None, n_open, dtype=pl.Int64, eager=True)]),
-    }).sort(["created_at", "tie"], maintain_order=True)
-    leads = leads.with_columns(
-        lead_id=_ids("L", np.arange(1, leads.height + 1), _width(leads.height)),
-        created_at=pl.col("created_at").cast(pl.Date),
-        customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(cust_width),
-    )
-    state = {
-        "frame": frame, "n": n, "width": cust_width, "created": created, "end": end,
-        "owner": owner, "segment": segment, "vendor": vendor, "health": health,
-        "churns": ~no_churn,
-    }
-    return state, leads
+        "lead_id": _ids("L", np.arange(1, len(perm) + 1), _width(len(perm))),
+        "created_at": _dates(lead_created),
+        "channel": _labels(_ACQ_CHANNELS, lead_cell // n_owners),
+        "owner": _labels(_OWNERS, lead_cell % n_owners),
+        "converted_at": _dates(lead_conv, is_open),
+        "customer_id": _nullify(_ids("C", lead_cust, cust_width), is_open),
+    })
+    book = _Book(n=n, width=cust_width, created=created, end=end, owner=owner,
+                 segment=segment, vendor=vendor, health=health, churns=~no_churn)
+    return book, frame, leads
 
 
 def _identities(rng: np.random.Generator, n: int, defects: float
@@ -489,92 +529,97 @@ def _identities(rng: np.random.Generator, n: int, defects: float
     return out["name"], out["email"], out["phone"]
 
 
-def _orders(cust: dict, seed: int, cum: np.ndarray) -> pl.DataFrame:
+def _orders(book: _Book, seed: int, cum: np.ndarray) -> pl.DataFrame:
     rng = _rng(seed, 2)
-    created, end, segment, health = cust["created"], cust["end"], cust["segment"], cust["health"]
+    created, end, segment, health = book.created, book.end, book.segment, book.health
     raw = (_exposure(cum, created, end) * _arr(_SEGMENT_ORDER_RATE)[segment]
            * np.exp(0.2 * health))
-    counts = _poisson_counts(rng, raw, _ORDERS_PER_CUSTOMER * cust["n"])
-    row = np.repeat(np.arange(cust["n"]), counts)
+    counts = _poisson_counts(rng, raw, _ORDERS_PER_CUSTOMER * book.n)
+    row = np.repeat(np.arange(book.n), counts)
     day = _seasonal_days(rng, cum, created[row], end[row])
     mu = np.log(_arr(_SEGMENT_AMOUNT_MEDIAN))[segment[row]] + 0.1 * health[row]
     amount = np.round(rng.lognormal(mu, 0.7), 2)
-    frame = pl.DataFrame({
-        "customer_num": row + 1,
-        "ordered_at": day.astype(np.int32),
-        "tie": rng.random(len(row)),
-        "amount": amount,
-        "product_line": _labels(_PRODUCT_LINES, _pick(rng, len(row), _PRODUCT_SHARE)),
-    }).sort(["ordered_at", "tie"], maintain_order=True)
-    return frame.with_columns(
-        order_id=_ids("O", np.arange(1, frame.height + 1), _width(frame.height)),
-        customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(cust["width"]),
-        ordered_at=pl.col("ordered_at").cast(pl.Date),
-    )
+    product = _pick(rng, len(row), _PRODUCT_SHARE)
+    perm = _time_order(rng, day)
+    return pl.DataFrame({
+        "order_id": _ids("O", np.arange(1, len(perm) + 1), _width(len(perm))),
+        "customer_id": _ids("C", row[perm] + 1, book.width),
+        "ordered_at": _dates(day[perm]),
+        "amount": amount[perm],
+        "product_line": _labels(_PRODUCT_LINES, product[perm]),
+    })
 
 
-def _interactions(cust: dict, seed: int, defects: float, cum: np.ndarray,
+def _interactions(book: _Book, seed: int, defects: float, cum: np.ndarray,
                   perf: np.ndarray) -> pl.DataFrame:
+    # The largest table (8 rows per customer): temporaries are dropped as soon as they
+    # are used so benchmark sizes peak at roughly one numpy copy plus the frame.
     rng = _rng(seed, 3)
-    n = cust["n"]
-    created, end, health = cust["created"], cust["end"], cust["health"]
+    n = book.n
     # Unhappy customers get in touch more often.
-    raw = _exposure(cum, created, end) * np.exp(-0.3 * health)
+    raw = _exposure(cum, book.created, book.end) * np.exp(-0.3 * book.health)
     counts = _poisson_counts(rng, raw, _INTERACTIONS_PER_CUSTOMER * n)
-    row = np.repeat(np.arange(n), counts)
+    row = np.repeat(np.arange(n, dtype=np.int32), counts)
+    del raw, counts
     m = len(row)
-    h = health[row]
 
     channel = _pick(rng, m, _INT_CHANNEL_SHARE)
-    tilt = np.exp(-0.6 * h) * np.where(cust["churns"][row], 1.5, 1.0)
+    tilt = np.exp(-0.6 * book.health[row]) * np.where(book.churns[row], 1.5, 1.0)
     p_complaint = np.clip(_COMPLAINT_SHARE * tilt / (tilt.mean() if m else 1.0), 0.0, 0.7)
+    del tilt
     kind = np.where(rng.random(m) < p_complaint, 1, _pick(rng, m, _NON_COMPLAINT_SHARE))
-    owner = np.where(rng.random(m) < 0.7, cust["owner"][row],
+    del p_complaint
+    owner = np.where(rng.random(m) < 0.7, book.owner[row],
                      rng.integers(0, len(_OWNERS), m)).astype(np.int32)
     speed = np.exp(-0.5 * perf[owner])  # skilled owners answer and resolve faster
 
-    day = _seasonal_days(rng, cum, created[row], end[row])
-    opened = day * _DAY_S + _clock(rng, m)
-    resp_h = _arr(_INT_RESPONSE_MEDIAN_H)[channel] * speed * rng.lognormal(0.0, 0.9, m)
-    first = opened + _minutes(resp_h)
+    opened = (_seasonal_days(rng, cum, book.created[row], book.end[row]) * _DAY_S
+              + _clock(rng, m))
+    first = opened + _minutes(_arr(_INT_RESPONSE_MEDIAN_H)[channel] * speed
+                              * rng.lognormal(0.0, 0.9, m))
     res_h = _arr(_KIND_RESOLVE_MEDIAN_H)[kind] * speed * rng.lognormal(0.0, 1.0, m)
+    del speed
     resolved = first + _minutes(res_h)
     no_first = first >= _EXPORT_S
     abandoned = rng.random(m) < _UNRESOLVED_SHARE * np.exp(-0.8 * perf[owner])
     unresolved = no_first | abandoned | (resolved >= _EXPORT_S)
+    del abandoned
 
-    sat = (4.1 + 0.5 * h - 0.9 * (kind == 1) - 0.25 * np.log1p(res_h / 24.0)
+    sat = (4.1 + 0.5 * book.health[row] - 0.9 * (kind == 1) - 0.25 * np.log1p(res_h / 24.0)
            + 0.3 * perf[owner] + rng.normal(0.0, 0.7, m))
-    sat = np.clip(np.round(sat), 1, 5)
+    del res_h
+    sat = np.clip(np.round(sat), 1, 5).astype(np.int8)
     sat_null = unresolved | (rng.random(m) < defects)
 
     cust_num = row.astype(np.int64) + 1
+    del row
     orphan = rng.random(m) < defects / 2
     # Orphans point at ids past the end of the customer table, as if deleted there.
     cust_num = np.where(orphan, n + 1 + rng.integers(0, max(n, 1), m), cust_num)
+    del orphan
 
-    frame = pl.DataFrame({
-        "customer_num": cust_num,
-        "opened_s": opened,
-        "tie": rng.random(m),
-        "channel": _labels(_INT_CHANNELS, channel),
-        "kind": _labels(_KINDS, kind),
-        "owner": _labels(_OWNERS, owner),
-        "first_response_at": _datetimes(first, no_first),
-        "resolved_at": _datetimes(resolved, unresolved),
-        "satisfaction": _ints(sat, sat_null),
-    }).sort(["opened_s", "tie"], maintain_order=True)
-    return frame.with_columns(
-        interaction_id=_ids("I", np.arange(1, frame.height + 1), _width(frame.height)),
-        customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(cust["width"]),
-        opened_at=(pl.col("opened_s") * 1_000_000).cast(pl.Datetime("us")),
-    )
+    perm = _time_order(rng, opened)
+    cols = {"interaction_id": _ids("I", np.arange(1, m + 1), _width(m)),
+            "customer_id": _ids("C", cust_num[perm], book.width)}
+    del cust_num
+    cols["channel"] = _labels(_INT_CHANNELS, channel[perm])
+    cols["kind"] = _labels(_KINDS, kind[perm])
+    cols["owner"] = _labels(_OWNERS, owner[perm])
+    del channel, kind, owner
+    cols["opened_at"] = _datetimes(opened[perm])
+    del opened
+    cols["first_response_at"] = _datetimes(first[perm], no_first[perm])
+    del first, no_first
+    cols["resolved_at"] = _datetimes(resolved[perm], unresolved[perm])
+    del resolved, unresolved
+    cols["satisfaction"] = _ints(sat[perm], sat_null[perm])
+    return pl.DataFrame(cols)
 
 
-def _surveys(cust: dict, seed: int, cum: np.ndarray) -> pl.DataFrame:
+def _surveys(book: _Book, seed: int, cum: np.ndarray) -> pl.DataFrame:
     rng = _rng(seed, 4)
-    n = cust["n"]
-    created, end, health = cust["created"], cust["end"], cust["health"]
+    n = book.n
+    created, end, health = book.created, book.end, book.health
     counts = _poisson_counts(rng, _exposure(cum, created, end), _SURVEYS_PER_CUSTOMER * n)
     row = np.repeat(np.arange(n), counts)
     m = len(row)
@@ -583,30 +628,20 @@ def _surveys(cust: dict, seed: int, cum: np.ndarray) -> pl.DataFrame:
     latent = 8.3 + 0.9 * centred + rng.normal(0.0, 1.4, m)
     nps = np.clip(np.round(latent), 0, 10)
     csat = np.clip(np.round(3.95 + 0.45 * (latent - 8.3) + rng.normal(0.0, 0.6, m)), 1, 5)
-    frame = pl.DataFrame({
-        "customer_num": row + 1,
-        "answered_at": day.astype(np.int32),
-        "tie": rng.random(m),
-        "nps": _ints(nps),
-        "csat": _ints(csat, rng.random(m) < _CSAT_SKIPPED),
-    }).sort(["answered_at", "tie"], maintain_order=True)
-    return frame.with_columns(
-        survey_id=_ids("S", np.arange(1, frame.height + 1), _width(frame.height)),
-        customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(cust["width"]),
-        answered_at=pl.col("answered_at").cast(pl.Date),
-    )
+    skipped = rng.random(m) < _CSAT_SKIPPED
+    perm = _time_order(rng, day)
+    return pl.DataFrame({
+        "survey_id": _ids("S", np.arange(1, m + 1), _width(m)),
+        "customer_id": _ids("C", row[perm] + 1, book.width),
+        "answered_at": _dates(day[perm]),
+        "nps": _ints(nps[perm]),
+        "csat": _ints(csat[perm], skipped[perm]),
+    })
 
 
-def _costs(n: int, seed: int, leads: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+def _costs(n: int, seed: int, n_leads: np.ndarray, revenue: np.ndarray) -> pl.DataFrame:
     rng = _rng(seed, 5)
-    first = _month_index(np.array([_LEADS_START]))[0]
-    months = 24
-    lead_month = _month_index(leads["created_at"].cast(pl.Int32).to_numpy()) - first
-    order_month = _month_index(orders["ordered_at"].cast(pl.Int32).to_numpy()) - first
-    keep = (order_month >= 0) & (order_month < months)
-    n_leads = np.bincount(lead_month[(lead_month >= 0) & (lead_month < months)], minlength=months)
-    revenue = np.bincount(order_month[keep], weights=orders["amount"].to_numpy()[keep],
-                          minlength=months)
+    months = _COST_MONTHS
     # Marketing buys leads; sales is a team payroll sized to the book plus commission.
     marketing = n_leads * 60.0 * rng.lognormal(0.0, 0.08, months)
     payroll = len(_OWNERS) * 5500.0 * (n / 2000.0)
@@ -628,19 +663,16 @@ def _vendor_tickets(n: int, seed: int) -> pl.DataFrame:
     opened = (rng.integers(_LEADS_START, _EXPORT, m) * _DAY_S + _clock(rng, m))
     first = opened + _minutes(sla * 0.15 * slow * rng.lognormal(0.0, 0.7, m))
     resolved = first + _minutes(sla * 0.45 * slow * rng.lognormal(0.0, 0.8, m))
-    frame = pl.DataFrame({
-        "opened_s": opened,
-        "tie": rng.random(m),
-        "vendor_id": _labels(_VENDORS, vendor),
-        "severity": _ints(severity),
-        "first_response_at": _datetimes(first, first >= _EXPORT_S),
-        "resolved_at": _datetimes(resolved, resolved >= _EXPORT_S),
-        "sla_hours": _ints(sla),
-    }).sort(["opened_s", "tie"], maintain_order=True)
-    return frame.with_columns(
-        ticket_id=_ids("T", np.arange(1, m + 1), _width(m)),
-        opened_at=(pl.col("opened_s") * 1_000_000).cast(pl.Datetime("us")),
-    )
+    o = _time_order(rng, opened)
+    return pl.DataFrame({
+        "ticket_id": _ids("T", np.arange(1, m + 1), _width(m)),
+        "vendor_id": _labels(_VENDORS, vendor[o]),
+        "severity": _ints(severity[o]),
+        "opened_at": _datetimes(opened[o]),
+        "first_response_at": _datetimes(first[o], first[o] >= _EXPORT_S),
+        "resolved_at": _datetimes(resolved[o], resolved[o] >= _EXPORT_S),
+        "sla_hours": _ints(sla[o]),
+    })
 
 
 def _vendor_uptime(seed: int) -> pl.DataFrame:
@@ -665,17 +697,14 @@ def _vendor_reviews(n: int, seed: int) -> pl.DataFrame:
     day = rng.integers(_LEADS_START, _EXPORT, m)
     sat = np.clip(np.round(rng.normal(_arr(_VENDOR_REVIEW_MEAN)[vendor], 0.8)), 1, 5)
     training = np.round(rng.lognormal(np.log(_arr(_VENDOR_TRAINING_MEDIAN)[vendor]), 0.5), 1)
-    frame = pl.DataFrame({
-        "day": day.astype(np.int32),
-        "tie": rng.random(m),
-        "vendor_id": _labels(_VENDORS, vendor),
-        "satisfaction": _ints(sat),
-        "training_hours": training,
-    }).sort(["day", "tie"], maintain_order=True)
-    return frame.with_columns(
-        review_id=_ids("R", np.arange(1, m + 1), _width(m)),
-        reviewed_at=pl.col("day").cast(pl.Date),
-    )
+    o = _time_order(rng, day)
+    return pl.DataFrame({
+        "review_id": _ids("R", np.arange(1, m + 1), _width(m)),
+        "vendor_id": _labels(_VENDORS, vendor[o]),
+        "reviewed_at": _dates(day[o]),
+        "satisfaction": _ints(sat[o]),
+        "training_hours": training[o],
+    })
 
 
 def _process_steps(n: int, seed: int, defects: float, perf: np.ndarray) -> pl.DataFrame:
@@ -728,17 +757,18 @@ def _process_steps(n: int, seed: int, defects: float, perf: np.ndarray) -> pl.Da
     started = case_start[case] + (cs - dur) - begin_case[case]
     ended = started + dur
 
-    frame = pl.DataFrame({
-        "case_start": case_start[case],
-        "tie": rng.random(n_cases)[case],
-        "case": case,
-        "process": _labels(_PROCESSES, process[case]),
-        "step": _labels(tuple(names), step),
-        "actor": _labels(_OWNERS, actor),
-        "started_at": _datetimes(started),
-        "ended_at": _datetimes(ended),
-    }).sort(["case_start", "tie", "case"], maintain_order=True)
-    # Case ids follow case start: after the sort each case is one run of rows.
-    return frame.with_columns(
-        case_id=_ids("P", frame["case"].rle_id().to_numpy() + 1, _width(n_cases)),
-    )
+    # Case ids follow case start; rows keep their step order inside a case.
+    by_start = _time_order(rng, case_start)
+    case_rank = np.empty(n_cases, dtype=np.int64)
+    case_rank[by_start] = np.arange(n_cases)
+    # Move each case's block of rows as a whole: new offset plus old start, no row sort.
+    new_starts = np.concatenate([[0], np.cumsum(length[by_start])[:-1]])
+    o = np.repeat(starts[by_start] - new_starts, length[by_start]) + np.arange(rows)
+    return pl.DataFrame({
+        "case_id": _ids("P", case_rank[case[o]] + 1, _width(n_cases)),
+        "process": _labels(_PROCESSES, process[case[o]]),
+        "step": _labels(tuple(names), step[o]),
+        "actor": _labels(_OWNERS, actor[o]),
+        "started_at": _datetimes(started[o]),
+        "ended_at": _datetimes(ended[o]),
+    })

@@ -1,0 +1,203 @@
+"""The `assess` command: validate, run, sample-data, and the generated references.
+
+Exit codes: 0 done (whatever the scores), 1 invalid ruleset (validate) or a data-quality
+rule at level `fail` failed (run), 2 the ruleset, the data or the command line could not
+be used. Errors are printed as `file:line:column: error [rule] message (hint)`; no
+traceback reaches the user unless ASSESS_DEBUG=1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import AssessError
+
+RULESET_SUFFIXES = (".yaml", ".yml")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and rename, so a failure or
+    Ctrl-C never leaves a half-written report behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def ruleset_files(paths: Sequence[str]) -> list[Path]:
+    """Files as given; folders searched recursively for rulesets (not *.tests.yaml)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(f for f in p.rglob("*") if f.suffix in RULESET_SUFFIXES
+                            and not f.name.endswith((".tests.yaml", ".tests.yml")))
+        elif p.exists():
+            found.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or folder")
+    return found
+
+
+class UsageError(Exception):
+    pass
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import load_ruleset
+
+    files = ruleset_files(args.paths)
+    if not files:
+        raise UsageError("no ruleset files (*.yaml, *.yml) found")
+    bad = 0
+    for file in files:
+        try:
+            load_ruleset(file)
+        except AssessError as exc:
+            bad += 1
+            for problem in exc.problems:
+                print(problem)
+    if bad:
+        print(f"{bad} of {len(files)} ruleset(s) invalid", file=sys.stderr)
+        return 1
+    print(f"{len(files)} ruleset(s) valid", file=sys.stderr)
+    return 0
+
+
+def _params(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--param {pair}: write --param name=value")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _progress() -> tuple[Callable[[str], None], Callable[[], None]]:
+    """A spinner on stderr while the run works, and nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return (lambda _: None), (lambda: None)
+    from rich.console import Console
+
+    status = Console(stderr=True).status("starting")
+    status.start()
+    return (lambda step: status.update(step)), status.stop
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .render import render
+    from .run import assess
+
+    data = Path(args.data) if args.data else None
+    if data is not None and not data.is_dir():
+        raise UsageError(f"--data {data}: no such folder")
+    update, stop = _progress()
+    try:
+        result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update)
+        update("rendering")
+        color = args.out is None and sys.stdout.isatty()
+        text = render(result, args.format, color=color)
+    finally:
+        stop()
+    if args.out:
+        write_atomic(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    return 1 if result.failed else 0
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    from .sampledata import generate
+
+    counts = generate(Path(args.out), customers=args.customers, seed=args.seed,
+                      fmt=args.format, defects=args.defects)
+    for table, n in counts.items():
+        print(f"{table}: {n} rows", file=sys.stderr)
+    return 0
+
+
+def cmd_functions(args: argparse.Namespace) -> int:
+    from .functions import reference
+
+    print(reference())
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .checks import reference as rules
+    from .score import reference as methods
+
+    print("## Data-quality rules\n\n" + rules() + "\n\n## Scoring methods\n\n" + methods())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="assess", description="Configuration-driven assessment "
+                                "rules engine: YAML rulesets in, weighted scorecards out.")
+    p.add_argument("--version", action="version", version=f"assess {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check rulesets without reading data (exit 1 if invalid)")
+    v.add_argument("paths", nargs="+", metavar="PATH", help="ruleset files or folders (recursive)")
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("run", help="assess a ruleset on its data and print the scorecard")
+    r.add_argument("ruleset", help="the ruleset file")
+    r.add_argument("--data", metavar="DIR", help="read the tables from DIR (default: the ruleset's own sample data)")
+    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param, e.g. --param period_start=2025-04-01 (repeatable)")
+    r.add_argument("--format", choices=("table", "md", "html", "json"), default="table")
+    r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sample-data", help="write a synthetic CRM export (every table)")
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--customers", type=int, default=2000)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    s.add_argument("--defects", type=float, default=0.03, help="share of defective records (0 for none)")
+    s.set_defaults(func=cmd_sample_data)
+
+    f = sub.add_parser("functions", help="list the functions formulas can use")
+    f.set_defaults(func=cmd_functions)
+    d = sub.add_parser("rules", help="list the data-quality rules and scoring methods")
+    d.set_defaults(func=cmd_rules)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AssessError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"assess: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("assess: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback for users
+        if os.environ.get("ASSESS_DEBUG"):
+            traceback.print_exc()
+        print(f"assess: internal error: {type(exc).__name__}: {exc} "
+              "(set ASSESS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Stage 7, render: the result model -> terminal table, Markdown, HTML or JSON.
+
+Markdown and HTML come from Jinja2 templates in templates/; JSON is the model itself;
+the terminal table is drawn by rich. Nothing here computes: every number is in the model.
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import jinja2
+
+from . import resource
+from .result import Result, to_json
+
+FORMATS = ("table", "md", "html", "json")
+STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
+                "pass": "green", "warn": "yellow", "fail": "red"}
+
+
+def show(value: float | None, unit: str = "ratio") -> str:
+    """A KPI value as people read it in its unit."""
+    if value is None:
+        return "n/a"
+    if unit == "percent":
+        return f"{value * 100:.1f}%"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit in ("hours", "days"):
+        return f"{value:,.1f} {unit[0]}"
+    if unit == "points":
+        return f"{value:,.1f}"
+    return f"{value:.3f}"
+
+
+def score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(resource("templates")),
+                             autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(show=show, score=score, cell=lambda s: str(s).replace("|", "\\|"))
+    return env
+
+
+def render(result: Result, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n"
+    if fmt in ("md", "html"):
+        template = _environment().get_template(f"scorecard.{fmt}.j2")
+        return template.render(r=result, labels=labels(result.lang))
+    return _table(result, color)
+
+
+def _table(result: Result, color: bool) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=110,
+                      highlight=False)
+    total = score(result.score)
+    console.print(f"[bold]{result.title}[/bold] ({result.ruleset}) "
+                  f"score [bold]{total}[/bold] grade [bold]{result.grade}[/bold] {result.grade_label}")
+    kpis = Table(show_lines=False, header_style="bold")
+    for name, justify in (("KPI", "left"), ("value", "right"), ("target", "right"),
+                          ("score", "right"), ("weight", "right"), ("status", "left"),
+                          ("category", "left")):
+        kpis.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for k in result.kpis:
+        style = STATUS_STYLE.get(k.status, "")
+        kpis.add_row(f"{k.title} [dim]({k.id})[/dim]", show(k.value, k.unit), show(k.target, k.unit),
+                     score(k.score), f"{k.share * 100:.0f}%", f"[{style}]{k.status}[/{style}]",
+                     k.category)
+    console.print(kpis)
+    cats = "  ".join(f"{c.title} {score(c.score)}" for c in result.categories)
+    console.print(f"Categories: {cats}")
+    for c in result.checks:
+        style = STATUS_STYLE.get(c.status, "")
+        ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
+        console.print(f"  check [{style}]{c.status:4}[/{style}] {c.id}: {c.failed} of {c.rows} rows fail ({ratio} pass)")
+    for a in result.actions:
+        gain = "" if a.gain is None else f" (+{a.gain:.1f} points)"
+        console.print(f"  [bold]{a.priority}[/bold] {a.id}{gain}: {a.text}")
+    for note in result.notes:
+        console.print(f"  [dim]note: {note}[/dim]")
+    return out.getvalue()
+
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {"score": "Score", "grade": "Grade", "kpis": "KPIs", "kpi": "KPI", "value": "Value",
+           "target": "Target", "floor": "Floor", "benchmark": "Benchmark", "weight": "Share",
+           "status": "Status", "category": "Category", "categories": "Categories",
+           "checks": "Data quality", "check": "Rule", "rows": "Rows", "failed": "Failing",
+           "pass_ratio": "Passing", "actions": "Recommendations", "priority": "Priority",
+           "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
+           "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
+           "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
+    "zh": {"score": "得分", "grade": "等级", "kpis": "指标", "kpi": "指标", "value": "实际值",
+           "target": "目标", "floor": "底线", "benchmark": "基准", "weight": "权重",
+           "status": "状态", "category": "类别", "categories": "类别得分",
+           "checks": "数据质量", "check": "规则", "rows": "行数", "failed": "不合格",
+           "pass_ratio": "合格率", "actions": "改进建议", "priority": "优先级",
+           "owner": "负责方", "gain": "可提升", "notes": "说明", "strengths": "优势",
+           "weaknesses": "劣势", "sources": "数据源", "params": "参数",
+           "formula": "公式", "samples": "不合格记录（样例）", "source": "数据源"},
+}
+
+
+def labels(lang: str) -> dict[str, Any]:
+    return LABELS.get(lang, LABELS["en"])
