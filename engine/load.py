@@ -17,6 +17,7 @@ from .errors import AssessError, Location, Problem
 Path_ = tuple[str | int, ...]
 MAX_NODES = 100_000
 MAX_BYTES = 2_000_000
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 @dataclass
@@ -27,6 +28,13 @@ class Document:
     data: Any
     values: dict[Path_, Location] = field(default_factory=dict)
     keys: dict[Path_, Location] = field(default_factory=dict)
+    text: str = ""
+    spans: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # scalars over several lines
+
+    def location_of(self, index: int) -> Location:
+        """The line and column of a character of the file."""
+        line_start = self.text.rfind("\n", 0, index) + 1
+        return Location(self.file, self.text.count("\n", 0, index) + 1, index - line_start + 1)
 
     def at(self, path: Path_, key: bool = False) -> Location:
         """The location of ``path``, or of its nearest ancestor that has one."""
@@ -61,20 +69,30 @@ class _Builder:
             # point into the text, so an expression's column offsets land on the character
             where = Location(where.file, where.line, where.column + 1)
         self.doc.values[path] = where
+        if node.tag not in PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
+            raise AssessError(Problem(where, "yaml-tag", f"tag {node.tag} is not allowed",
+                                      "only plain YAML values are accepted"))
+        if isinstance(node, yaml.ScalarNode) and node.start_mark.line != node.end_mark.line:
+            self.doc.spans[path] = (node.start_mark.index, node.end_mark.index)
         if isinstance(node, yaml.MappingNode):
+            own = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
             self.loader.flatten_mapping(node)  # applies YAML merge keys (<<)
+            merged = len(node.value) - own  # merged pairs come first; explicit keys override them
             out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
+            for i, (key_node, value_node) in enumerate(node.value):
                 # the key's own text: YAML 1.1 would read `on:` as True and `2025-01-01:` as a date
                 key = self.key(key_node)
-                if key in out:
+                if key in out and i >= merged and path + (key,) not in self.doc.keys:
+                    out.pop(key)  # an explicit key overriding a merged one
+                if key in out and i >= merged:
                     first = self.doc.keys[path + (key,)]
                     self.problems.append(Problem(
                         _loc(self.doc.file, key_node), "duplicate-key",
                         f"key `{key}` appears twice in one mapping",
                         f"the first is at line {first.line}; keep one"))
                     continue
-                self.doc.keys[path + (key,)] = _loc(self.doc.file, key_node)
+                if i >= merged:
+                    self.doc.keys[path + (key,)] = _loc(self.doc.file, key_node)
                 out[key] = self.build(value_node, path + (key,))
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -98,7 +116,7 @@ class _Builder:
 
 def load_text(text: str, file: str = "<string>") -> Document:
     """Parse YAML text into a located :class:`Document`; raise :class:`AssessError`."""
-    doc = Document(file, None)
+    doc = Document(file, None, text=text)
     if len(text) > MAX_BYTES:
         raise AssessError(Problem(Location(file), "yaml-too-large",
                                   f"the file is larger than {MAX_BYTES} bytes"))

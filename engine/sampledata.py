@@ -205,7 +205,8 @@ def _pick(rng: np.random.Generator, n: int, weights: tuple[float, ...] | np.ndar
     cum = np.cumsum(p / p.sum())
     # searchsorted on the cumulative share is rng.choice without its per-call overhead;
     # the clip guards against cum[-1] rounding to just below 1.
-    return np.minimum(np.searchsorted(cum, rng.random(n), side="right"), len(p) - 1).astype(np.int32)
+    codes = np.searchsorted(cum, rng.random(n), side="right")
+    return np.minimum(codes, len(p) - 1).astype(np.int32)
 
 
 def _labels(labels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
@@ -392,6 +393,7 @@ def _customers_and_leads(n: int, seed: int, defects: float, cum: np.ndarray,
     rel = np.outer(_arr(_ACQ_CONVERSION), 1.0 + 0.5 * perf)
     target = n_conv / n_leads if n_leads else 0.0
     rate = np.clip(rel * (target / max((share * rel).sum(), 1e-12)), 0.0, 0.95)
+    # The 1e-300 keeps the weights summable when a tiny table has nothing to convert.
     conv_cell = _pick(rng, n_conv, (share * rate).ravel() + 1e-300)
     open_cell = _pick(rng, n_open, (share * (1.0 - rate)).ravel() + 1e-300)
 
@@ -496,7 +498,7 @@ def _identities(rng: np.random.Generator, n: int, defects: float
     # gets a distinct email number and phone tail, so defects=0 really has no duplicates.
     mod = 10 ** max(4, len(str(n)))
     email_no = (seq * 7919 + 1234) % mod
-    tail = (seq * 387_420_489 + 123_456_789) % 1_000_000_000
+    tail = (seq * 387_420_489 + 604_218_337) % 1_000_000_000
     frame = pl.DataFrame({
         "sur_cn": _labels(tuple(s[0] for s in _SURNAMES), sur),
         "sur_py": _labels(tuple(s[1] for s in _SURNAMES), sur),

@@ -77,6 +77,15 @@ def _text(value: Any) -> Text:
     return {"": str(value)} if value is not None else {}
 
 
+def _number(value: Any, default: float) -> float:
+    """A number from checked data; a wrong type (already a schema problem) gives the default."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _optional(value: Any) -> float | None:
+    return _number(value, float("nan")) if value is not None else None
+
+
 def _threshold(text: Any) -> tuple[str, float] | None:
     if not isinstance(text, str):
         return None
@@ -90,6 +99,7 @@ class _Builder:
     def __init__(self, doc: Document):
         self.doc = doc
         self.problems: list[Problem] = []
+        self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
 
     def problem(self, location: Location, rule: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(location, rule, message, hint))
@@ -98,10 +108,21 @@ class _Builder:
         if value is None or isinstance(value, (dict, list)):
             return None
         try:
-            return parse(value, self.doc.at(path), attributes)
+            expression = parse(value, self.doc.at(path), attributes)
+            self.paths[id(expression)] = path
+            return expression
         except AssessError as exc:
             self.problems.extend(exc.problems)
             return None
+
+    def position(self, expression: Expression, name: str) -> Location:
+        """Where ``name`` first stands in the file; a scalar over several lines is searched
+        in the file's own text, since its lines were folded into one."""
+        span = self.doc.spans.get(self.paths.get(id(expression), ()))
+        if span is None:
+            return position(expression, name)
+        found = re.search(rf"\b{re.escape(name)}\b", self.doc.text[span[0]:span[1]])
+        return self.doc.location_of(span[0] + found.start()) if found else expression.location
 
     def mapping(self, key: str) -> dict[str, Any]:
         value = self.doc.data.get(key)
@@ -118,9 +139,9 @@ class _Builder:
             params=dict(self.mapping("params")),
             sources=self.sources(), measures={}, kpis={}, categories=self.categories(),
             grades=self.grades(), checks=[], actions=[],
-            samples=int(settings.get("samples", 20)))
+            samples=int(_number(settings.get("samples"), 20)))
         ruleset.measures = self.measures(ruleset)
-        ruleset.kpis = self.kpis(ruleset, float(settings.get("near_margin", 0.05)))
+        ruleset.kpis = self.kpis(ruleset, _number(settings.get("near_margin"), 0.05))
         ruleset.checks = self.checks(ruleset)
         ruleset.actions = self.actions(ruleset)
         return ruleset
@@ -136,11 +157,12 @@ class _Builder:
                 columns = spec.get("columns")
                 out[name] = Source(name, spec["path"], self.doc.at(path + ("path",)),
                                    columns=dict(columns) if isinstance(columns, dict) else None,
-                                   key=[key] if isinstance(key, str) else list(key))
+                                   key=[key] if isinstance(key, str) else
+                                   [k for k in key if isinstance(k, str)] if isinstance(key, list) else [])
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
         for source in out.values():
             if source.where:
-                self.row_names(source.where, source, out, {})
+                self.row_names(source.where, source, out, self.mapping("params"))
         return out
 
     def row_names(self, expr: Expression, source: Source, sources: dict[str, Source],
@@ -149,7 +171,7 @@ class _Builder:
         if source.columns is None:
             return
         for name in sorted(expr.names - set(source.columns) - set(params)):
-            self.problem(position(expr, name), "unknown-column",
+            self.problem(self.position(expr, name), "unknown-column",
                          f"`{name}` is neither a column of source `{source.name}` nor a param",
                          did_you_mean(name, [*source.columns, *params]))
 
@@ -182,7 +204,7 @@ class _Builder:
                 if e:
                     self.row_names(e, source, ruleset.sources, ruleset.params)
             out[name] = Measure(name, source.name, agg, of, where, self.doc.at(path, key=True),
-                                q=float(spec.get("q", 0.5)))
+                                q=_number(spec.get("q"), 0.5))
         return out
 
     def categories(self) -> dict[str, Category]:
@@ -190,14 +212,14 @@ class _Builder:
         for name, spec in self.mapping("categories").items():
             spec = spec if isinstance(spec, dict) else {}
             out[name] = Category(name, _text(spec.get("title", name)),
-                                 float(spec.get("weight", 1)), str(spec.get("rollup", "mean")))
+                                 _number(spec.get("weight"), 1), str(spec.get("rollup", "mean")))
         return out
 
     def grades(self) -> list[Grade]:
         raw = self.doc.data.get("grades")
         if not isinstance(raw, list):
             return list(DEFAULT_GRADES)
-        grades = [Grade(float(g["min"]), str(g["grade"]), _text(g.get("label")))
+        grades = [Grade(_number(g["min"], 0), str(g["grade"]), _text(g.get("label")))
                   for g in raw if isinstance(g, dict) and "min" in g and "grade" in g]
         grades.sort(key=lambda g: -g.min)
         if grades and grades[-1].min > 0:
@@ -208,7 +230,9 @@ class _Builder:
     def kpis(self, ruleset: Ruleset, near_margin: float) -> dict[str, Kpi]:
         raw = self.mapping("kpis")
         out: dict[str, Kpi] = {}
-        inputs = {**{m: "measure" for m in ruleset.measures}, **{p: "param" for p in ruleset.params}}
+        # every declared name counts, built or not, so one mistake is reported once
+        measures = list(self.mapping("measures"))
+        inputs = {**{m: "measure" for m in measures}, **{p: "param" for p in ruleset.params}}
         for name, spec in raw.items():
             path = ("kpis", name)
             if not isinstance(spec, dict):
@@ -220,15 +244,15 @@ class _Builder:
             if formula is None:
                 continue
             for ref in sorted(formula.names - set(raw) - set(inputs)):
-                self.problem(position(formula, ref), "unknown-name",
+                self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI or param",
-                             did_you_mean(ref, [*ruleset.measures, *raw, *ruleset.params]))
+                             did_you_mean(ref, [*measures, *raw, *ruleset.params]))
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
-                      target=spec.get("target"), floor=spec.get("floor"),
-                      benchmark=spec.get("benchmark"), weight=float(spec.get("weight", 1)),
-                      near=float(spec.get("near", near_margin)), on_null=spec.get("on_null", "n/a"),
+                      target=_optional(spec.get("target")), floor=_optional(spec.get("floor")),
+                      benchmark=_optional(spec.get("benchmark")), weight=_number(spec.get("weight"), 1),
+                      near=_number(spec.get("near"), near_margin), on_null=spec.get("on_null", "n/a"),
                       description=_text(spec.get("description")))
             kpi.scoring = self.scoring(kpi, spec.get("scoring"), path)
             if kpi.category not in ruleset.categories:
@@ -243,8 +267,12 @@ class _Builder:
             spec = {"method": spec}
         if not isinstance(spec, dict):
             spec = {"method": "linear" if kpi.floor is not None else "ratio"}
-        scoring = Scoring(str(spec.get("method")), [tuple(b) for b in spec.get("bands", [])],
-                          spec.get("low"), spec.get("high"), spec.get("tolerance"))
+        bands = spec.get("bands")
+        scoring = Scoring(str(spec.get("method")),
+                          [(_number(b[0], 0), _number(b[1], 0)) for b in bands
+                           if isinstance(b, list) and len(b) == 2] if isinstance(bands, list) else [],
+                          _optional(spec.get("low")), _optional(spec.get("high")),
+                          _optional(spec.get("tolerance")))
         where = self.doc.at(path + ("scoring",)) if "scoring" in self.doc.data["kpis"][kpi.id] \
             else kpi.location
         needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ())
@@ -324,7 +352,7 @@ class _Builder:
     def actions(self, ruleset: Ruleset) -> list[Action]:
         out: list[Action] = []
         raw = self.doc.data.get("actions")
-        fields = {**{k: KPI_FIELDS for k in ruleset.kpis},
+        fields = {**{k: KPI_FIELDS for k in self.mapping("kpis")},
                   **{c.id: CHECK_FIELDS for c in ruleset.checks},
                   **{c: CATEGORY_FIELDS for c in ruleset.categories}}
         known = [*fields, *RESULT_NAMES, *ruleset.params]
@@ -344,7 +372,7 @@ class _Builder:
             if when is None:
                 continue
             for name in sorted(when.names - set(known)):
-                self.problem(position(when, name), "unknown-name",
+                self.problem(self.position(when, name), "unknown-name",
                              f"`{name}` in `when` is not a KPI, check, category or param",
                              did_you_mean(name, known))
             for name, attr in sorted(when.attributes):

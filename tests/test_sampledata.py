@@ -91,11 +91,11 @@ def test_other_seed_gives_other_data(tmp_path: pathlib.Path) -> None:
     assert a != (tmp_path / "b" / "interactions.csv").read_bytes()
 
 
-def test_returned_counts_match_files(dirty: pathlib.Path) -> None:
-    counts = generate(dirty, customers=2000, seed=7, defects=0.03)
-    assert set(counts) == set(COLUMNS)
+def test_returned_counts_match_files(tmp_path: pathlib.Path) -> None:
+    counts = generate(tmp_path, customers=700, seed=5)
+    assert list(counts) == list(COLUMNS)
     for table, rows in counts.items():
-        assert read(dirty, table).height == rows, table
+        assert read(tmp_path, table).height == rows, table
 
 
 def test_row_counts_scale_with_customers(tmp_path: pathlib.Path) -> None:
@@ -264,8 +264,8 @@ def test_timestamps_are_ordered(which: str, request: pytest.FixtureRequest) -> N
         assert (first["first_response_at"] >= first["opened_at"]).all(), table
         done = frame.filter(pl.col("resolved_at").is_not_null())
         assert (done["resolved_at"] >= done["first_response_at"]).all(), table
-        assert frame.select(pl.all().exclude(r"^.*_id$")).select(
-            pl.col(pl.Datetime).max()).max_horizontal().item() < dt.datetime(2026, 1, 1)
+        latest = frame.select(pl.col(pl.Datetime).max()).max_horizontal().item()
+        assert latest < dt.datetime(2026, 1, 1), table  # nothing after the export moment
     steps = read(folder, "process_steps")
     assert (steps["ended_at"] >= steps["started_at"]).all()
     ordered = steps.with_columns(prev_end=pl.col("ended_at").shift().over("case_id"))
