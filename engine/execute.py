@@ -6,6 +6,7 @@ second, bounded query, run only for the rules that did not pass.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,46 @@ def locate(source: Source, ruleset_dir: Path, data_dir: Path | None) -> Path:
                               "check the path, or pass --data DIR holding the tables"))
 
 
+def _is_utf8(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut off at the end of the sample
+
+
+def _csv_text(source: Source, path: Path) -> bytes | None:
+    """None when Polars can scan the file as it is (UTF-8, BOM or not); else the file
+    re-encoded as UTF-8 from the declared encoding, or from GB18030 (a superset of GBK,
+    what Chinese Excel exports use) when the file is not UTF-8 and declares nothing."""
+    encoding = source.encoding or ("utf-8" if _is_utf8(path) else "gb18030")
+    if encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
+        return None
+    try:
+        return path.read_bytes().decode(encoding).encode("utf-8")
+    except UnicodeDecodeError:
+        raise AssessError(Problem(source.location, "encoding",
+                                  f"source `{source.name}`: {path.name} is neither UTF-8 nor {encoding}",
+                                  "save it as UTF-8 or set `encoding:` on the source")) from None
+
+
 def scan(source: Source, path: Path) -> pl.LazyFrame:
     """A lazy scan of the file, with the declared column types where the format needs them."""
     declared = {c: TYPES[t] for c, t in (source.columns or {}).items()}
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            header = pl.read_csv(path, n_rows=0, encoding="utf8-lossy").columns
-            return pl.scan_csv(path, try_parse_dates=True,
-                               schema_overrides={c: t for c, t in declared.items() if c in header})
+            text = _csv_text(source, path)
+            data = path if text is None else io.BytesIO(text)
+            header = pl.read_csv(data, n_rows=0, encoding="utf8-lossy").columns
+            options: dict[str, Any] = dict(
+                try_parse_dates=True,
+                schema_overrides={c: t for c, t in declared.items() if c in header})
+            if text is None:
+                return pl.scan_csv(path, **options)
+            return pl.read_csv(io.BytesIO(text), **options).lazy()
         if suffix == ".parquet":
             return pl.scan_parquet(path)
         if suffix in (".xlsx", ".xls"):
@@ -137,9 +169,11 @@ def _collect_one(plan: Plan, name: str, query: pl.LazyFrame) -> pl.DataFrame:
     try:
         return query.collect()
     except pl.exceptions.PolarsError as exc:
+        message = _first_line(exc)
+        hint = ("save the file as UTF-8 or set `encoding:` on the source" if "utf-8" in message
+                else "check the column types the ruleset declares against the file")
         raise AssessError(Problem(plan.ruleset.sources[name].location, "data",
-                                  f"source `{name}`: {_first_line(exc)}",
-                                  "check the column types the ruleset declares against the file")) from None
+                                  f"source `{name}`: {message}", hint)) from None
 
 
 def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],

@@ -37,6 +37,7 @@ class Source:
     where: Expression | None = None
     columns: dict[str, str] | None = None  # the data contract, when declared
     key: list[str] = field(default_factory=list)
+    encoding: str | None = None  # of a CSV file; None: UTF-8, or GB18030 when it is not
 
 
 @dataclass

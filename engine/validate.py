@@ -158,7 +158,8 @@ class _Builder:
                 out[name] = Source(name, spec["path"], self.doc.at(path + ("path",)),
                                    columns=dict(columns) if isinstance(columns, dict) else None,
                                    key=[key] if isinstance(key, str) else
-                                   [k for k in key if isinstance(k, str)] if isinstance(key, list) else [])
+                                   [k for k in key if isinstance(k, str)] if isinstance(key, list) else [],
+                                   encoding=spec.get("encoding"))
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
         for source in out.values():
             if source.where:

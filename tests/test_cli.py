@@ -171,3 +171,10 @@ def test_console_script_runs_without_traceback(tmp_path):
     bad = copy_ruleset(tmp_path, ("ruleset: crm_assessment", "ruleset: crm_assessment\nruleset: again"))
     proc = subprocess.run([exe, "validate", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 1 and "duplicate-key" in proc.stdout and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("fmt,needle", [("md", "| I5 | 2025-03-03 10:00:00 | 2025-03-02 10:00:00 |"),
+                                        ("html", "<tr><td>I5</td><td>2025-03-03 10:00:00</td>")])
+def test_reports_carry_failing_rows(capsys, fmt, needle):
+    code, out, _ = run(capsys, "run", str(RULESET), "--data", str(HAND), "--format", fmt)
+    assert code == 1 and needle in out

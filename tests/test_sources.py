@@ -102,3 +102,23 @@ def test_undeclared_column_in_data_without_contract(folder, capsys):
     assert main(["run", str(folder / "r.yaml"), "--format", "json"]) == 2
     err = capsys.readouterr().err
     assert "source `orders` has no column `regoin`" in err and "did you mean `region`?" in err
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig"])
+def test_chinese_excel_exports_are_read(hand_data, encoding):
+    from engine.execute import scan
+    from engine.validate import load_ruleset
+
+    path = hand_data / "customers.csv"
+    path.write_bytes(path.read_text(encoding="utf-8").replace("Ann", "张三").encode(encoding))
+    source = load_ruleset(RULESET).sources["customers"]
+    assert scan(source, path).collect()["name"][0] == "张三"
+    assert assess(RULESET, hand_data).kpi("retention_rate").value == pytest.approx(3 / 4)
+
+
+def test_undecodable_csv_is_a_clear_error(hand_data):
+    path = hand_data / "customers.csv"
+    path.write_bytes(path.read_bytes() + b"C9,\xff\xfe\xfd\xff,,,,,,,,2024-01-01,\n")
+    with pytest.raises(AssessError) as err:
+        assess(RULESET, hand_data)
+    assert "customers" in str(err.value) and "encoding" in str(err.value)
