@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import operator
+import re
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
@@ -23,6 +24,7 @@ import simpleeval
 from . import functions
 from .checks import RULES, CheckRule
 from .errors import AssessError, Problem
+from .expressions import MAX_NUMBER
 from .model import Check, Expression, Kpi, Measure, Ruleset
 
 Value = Any  # pl.Expr or a Python literal
@@ -49,7 +51,10 @@ def _arithmetic(folded: Callable[[Any, Any], Any], vectorized: Callable[[Any, An
         if isinstance(a, str) or isinstance(b, str):
             raise ValueError("text can be compared, not used in arithmetic")
         if _is_number(a) and _is_number(b):
-            return folded(a, b)
+            value = folded(a, b)
+            if not abs(value) <= MAX_NUMBER:  # Polars would overflow it to null, silently
+                raise ValueError(f"number too large (more than {MAX_NUMBER:g})")
+            return value
         return vectorized(lit(a), lit(b))
     return apply
 
@@ -58,7 +63,8 @@ OPERATORS: dict[type, Callable[..., Value]] = {
     ast.Add: _arithmetic(simpleeval.safe_add, operator.add),
     ast.Sub: _arithmetic(operator.sub, operator.sub),
     ast.Mult: _arithmetic(simpleeval.safe_mult, operator.mul),
-    ast.Pow: _arithmetic(simpleeval.safe_power, lambda a, b: a.pow(b)),
+    # in floats: an integer column to a negative power would fail, a large one overflow
+    ast.Pow: _arithmetic(simpleeval.safe_power, lambda a, b: a.cast(pl.Float64).pow(b)),
     ast.Div: lambda a, b: _safe_div(a, b, operator.truediv),
     ast.FloorDiv: lambda a, b: _safe_div(a, b, operator.floordiv),
     ast.Mod: lambda a, b: _safe_div(a, b, operator.mod),
@@ -115,7 +121,9 @@ class Compiler(simpleeval.SimpleEval):
     def _unaryop(self, node: ast.UnaryOp) -> Value:
         value = self._eval(node.operand)
         if isinstance(node.op, ast.Not):
-            return (not value) if isinstance(value, (bool, type(None))) else ~_bool(value)
+            if value is None:
+                return None  # not null is null, as on a column
+            return (not value) if isinstance(value, bool) else ~_bool(value)
         if isinstance(value, str):
             raise ValueError("text cannot be negated")
         return -value if isinstance(node.op, ast.USub) else value
@@ -170,8 +178,8 @@ class Compiler(simpleeval.SimpleEval):
 
 
 def param_value(value: Any) -> Any:
-    """Params arrive as YAML values; ISO date text counts as a date."""
-    if isinstance(value, str):
+    """Params arrive as YAML values; text written as an ISO date (2025-01-31) is a date."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:

@@ -21,6 +21,11 @@ def _e(pl: ModuleType, x: Value) -> Any:
     return x if isinstance(x, pl.Expr) else pl.lit(x)
 
 
+def _text(pl: ModuleType, x: Value) -> Any:
+    """A text argument: a column stays a column, a literal becomes its text."""
+    return x if isinstance(x, pl.Expr) else str(x)
+
+
 def coalesce(pl: ModuleType, x: Value, *others: Value) -> Any:
     """The first of its arguments that is not null. ``coalesce(satisfaction, 3)``"""
     return pl.coalesce([_e(pl, v) for v in (x, *others)])
@@ -56,6 +61,8 @@ def abs(pl: ModuleType, x: Value) -> Any:  # noqa: A001 - the name users write
 
 def round(pl: ModuleType, x: Value, digits: Value = 0) -> Any:  # noqa: A001
     """Rounded to ``digits`` decimals (a literal integer). ``round(score, 1)``"""
+    if isinstance(digits, pl.Expr) or digits != int(digits):
+        raise ValueError("round: the number of digits must be a whole number, written literally")
     return _e(pl, x).round(int(digits))
 
 
@@ -132,22 +139,22 @@ def days_between(pl: ModuleType, start: Value, end: Value) -> Any:
 def matches(pl: ModuleType, s: Value, pattern: Value) -> Any:
     """True where the text matches the regular expression (anywhere; anchor with ^ and $).
     ``matches(email, '^[^@ ]+@[^@ ]+\\.[a-z]+$')``"""
-    return _e(pl, s).cast(pl.String).str.contains(str(pattern))
+    return _e(pl, s).cast(pl.String).str.contains(_text(pl, pattern))
 
 
 def contains(pl: ModuleType, s: Value, text: Value) -> Any:
     """True where the text contains ``text`` literally. ``contains(name, 'test')``"""
-    return _e(pl, s).cast(pl.String).str.contains(str(text), literal=True)
+    return _e(pl, s).cast(pl.String).str.contains(_text(pl, text), literal=True)
 
 
 def startswith(pl: ModuleType, s: Value, prefix: Value) -> Any:
     """True where the text starts with ``prefix``. ``startswith(phone, '+86')``"""
-    return _e(pl, s).cast(pl.String).str.starts_with(str(prefix))
+    return _e(pl, s).cast(pl.String).str.starts_with(_text(pl, prefix))
 
 
 def endswith(pl: ModuleType, s: Value, suffix: Value) -> Any:
     """True where the text ends with ``suffix``. ``endswith(email, '.cn')``"""
-    return _e(pl, s).cast(pl.String).str.ends_with(str(suffix))
+    return _e(pl, s).cast(pl.String).str.ends_with(_text(pl, suffix))
 
 
 def lower(pl: ModuleType, s: Value) -> Any:

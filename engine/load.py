@@ -73,7 +73,8 @@ class _Builder:
             raise AssessError(Problem(where, "yaml-tag", f"tag {node.tag} is not allowed",
                                       "only plain YAML values are accepted"))
         if isinstance(node, yaml.ScalarNode) and node.start_mark.line != node.end_mark.line:
-            self.doc.spans[path] = (node.start_mark.index, node.end_mark.index)
+            quoted = node.style in ("'", '"')  # the span holds the text, not its quotes
+            self.doc.spans[path] = (node.start_mark.index + quoted, node.end_mark.index - quoted)
         if isinstance(node, yaml.MappingNode):
             own = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
             self.loader.flatten_mapping(node)  # applies YAML merge keys (<<)

@@ -109,44 +109,53 @@ def grade_of(grades: list[Grade], total: float | None, lang: str) -> tuple[str, 
     return "n/a", ""
 
 
+def _rollup(rollup: str, scored: list[tuple[float, float]]) -> float | None:
+    """A category score from its (weight, score) pairs; None when nothing is scored."""
+    weight = sum(w for w, _ in scored)
+    if weight == 0:
+        return None
+    if rollup == "worst":
+        return min(s for _, s in scored)
+    return sum(w * s for w, s in scored) / weight
+
+
+def _total(ruleset: Ruleset, kpis: list[KpiResult]) -> tuple[dict[str, float | None], float | None]:
+    """Category scores and the total, KPIs and categories without a score left out."""
+    categories = {}
+    for cat in ruleset.categories.values():
+        categories[cat.id] = _rollup(cat.rollup, [(k.weight, k.score) for k in kpis if k.category == cat.id
+                                                  and k.score is not None and k.weight > 0])
+    counted = [(c.weight, categories[c.id]) for c in ruleset.categories.values()
+               if categories[c.id] is not None and c.weight > 0]
+    return categories, _rollup("mean", counted)
+
+
 def weigh(ruleset: Ruleset, kpis: list[KpiResult], lang: str
           ) -> tuple[list[CategoryResult], float | None, list[str]]:
     """Category scores, the total and notes on redistributed weight; sets each KPI's
-    share of the total and the points it would gain at target."""
-    notes: list[str] = []
-    categories: list[CategoryResult] = []
-    shares: dict[str, float] = {}
-    for cat in ruleset.categories.values():
-        members = [k for k in kpis if k.category == cat.id]
-        scored = [k for k in members if k.score is not None and k.weight > 0]
-        for k in members:
-            if k.score is None and k.weight > 0:
-                notes.append(f"`{k.id}` is n/a ({k.reason}); its weight is shared by the "
-                             f"other KPIs of `{cat.id}`")
-        weight = sum(k.weight for k in scored)
-        if weight == 0:
-            score = None
-        elif cat.rollup == "worst":
-            score = min(k.score for k in scored)
-        else:
-            score = sum(k.weight * k.score for k in scored) / weight
-        for k in scored:
-            shares[k.id] = k.weight / weight
-        categories.append(CategoryResult(cat.id, text_in(cat.title, lang, cat.id), score,
-                                         cat.weight, 0.0, cat.rollup, [k.id for k in members]))
-    counted = [c for c in categories if c.score is not None and c.weight > 0]
-    total_weight = sum(c.weight for c in counted)
-    for c in categories:
-        if c.score is None and c.weight > 0:
-            notes.append(f"category `{c.id}` has no scored KPI; its weight is shared by the others")
-    if total_weight == 0:
-        return categories, None, notes
-    total = sum(c.weight * c.score for c in counted) / total_weight
-    for c in counted:
-        c.share = c.weight / total_weight
-    by_id = {c.id: c for c in categories}
+    share of the total and the points the total would gain if it reached its target."""
+    scores, total = _total(ruleset, kpis)
+    notes = [f"`{k.id}` is n/a ({k.reason}); its weight is shared by the other KPIs of `{k.category}`"
+             for k in kpis if k.score is None and k.weight > 0]
+    notes += [f"category `{c.id}` has no scored KPI; its weight is shared by the others"
+              for c in ruleset.categories.values() if scores[c.id] is None and c.weight > 0]
+    counted = {c.id: c.weight for c in ruleset.categories.values() if scores[c.id] is not None and c.weight > 0}
+    categories = [CategoryResult(c.id, text_in(c.title, lang, c.id), scores[c.id], c.weight,
+                                 c.weight / sum(counted.values()) if c.id in counted else 0.0,
+                                 c.rollup, [k.id for k in kpis if k.category == c.id])
+                  for c in ruleset.categories.values()]
     for k in kpis:
-        k.share = shares.get(k.id, 0.0) * by_id[k.category].share
-        if k.score is not None:
-            k.gain = k.share * (100 - k.score)
+        if k.score is None:
+            continue
+        if k.weight == 0 or k.category not in counted:
+            k.gain = 0.0  # reported, but it counts for nothing in the total
+            continue
+        in_category = sum(o.weight for o in kpis if o.category == k.category
+                          and o.score is not None and o.weight > 0)
+        k.share = k.weight / in_category * counted[k.category] / sum(counted.values())
+        # the gain is measured, not estimated, so it holds for every rollup
+        actual = k.score
+        k.score = 100.0
+        k.gain = max(0.0, _total(ruleset, kpis)[1] - total)
+        k.score = actual
     return categories, total, notes

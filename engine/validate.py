@@ -121,7 +121,9 @@ class _Builder:
         span = self.doc.spans.get(self.paths.get(id(expression), ()))
         if span is None:
             return position(expression, name)
-        found = re.search(rf"\b{re.escape(name)}\b", self.doc.text[span[0]:span[1]])
+        # quoted text is skipped, so a name is not found inside a string literal
+        tokens = re.finditer(rf"'[^']*'|\"[^\"]*\"|\b{re.escape(name)}\b", self.doc.text[span[0]:span[1]])
+        found = next((t for t in tokens if t.group() == name), None)
         return self.doc.location_of(span[0] + found.start()) if found else expression.location
 
     def mapping(self, key: str) -> dict[str, Any]:

@@ -273,9 +273,6 @@ def test_arity(text, low, high):
 
 # ---------------------------------------------------------------- known defects
 
-@pytest.mark.xfail(strict=True, reason="BUG: compile folds literal arithmetic past MAX_NUMBER "
-                   "(2**62 * 4 = 2**64); Polars cannot combine that literal with an i64 column "
-                   "and silently yields null")
 def test_huge_folded_literal_is_refused_or_exact():
     try:
         value = compiled("x + 2**62 * 4")
@@ -284,17 +281,11 @@ def test_huge_folded_literal_is_refused_or_exact():
     assert pl.DataFrame({"x": [1]}).select(lit(value))[0, 0] == 1 + 2 ** 64
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compile OPERATORS[ast.Pow] uses Expr.pow for an "
-                   "integer column and a negative integer exponent; Polars raises "
-                   "InvalidOperationError at evaluation instead of giving 1/x**n")
 def test_integer_column_to_a_negative_power():
     # 1 ** -1 = 1, 2 ** -1 = 0.5, 4 ** -1 = 0.25, as 2 ** -1 folds to 0.5
     assert ev("x ** -1", pl.DataFrame({"x": [1, 2, 4]})) == [1.0, 0.5, 0.25]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: functions.contains/startswith/endswith/matches call "
-                   "str() on their second argument, so a column there is searched for as the text "
-                   "'col(\"t\")' and every row is silently False")
 @pytest.mark.parametrize("text, expected", [
     ("contains(s, t)", [True, False]),     # 'abc' contains 'b'; 'xyz' has no 'q'
     ("startswith(s, t)", [True, False]),   # 'abc' starts with 'a'

@@ -100,11 +100,16 @@ def test_merge_key_applies_the_anchor():
     assert doc.data["m"] == {"x": 1, "y": 2, "z": 3}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load._Builder.build reports a key that overrides a "
-                   "merged (<<) key as duplicate-key; YAML merge lets explicit keys win")
 def test_merge_key_can_be_overridden():
     doc = load_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n", "r.yaml")
-    assert doc.data["m"] == {"x": 1, "y": 3}
+    assert doc.data["m"] == {"x": 1, "y": 3}  # the explicit key wins, and is no duplicate
+    assert doc.keys[("m", "y")] == Location("r.yaml", 4, 3)
+    assert doc.values[("m", "y")] == Location("r.yaml", 4, 6)
+
+
+def test_a_key_repeated_after_a_merge_is_still_a_duplicate():
+    p = only("base: &b {x: 1}\nm:\n  <<: *b\n  y: 3\n  y: 4\n")
+    assert (p.rule, p.location.line) == ("duplicate-key", 5)
 
 
 # ---------------------------------------------------------------- refusals
@@ -133,9 +138,6 @@ def test_python_and_custom_tags_on_scalars_are_refused(text):
     assert p.location == Location("r.yaml", 1, 4)  # the tag starts after "a: "
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load._Builder.build ignores the tag of mapping and "
-                   "sequence nodes, so `!!python/object...` on {..} or [..] is silently dropped "
-                   "instead of refused with yaml-tag")
 @pytest.mark.parametrize("text", [
     "a: !!python/object:os.system {b: 1}\n",
     "a: !!python/object/apply:os.system [ls]\n",

@@ -306,9 +306,6 @@ def test_rollup_worst():
     assert total == pytest.approx(55.0)  # (3 x 40 + 1 x 100) / 4 = 220 / 4
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: score.weigh computes gain = share x (100 - score) "
-                   "from weight shares even under rollup `worst`, where raising a KPI that is not "
-                   "the worst cannot change the category score (k1 claims 11.25 points, really 0)")
 def test_rollup_worst_gain_is_what_the_total_would_gain():
     rs = ruleset(Category("a", {}, weight=3, rollup="worst"), Category("b", {}, weight=1))
     kpis = [result("k1", "a", 30, 80.0), result("k2", "a", 10, 40.0),

@@ -241,11 +241,8 @@ def test_bad_jinja_in_one_language_of_an_action_text():
     assert p.location.line == find(source, "zh:", "zh").line
 
 
-# ---------------------------------------------------------------- known defects
+# ---------------------------------------------------------------- robustness
 
-@pytest.mark.xfail(strict=True, reason="BUG: validate._Builder converts values with float()/list() "
-                   "before checking their type, so a schema error crashes with ValueError/TypeError "
-                   "instead of being reported as an AssessError problem")
 @pytest.mark.parametrize("change", [
     lambda d: d["kpis"]["avg_order"].update(weight="heavy"),
     lambda d: d["kpis"]["avg_order"].update(target="high"),
@@ -261,21 +258,26 @@ def test_wrongly_typed_values_are_problems_not_crashes(change):
     assert any(p.rule == "schema" for p in problems(mutated(change)))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an expression in a block scalar (>-) or a multi-line "
-                   "plain scalar is located at the scalar's first line, so unknown names are "
-                   "reported at the wrong line and column")
-@pytest.mark.parametrize("formula", [">-\n      revenu * 2", "2 *\n      revenu"])
+@pytest.mark.parametrize("formula", [">-\n      revenu * 2", "2 *\n      revenu",
+                                     "'2 *\n      revenu'"])
 def test_names_in_multi_line_formulas_are_located(formula):
     text = dump(BASE).replace("formula: revenue / orders_n", "formula: " + formula)
     p = one(text, "unknown-name")
-    assert p.location == find(text, "      revenu", "revenu")
+    assert p.location == find(text, "      revenu", "revenu")  # line 2 of the scalar, column 7
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a measure dropped for an unknown source (or a KPI "
-                   "dropped for a bad formula) makes every use of it a second, false unknown-name")
 @pytest.mark.parametrize("change, rule", [
     (lambda d: d["measures"]["revenue"].update(source="order"), "unknown-source"),
     (lambda d: d["kpis"]["avg_order"].update(formula="rnd(revenue)"), "unknown-function"),
 ])
 def test_one_mistake_gives_one_problem(change, rule):
     assert [p.rule for p in problems(mutated(change))] == [rule]
+
+
+# ---------------------------------------------------------------- known defects
+
+def test_multi_line_name_is_not_located_inside_a_string_literal():
+    text = mutated(lambda d: d["measures"]["revenue"].update(where="W")).replace(
+        "where: W", "where: >-\n      status == 'statuz' or\n      statuz == 'x'")
+    p = one(text, "unknown-column")
+    assert p.location == find(text, "      statuz ==", "statuz")  # the name, not the text
