@@ -134,6 +134,29 @@ def cmd_functions(args: argparse.Namespace) -> int:
     return 0
 
 
+def references() -> dict[str, str]:
+    """The reference sections of the docs, each generated from the docstrings."""
+    from .checks import reference as rules
+    from .functions import reference as functions
+    from .score import reference as scoring
+
+    return {"functions": functions(), "rules": rules(), "scoring": scoring()}
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Rewrite the generated sections (between <!-- NAME:start/end --> markers) of a file."""
+    path = Path(args.readme)
+    text = path.read_text(encoding="utf-8")
+    for name, body in references().items():
+        start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
+        if start not in text:
+            raise UsageError(f"{path}: no `{start.strip()}` marker")
+        head, rest = text.split(start, 1)
+        text = head + start + body + end + rest.split(end, 1)[1]
+    write_atomic(path, text)
+    return 0
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from .checks import reference as rules
     from .score import reference as methods
@@ -174,6 +197,9 @@ def parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_functions)
     d = sub.add_parser("rules", help="list the data-quality rules and scoring methods")
     d.set_defaults(func=cmd_rules)
+    w = sub.add_parser("docs", help="regenerate the reference sections of README.md from the docstrings")
+    w.add_argument("readme", nargs="?", default="README.md")
+    w.set_defaults(func=cmd_docs)
     return p
 
 

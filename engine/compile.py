@@ -25,7 +25,7 @@ from . import functions
 from .checks import RULES, CheckRule
 from .errors import AssessError, Problem
 from .expressions import MAX_NUMBER
-from .model import Check, Expression, Kpi, Measure, Ruleset
+from .model import Check, Expression, Kpi, Measure, Ruleset, derived_params
 
 Value = Any  # pl.Expr or a Python literal
 _NUMBER = (int, float)
@@ -202,7 +202,7 @@ def _uses_columns(expression: Expression, params: dict[str, Any]) -> bool:
     return bool(expression.names - set(params))
 
 
-def measure_expr(measure: Measure, params: dict[str, Any]) -> pl.Expr:
+def measure_expr(measure: Measure, params: dict[str, Any], suffix: str = "") -> pl.Expr:
     """The aggregation of one measure, its filter folded in (``expr.filter(cond)``)."""
     where = compile_row(measure.where, params)
     if measure.agg == "count" and measure.of is None:
@@ -212,7 +212,7 @@ def measure_expr(measure: Measure, params: dict[str, Any]) -> pl.Expr:
             agg = pl.when(_bool(where)).then(pl.len()).otherwise(0)
         else:
             agg = _bool(where).fill_null(False).sum()
-        return agg.cast(pl.Float64).alias(measure.name)
+        return agg.cast(pl.Float64).alias(measure.name + suffix)
     of = lit(compile_row(measure.of, params))
     if where is not None:
         of = of.filter(_bool(where))
@@ -221,7 +221,52 @@ def measure_expr(measure: Measure, params: dict[str, Any]) -> pl.Expr:
         "min": of.min(), "max": of.max(), "n_unique": of.drop_nulls().n_unique(),
         "quantile": of.quantile(measure.q, interpolation="linear"),
     }[measure.agg]
-    return agg.alias(measure.name)
+    return agg.alias(measure.name + suffix)
+
+
+@dataclass
+class Variant:
+    """One evaluation of every measure and KPI: the period itself, the previous period,
+    or one month or quarter of a trend. Its columns carry ``suffix``."""
+
+    label: str  # "" for the period itself
+    params: dict[str, Any]
+
+    @property
+    def suffix(self) -> str:
+        return f"@{self.label}" if self.label else ""
+
+
+def _month_start(d: dt.date) -> dt.date:
+    return d.replace(day=1)
+
+
+def _next_bucket(d: dt.date, months: int) -> dt.date:
+    month = d.month - 1 + months
+    return dt.date(d.year + month // 12, month % 12 + 1, 1)
+
+
+def variants(ruleset: Ruleset, params: dict[str, Any]) -> list[Variant]:
+    """The period, then the previous period (compare: previous), then each month or
+    quarter of the period (trend), each with its own period params."""
+    out = [Variant("", params)]
+    if ruleset.compare == "previous":
+        previous = {**params, "period_start": params["previous_start"],
+                    "period_end": params["previous_end"]}
+        out.append(Variant("previous", {**previous, **derived_params(previous)}))
+    if ruleset.trend:
+        months = 3 if ruleset.trend == "quarter" else 1
+        start, end = params["period_start"], params["period_end"]
+        bucket = _month_start(start) if months == 1 else \
+            dt.date(start.year, (start.month - 1) // 3 * 3 + 1, 1)
+        while bucket <= end:
+            following = _next_bucket(bucket, months)
+            period = {**params, "period_start": max(bucket, start),
+                      "period_end": min(following - dt.timedelta(days=1), end)}
+            label = f"{bucket:%Y-%m}" if months == 1 else f"{bucket.year}-Q{(bucket.month - 1) // 3 + 1}"
+            out.append(Variant(label, {**period, **derived_params(period)}))
+            bucket = following
+    return out
 
 
 @dataclass
@@ -260,13 +305,15 @@ class SourceQuery:
 
     name: str
     where: pl.Expr | None
-    aggregations: list[pl.Expr] = field(default_factory=list)
+    aggregations: list[pl.Expr] = field(default_factory=list)  # overall, every variant
+    per_entity: list[pl.Expr] = field(default_factory=list)  # the measures grouped by entity
     columns: set[str] = field(default_factory=set)  # every column name its expressions use
 
 
 @dataclass
 class KpiPlan:
     kpi: Kpi
+    variant: Variant
     value: pl.Expr
     reason: pl.Expr
 
@@ -275,19 +322,22 @@ class KpiPlan:
 class Plan:
     ruleset: Ruleset
     params: dict[str, Any]
+    variants: list[Variant]
     sources: dict[str, SourceQuery]
     checks: list[CheckPlan]
-    kpis: list[KpiPlan]
+    kpis: list[KpiPlan]  # every variant, each in dependency order
 
 
 ROWS = "__rows__"
 
 
-def kpi_plan(kpi: Kpi, ruleset: Ruleset, params: dict[str, Any]) -> KpiPlan:
+def kpi_plan(kpi: Kpi, ruleset: Ruleset, variant: Variant) -> KpiPlan:
+    suffix = variant.suffix
+
     def resolve(name: str) -> Value:
         if name in ruleset.measures or name in ruleset.kpis:
-            return pl.col(name)
-        return param_value(params[name])
+            return pl.col(name + suffix)
+        return param_value(variant.params[name])
 
     compiler = Compiler(resolve)
     value = lit(compiler.compile(kpi.formula)).cast(pl.Float64)
@@ -300,27 +350,43 @@ def kpi_plan(kpi: Kpi, ruleset: Ruleset, params: dict[str, Any]) -> KpiPlan:
                for text, den in compiler.denominators]
     for name in sorted(kpi.formula.names):
         if name in ruleset.kpis:
-            reasons.append(pl.when(pl.col(name).is_null())
-                           .then(pl.lit(f"`{name}` is n/a: ") + pl.col(f"{name}.reason")))
+            reasons.append(pl.when(pl.col(name + suffix).is_null())
+                           .then(pl.lit(f"`{name}` is n/a: ") + pl.col(f"{name}{suffix}.reason")))
         elif name in ruleset.measures:
-            reasons.append(pl.when(pl.col(name).is_null())
+            reasons.append(pl.when(pl.col(name + suffix).is_null())
                            .then(pl.lit(f"measure `{name}` has no value (no rows)")))
     reasons.append(pl.lit("the formula gives no finite number"))
     reason = pl.when(value.is_null()).then(pl.coalesce(reasons))
-    return KpiPlan(kpi, value.alias(kpi.id), reason.alias(f"{kpi.id}.reason"))
+    return KpiPlan(kpi, variant, value.alias(kpi.id + suffix), reason.alias(f"{kpi.id}{suffix}.reason"))
 
 
 def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
+    runs = variants(ruleset, params)
     sources = {name: SourceQuery(name, None if s.where is None else _bool(compile_row(s.where, params)),
                                  [pl.len().alias(f"{name}.{ROWS}")],
-                                 set(s.where.names - set(params)) if s.where else set())
+                                 columns=set(s.where.names - set(params)) if s.where else set())
                for name, s in ruleset.sources.items()}
     for measure in ruleset.measures.values():
         query = sources[measure.source]
-        query.aggregations.append(measure_expr(measure, params))
+        for variant in runs:
+            agg = measure_expr(measure, variant.params, variant.suffix)
+            query.aggregations.append(agg)
+            if ruleset.by and not (measure.shared or measure.allocate):
+                query.per_entity.append(agg)
         for e in (measure.of, measure.where):
             if e is not None:
                 query.columns |= e.names - set(params)
+    for name, query in sources.items():
+        if query.per_entity:
+            query.columns |= set(ruleset.key_of(ruleset.sources[name]))
+    for name, query in sources.items():  # borrowed columns are asked of the source they come from
+        if ruleset.sources[name].join:
+            other, on, columns = ruleset.sources[name].join
+            query.columns = (query.columns - set(columns)) | {on}
+            sources[other].columns |= {on, *columns}
+    if ruleset.names:
+        source, column = ruleset.names
+        sources[source].columns |= {*ruleset.key_of(ruleset.sources[source]), column}
     checks = []
     for check in ruleset.checks:
         plan = plan_check(check, params)
@@ -331,5 +397,5 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         for e in (check.expression, check.where):
             if e is not None:
                 query.columns |= e.names - set(params)
-    kpis = [kpi_plan(k, ruleset, params) for k in ruleset.kpis.values()]
-    return Plan(ruleset, params, sources, checks, kpis)
+    kpis = [kpi_plan(k, ruleset, v) for v in runs for k in ruleset.kpis.values()]
+    return Plan(ruleset, params, runs, sources, checks, kpis)

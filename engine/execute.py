@@ -25,8 +25,13 @@ FORMATS = (".csv", ".parquet", ".xlsx")
 @dataclass
 class Executed:
     values: pl.DataFrame  # one row: every measure, check count and source row count
+    entities: pl.DataFrame | None  # one row per entity: its key, `__name__` and every measure
     frames: dict[str, pl.LazyFrame]  # each source, filtered by its `where`
     paths: dict[str, Path]
+
+
+NAME = "__name__"
+ADDITIVE = ("count", "sum", "n_unique")  # zero, not null, for an entity with no rows
 
 
 def locate(source: Source, ruleset_dir: Path, data_dir: Path | None) -> Path:
@@ -141,27 +146,85 @@ def _first_line(exc: Exception) -> str:
 
 
 def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Executed:
-    frames: dict[str, pl.LazyFrame] = {}
+    raw: dict[str, pl.LazyFrame] = {}
     paths: dict[str, Path] = {}
     problems: list[Problem] = []
     for name, query in plan.sources.items():
         source = plan.ruleset.sources[name]
         try:
             paths[name] = locate(source, ruleset_dir, data_dir)
-            frame = conform(source, scan(source, paths[name]), query.columns)
+            raw[name] = conform(source, scan(source, paths[name]), query.columns)
         except AssessError as exc:
             problems += exc.problems
-            continue
-        frames[name] = frame if query.where is None else frame.filter(query.where)
     if problems:
         raise AssessError(problems)
-    queries = [frames[name].select(q.aggregations) for name, q in plan.sources.items()]
+    frames = {}
+    for name, query in plan.sources.items():
+        frame = raw[name]
+        if plan.ruleset.sources[name].join:
+            other, on, columns = plan.ruleset.sources[name].join
+            # the first row of each key wins, so a duplicate key cannot multiply rows
+            lookup = raw[other].select(on, *columns).unique(subset=on, keep="first")
+            frame = frame.join(lookup, on=on, how="left")
+        frames[name] = frame if query.where is None else frame.filter(query.where)
+    queries = {name: frames[name].select(q.aggregations) for name, q in plan.sources.items()}
+    queries |= {f"{name}.by": _grouped(plan, name, frames[name])
+                for name, q in plan.sources.items() if q.per_entity}
+    if plan.ruleset.names:
+        queries["names"] = _names(plan, frames[plan.ruleset.names[0]])
+    # one collect_all: a source read by several queries is scanned once (a shared cache)
     try:
-        results = pl.collect_all(queries)
+        results = dict(zip(queries, pl.collect_all(list(queries.values()))))
     except pl.exceptions.PolarsError:
-        results = [_collect_one(plan, name, q) for name, q in zip(plan.sources, queries)]
-    values = pl.concat(results, how="horizontal") if results else pl.DataFrame()
-    return Executed(values, frames, paths)
+        results = {n: _collect_one(plan, n.split(".")[0], q) for n, q in queries.items()}
+    values = pl.concat([results[n] for n in plan.sources], how="horizontal")
+    entities = _entities(plan, values, results) if plan.ruleset.by else None
+    return Executed(values, entities, frames, paths)
+
+
+def _key(plan: Plan, source: str) -> list[pl.Expr]:
+    """The source's key columns under the ruleset's names, as text so sources agree."""
+    columns = plan.ruleset.key_of(plan.ruleset.sources[source])
+    return [pl.col(c).cast(pl.String).alias(b) for c, b in zip(columns, plan.ruleset.by)]
+
+
+def _grouped(plan: Plan, source: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.group_by(_key(plan, source)).agg(plan.sources[source].per_entity)
+
+
+def _names(plan: Plan, frame: pl.LazyFrame) -> pl.LazyFrame:
+    source, column = plan.ruleset.names
+    return frame.select(*_key(plan, source), pl.col(column).cast(pl.String).alias(NAME)) \
+        .unique(subset=plan.ruleset.by, keep="first")
+
+
+def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """One row per entity: the grouped measures of every source joined on the key, plus
+    the measures that apply to every entity (shared) or are allocated between them."""
+    by = plan.ruleset.by
+    parts = [results[n] for n in results if n.endswith(".by")] + \
+        ([results["names"]] if "names" in results else [])
+    frame = parts[0] if parts else pl.DataFrame(schema={b: pl.String for b in by})
+    for part in parts[1:]:
+        frame = frame.join(part, on=by, how="full", coalesce=True)
+    frame = frame.filter(pl.all_horizontal(pl.col(b).is_not_null() for b in by)).sort(by)
+    if NAME not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias(NAME))
+    filled, allocated = [], []  # allocation reads the filled values, so it comes after
+    for m in plan.ruleset.measures.values():
+        for v in plan.variants:
+            name = m.name + v.suffix
+            overall = pl.lit(values[name][0])
+            if m.shared:
+                filled.append(overall.alias(name))
+            elif m.allocate:
+                share = pl.col(m.allocate + v.suffix) / pl.col(m.allocate + v.suffix).sum()
+                allocated.append((overall * share).alias(name))
+            elif name not in frame.columns:
+                filled.append(pl.lit(0.0 if m.agg in ADDITIVE else None).alias(name))
+            elif m.agg in ADDITIVE:
+                filled.append(pl.col(name).fill_null(0))
+    return frame.with_columns(filled).with_columns(allocated)
 
 
 def _collect_one(plan: Plan, name: str, query: pl.LazyFrame) -> pl.DataFrame:

@@ -99,6 +99,12 @@ def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> An
     return _e(pl, x).cast(pl.Date)
 
 
+def month_start(pl: ModuleType, text: Value) -> Any:
+    """The first day of a month written ``YYYY-MM`` (as in monthly tables).
+    ``between(month_start(month), period_start, period_end)``"""
+    return (_e(pl, text).cast(pl.String) + "-01").str.to_date("%Y-%m-%d", strict=False)
+
+
 def year(pl: ModuleType, d: Value) -> Any:
     """The year of a date. ``year(created_at) == 2025``"""
     return _e(pl, d).dt.year()
@@ -177,11 +183,23 @@ def length(pl: ModuleType, s: Value) -> Any:
     return _e(pl, s).cast(pl.String).str.len_chars()
 
 
+def share_of_total(pl: ModuleType, x: Value) -> Any:
+    """In a KPI formula with entities: the entity's share of the sum over all entities
+    (1 on the overall scorecard). ``share_of_total(revenue)``"""
+    return _e(pl, x) / _e(pl, x).sum()
+
+
+def rank(pl: ModuleType, x: Value) -> Any:
+    """In a KPI formula with entities: 1 for the largest value, ties sharing the best rank
+    (1, 1, 3), nulls unranked. ``rank(revenue)``"""
+    return _e(pl, x).rank(method="min", descending=True)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     f.__name__: f for f in (
         coalesce, is_null, is_not_null, is_blank, div, abs, round, min, max, clip, between,
-        date, year, month, days, hours, minutes, hours_between, days_between,
-        matches, contains, startswith, endswith, lower, upper, strip, length)
+        date, month_start, year, month, days, hours, minutes, hours_between, days_between,
+        matches, contains, startswith, endswith, lower, upper, strip, length, share_of_total, rank)
 }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class Source:
     where: Expression | None = None
     columns: dict[str, str] | None = None  # the data contract, when declared
     key: list[str] = field(default_factory=list)
+    by: list[str] | None = None  # its entity key columns, when named unlike the ruleset's `by`
+    join: tuple[str, str, list[str]] | None = None  # (source, on, columns) borrowed from another source
     encoding: str | None = None  # of a CSV file; None: UTF-8, or GB18030 when it is not
 
 
@@ -49,6 +52,8 @@ class Measure:
     where: Expression | None
     location: Location
     q: float = 0.5
+    shared: bool = False  # per entity: every entity gets the overall value
+    allocate: str | None = None  # per entity: the overall value times the entity's share of this measure
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Scoring:
     low: float | None = None
     high: float | None = None
     tolerance: float | None = None
+    clip: float = 2.0
 
 
 @dataclass
@@ -116,6 +122,7 @@ class Action:
     location: Location
     priority: str = "medium"
     owner: Text = field(default_factory=dict)
+    scope: str = "overall"  # overall | entity
 
 
 DEFAULT_GRADES = [Grade(90, "A", {"en": "Excellent", "zh": "优秀"}),
@@ -141,3 +148,25 @@ class Ruleset:
     checks: list[Check]
     actions: list[Action]
     samples: int = 20
+    by: list[str] = field(default_factory=list)  # entity key columns; empty: no entities
+    names: tuple[str, str] | None = None  # (source, column) of entity display names
+    compare: str | None = None  # previous
+    trend: str | None = None  # month | quarter
+
+    def key_of(self, source: Source) -> list[str]:
+        """The columns of ``source`` that hold the entity key."""
+        return source.by or self.by
+
+
+PEER_METHODS = ("percentile", "zscore")
+
+
+def derived_params(params: dict[str, Any]) -> dict[str, Any]:
+    """previous_start and previous_end, the period of the same length just before
+    period_start..period_end, and period_days, its length, when both are dates."""
+    start, end = params.get("period_start"), params.get("period_end")
+    if not (isinstance(start, dt.date) and isinstance(end, dt.date)) or end < start:
+        return {}
+    length = end - start + dt.timedelta(days=1)
+    return {"previous_start": start - length, "previous_end": start - dt.timedelta(days=1),
+            "period_days": length.days}

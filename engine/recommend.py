@@ -7,7 +7,7 @@ sandbox, so a ruleset cannot reach Python objects through them.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import jinja2
 import jinja2.sandbox
@@ -15,8 +15,9 @@ import polars as pl
 
 from .compile import Compiler, lit, param_value
 from .errors import AssessError, Problem
-from .model import Ruleset, text_in
-from .result import ActionResult, Result
+from .model import Action, Ruleset, text_in
+from .result import ActionResult, CheckResult, EntityResult, Result
+from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS
 
 PRIORITY = {"high": 0, "medium": 1, "low": 2}
 MAX_TEXT = 10_000
@@ -41,75 +42,94 @@ def environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
     return env
 
 
-def _facts(result: Result) -> dict[str, Any]:
-    """Everything a condition or a text can refer to, as `name.field` -> value."""
-    facts: dict[str, Any] = {"score": result.score, "grade": result.grade}
-    for k in result.kpis:
+Card = Union[Result, EntityResult]  # anything with kpis, categories, score and grade
+
+
+def _facts(card: Card, checks: list[CheckResult]) -> dict[str, Any]:
+    """Everything a condition can refer to, as `name.field` -> value."""
+    facts: dict[str, Any] = {"score": card.score, "grade": card.grade}
+    for k in card.kpis:
         facts[k.id] = k.value
-        for f in ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain"):
+        for f in KPI_FIELDS:
             facts[f"{k.id}.{f}"] = getattr(k, f)
-    for c in result.checks:
-        for f in ("status", "ratio", "failed", "rows"):
+    for c in checks:
+        for f in CHECK_FIELDS:
             facts[f"{c.id}.{f}"] = getattr(c, f)
-    for c in result.categories:
-        facts[f"{c.id}.score"] = c.score
-        facts[f"{c.id}.weight"] = c.weight
+    for c in card.categories:
+        for f in CATEGORY_FIELDS:
+            facts[f"{c.id}.{f}"] = getattr(c, f)
     return facts
 
 
-def _frame(facts: dict[str, Any]) -> pl.DataFrame:
-    strings = {k for k, v in facts.items() if isinstance(v, str)} | \
-        {k for k in facts if k.endswith(".status") or k == "grade"}
-    return pl.DataFrame({k: [v] for k, v in facts.items()},
-                        schema={k: pl.String if k in strings else pl.Float64 for k in facts})
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    strings = {k for k in rows[0] if k.endswith(".status") or k == "grade"}
+    return pl.DataFrame(rows, schema={k: pl.String if k in strings else pl.Float64 for k in rows[0]},
+                        orient="row")
 
 
-def _context(result: Result, ruleset: Ruleset, params: dict[str, Any]) -> dict[str, Any]:
-    context: dict[str, Any] = {"score": result.score, "grade": result.grade, "params": params}
-    for k in result.kpis:
-        context[k.id] = {**vars(k)}
-    for c in result.checks:
+def _context(card: Card, checks: list[CheckResult], params: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = {"score": card.score, "grade": card.grade, "params": params}
+    for c in card.categories:
+        context[c.id] = {"score": c.score, "weight": c.weight, "title": c.title}
+    for c in checks:
         context[c.id] = {f: getattr(c, f) for f in ("status", "ratio", "failed", "rows", "title")}
-    for c in result.categories:
-        context.setdefault(c.id, {"score": c.score, "weight": c.weight, "title": c.title})
+    for k in card.kpis:
+        context[k.id] = {**vars(k)}
+    if isinstance(card, EntityResult):
+        scored = sorted((c for c in card.categories if c.score is not None), key=lambda c: c.score)
+        context["entity"] = {
+            "id": card.id, "name": card.name, "rank": card.rank, "score": card.score,
+            "grade": card.grade, "weakest_category": scored[0].title if scored else "",
+            "strongest_category": scored[-1].title if scored else "",
+            "weaknesses": card.weaknesses, "strengths": card.strengths}
     return context
 
 
-def recommend(result: Result, ruleset: Ruleset, params: dict[str, Any]) -> list[ActionResult]:
-    if not ruleset.actions:
+def _fire(actions: list[Action], cards: list[Card], checks: list[CheckResult],
+          params: dict[str, Any], lang: str) -> list[ActionResult]:
+    """The actions whose condition holds on each card, their texts rendered."""
+    if not actions or not cards:
         return []
-    facts = _facts(result)
-    frame = _frame(facts)
 
     def resolve(name: str) -> Any:
         return param_value(params[name]) if name in params else pl.col(name)
 
     conditions = []
-    for action in ruleset.actions:
+    for action in actions:
         compiled = Compiler(resolve, lambda n, f: pl.col(f"{n}.{f}")).compile(action.when)
         conditions.append(lit(compiled).cast(pl.Boolean).fill_null(False).alias(action.id))
     try:
-        fired = frame.select(conditions).row(0, named=True)
+        fired = _frame([_facts(card, checks) for card in cards]).select(conditions)
     except pl.exceptions.PolarsError as exc:
-        raise AssessError(Problem(ruleset.actions[0].location, "action",
+        raise AssessError(Problem(actions[0].location, "action",
                                   f"cannot evaluate action conditions: {exc}")) from None
     env = environment()
-    context = _context(result, ruleset, params)
-    gains = {k.id: k.gain for k in result.kpis}
     out = []
-    for action in ruleset.actions:
-        if not fired[action.id]:
-            continue
-        kpis = sorted(action.when.names & set(gains) | {n for n, _ in action.when.attributes if n in gains})
-        known = [gains[k] for k in kpis if gains[k] is not None]
-        gain = sum(known) if known else None
-        template = text_in(action.text, result.lang)
-        try:
-            text = env.from_string(template).render(context)[:MAX_TEXT]
-        except jinja2.TemplateError as exc:
-            raise AssessError(Problem(action.location, "template",
-                                      f"action `{action.id}`: {exc}")) from None
-        out.append(ActionResult(action.id, action.priority, text.strip(),
-                                text_in(action.owner, result.lang), gain, kpis))
+    for card, row in zip(cards, fired.iter_rows(named=True)):
+        context = _context(card, checks, params)
+        gains = {k.id: k.gain for k in card.kpis}
+        for action in actions:
+            if not row[action.id]:
+                continue
+            kpis = sorted(action.when.names & set(gains) | {n for n, _ in action.when.attributes if n in gains})
+            known = [gains[k] for k in kpis if gains[k] is not None]
+            try:
+                text = env.from_string(text_in(action.text, lang)).render(context)[:MAX_TEXT]
+            except jinja2.TemplateError as exc:
+                raise AssessError(Problem(action.location, "template",
+                                          f"action `{action.id}`: {exc}")) from None
+            out.append(ActionResult(action.id, action.priority, text.strip(),
+                                    text_in(action.owner, lang), sum(known) if known else None, kpis,
+                                    card.id if isinstance(card, EntityResult) else None))
+    return out
+
+
+def recommend(result: Result, ruleset: Ruleset, params: dict[str, Any]) -> list[ActionResult]:
+    """Overall actions judged on the whole, entity actions on every entity; ranked by
+    priority, then by the points they would gain."""
+    out = _fire([a for a in ruleset.actions if a.scope == "overall"], [result],
+                result.checks, params, result.lang)
+    out += _fire([a for a in ruleset.actions if a.scope == "entity"], list(result.entities),
+                 result.checks, params, result.lang)
     out.sort(key=lambda a: (PRIORITY.get(a.priority, 1), -(a.gain or 0.0)))
     return out

@@ -30,6 +30,12 @@ class KpiResult:
     formula: str
     reason: str | None = None  # why the value is n/a
     gain: float | None = None  # points the total would gain if the KPI reached its target
+    previous: float | None = None  # the value over the previous period (compare: previous)
+    change: float | None = None  # value - previous
+    change_pct: float | None = None  # change / |previous|
+    improved: bool | None = None  # the change goes the way `better` says; None when unchanged
+    trend: list[dict[str, Any]] = field(default_factory=list)  # {period, value, score} per month/quarter
+    since_last: float | None = None  # change of the value since the previous run (--history)
 
 
 @dataclass
@@ -64,6 +70,7 @@ class ActionResult:
     owner: str
     gain: float | None
     kpis: list[str]
+    entity: str | None = None  # the entity it is for (scope: entity)
 
 
 @dataclass
@@ -71,6 +78,28 @@ class SourceResult:
     name: str
     path: str
     rows: int
+
+
+@dataclass
+class EntityResult:
+    """The scorecard of one entity (a vendor, an owner, a region)."""
+
+    id: str  # the key value(s), joined by " / "
+    name: str
+    rank: int | None  # 1 is best; ties share a rank; None when not ranked (see `unranked`)
+    score: float | None
+    grade: str
+    grade_label: str
+    kpis: list[KpiResult]
+    categories: list[CategoryResult]
+    strengths: list[str] = field(default_factory=list)
+    weaknesses: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unranked: str | None = None  # why it is not ranked with the others
+    since_last: float | None = None  # change of the score since the previous run (--history)
+
+    def kpi(self, id: str) -> KpiResult:
+        return next(k for k in self.kpis if k.id == id)
 
 
 @dataclass
@@ -91,6 +120,10 @@ class Result:
     strengths: list[str] = field(default_factory=list)
     weaknesses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    by: list[str] = field(default_factory=list)  # entity key columns
+    entities: list[EntityResult] = field(default_factory=list)  # ranked first, then unranked
+    run: str = ""  # id of the run in the history store
+    since_last: float | None = None  # change of the total since the previous run (--history)
 
     @property
     def failed(self) -> bool:
@@ -99,6 +132,9 @@ class Result:
 
     def kpi(self, id: str) -> KpiResult:
         return next(k for k in self.kpis if k.id == id)
+
+    def entity(self, id: str) -> EntityResult:
+        return next(e for e in self.entities if e.id == id)
 
 
 def _plain(value: Any) -> Any:

@@ -5,12 +5,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Callable
 
-from .compile import compile_plan
+import polars as pl
+
+from .compile import Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
-from .execute import execute, samples, source_rows
-from .model import Ruleset, text_in
+from .execute import NAME, execute, samples, source_rows
+from .model import PEER_METHODS, Ruleset, derived_params, text_in
 from .recommend import recommend
-from .result import CheckResult, KpiResult, Result, SourceResult
+from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import grade_of, score_value, status, weigh
 from .validate import load_ruleset
 
@@ -39,7 +41,7 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
             raise AssessError(Problem(Location(str(ruleset.file)), "param-type",
                                       f"--param {name}={text}: expected a {type(default).__name__} like {default}")) from None
         params[name] = value
-    return params
+    return {**derived_params(params), **params}
 
 
 def _threshold_met(threshold: tuple[str, float] | None, ratio: float | None) -> bool:
@@ -59,6 +61,103 @@ def check_status(warn: tuple[str, float] | None, fail: tuple[str, float] | None,
     return "warn" if _threshold_met(warn, ratio) else "pass"
 
 
+def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
+    """Every KPI of every variant over a frame of measures (one row, or one per entity),
+    in dependency order, so a KPI can use the ones before it."""
+    frame = values.lazy()
+    for k in plan.kpis:
+        frame = frame.with_columns(k.value, k.reason)
+    return frame.collect()
+
+
+def _kpis(plan: Plan, row: dict[str, Any], peers: dict[str, list[Any]] | None,
+          lang: str) -> list[KpiResult]:
+    """One scorecard's KPIs from its row; ``peers`` holds every entity's values when the
+    row is an entity, None on the overall scorecard."""
+    out = []
+    trend = [v for v in plan.variants if v.label and v.label != "previous"]
+    for kpi in plan.ruleset.kpis.values():
+        value, reason = row[kpi.id], row[f"{kpi.id}.reason"]
+        peer = kpi.scoring.method in PEER_METHODS
+        if peer and peers is None:
+            score, reason = None, "scored against the other entities: see each entity's scorecard"
+        else:
+            score = score_value(kpi, value, peers[kpi.id] if peer and peers else ())
+        result = KpiResult(
+            id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=value, target=kpi.target,
+            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight, share=0.0,
+            status=status(kpi, value, score), category=kpi.category, unit=kpi.unit,
+            better=kpi.better, formula=kpi.formula.text, reason=reason if score is None else None)
+        if plan.ruleset.compare == "previous":
+            compare(result, row[f"{kpi.id}@previous"])
+        result.trend = [{"period": v.label, "value": row[kpi.id + v.suffix],
+                         "score": None if peer else score_value(kpi, row[kpi.id + v.suffix])}
+                        for v in trend]
+        out.append(result)
+    return out
+
+
+def compare(kpi: KpiResult, previous: float | None) -> None:
+    """The change from the previous period, and whether it goes the way `better` says."""
+    kpi.previous = previous
+    if kpi.value is None or previous is None:
+        return
+    kpi.change = kpi.value - previous
+    kpi.change_pct = kpi.change / abs(previous) if previous else None
+    if kpi.change:
+        kpi.improved = (kpi.change > 0) == (kpi.better == "higher")
+
+
+def _strengths(kpis: list[KpiResult]) -> tuple[list[str], list[str]]:
+    scored = [k for k in kpis if k.score is not None and k.weight > 0]
+    return ([k.id for k in sorted(scored, key=lambda k: -k.score) if k.status == "met"][:3],
+            [k.id for k in sorted(scored, key=lambda k: k.score) if k.status == "missed"][:3])
+
+
+def _entities(plan: Plan, frame: pl.DataFrame, lang: str) -> list[EntityResult]:
+    """A scorecard per entity, ranked: ties share a rank, and only entities scored on
+    the same weights are ranked together (the others say why they are not)."""
+    ruleset = plan.ruleset
+    peers = {k: frame[k].to_list() for k in ruleset.kpis}
+    out = []
+    for row in frame.iter_rows(named=True):
+        kpis = _kpis(plan, row, peers, lang)
+        categories, total, notes = weigh(ruleset, kpis, lang)
+        grade, label = grade_of(ruleset.grades, total, lang)
+        key = " / ".join(str(row[b]) for b in ruleset.by)
+        entity = EntityResult(key, row[NAME] or key, None, total, grade, label, kpis, categories,
+                              notes=notes)
+        entity.strengths, entity.weaknesses = _strengths(kpis)
+        out.append(entity)
+    rank(out)
+    return out
+
+
+def rank(entities: list[EntityResult]) -> None:
+    """Rank by score, best first, ties sharing the best rank (1, 1, 3); entities whose
+    score rests on other KPIs than the most common set are left unranked; n/a last."""
+    def basis(e: EntityResult) -> tuple[str, ...]:
+        return tuple(k.id for k in e.kpis if k.share > 0)
+
+    scored = [e for e in entities if e.score is not None]
+    counts: dict[tuple[str, ...], int] = {}
+    for e in scored:
+        counts[basis(e)] = counts.get(basis(e), 0) + 1
+    # the fullest basis wins a tie in numbers
+    common = max(counts, key=lambda b: (counts[b], len(b))) if counts else ()
+    ranked = sorted((e for e in scored if basis(e) == common), key=lambda e: -e.score)
+    for i, e in enumerate(ranked):
+        e.rank = ranked[i - 1].rank if i and e.score == ranked[i - 1].score else i + 1
+    for e in entities:
+        if e.score is None:
+            e.unranked = "no score: no KPI could be scored"
+        elif e.rank is None:
+            missing = sorted(set(common) - set(basis(e))) or sorted(set(basis(e)) - set(common))
+            e.unranked = ("scored on other weights than its peers (" +
+                          ", ".join(f"`{m}`" for m in missing) + "), so not ranked with them")
+    entities.sort(key=lambda e: (e.rank is None, e.rank or 0, -(e.score or 0), e.id))
+
+
 def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
            lang: str = "en", progress: Callable[[str], None] = lambda _: None) -> Result:
     """Run one ruleset on its data and return the scored, recommended result."""
@@ -70,20 +169,7 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
     executed = execute(plan, path.parent, data_dir)
     values = executed.values
     progress("scoring")
-    kpi_frame = values.lazy()
-    for k in plan.kpis:  # in dependency order, so a KPI can use the ones before it
-        kpi_frame = kpi_frame.with_columns(k.value, k.reason)
-    row = kpi_frame.collect().row(0, named=True)
-    kpis = []
-    for kpi in ruleset.kpis.values():
-        value = row[kpi.id]
-        score = score_value(kpi, value)
-        kpis.append(KpiResult(
-            id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=value, target=kpi.target,
-            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight, share=0.0,
-            status=status(kpi, value, score), category=kpi.category, unit=kpi.unit,
-            better=kpi.better, formula=kpi.formula.text,
-            reason=row[f"{kpi.id}.reason"] if value is None else None))
+    kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)
     checks = []
     for cp in plan.checks:
         rows, failed = int(values[cp.rows][0]), int(values[cp.failed][0])
@@ -104,10 +190,10 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
         version=ruleset.version, lang=lang, params=params,
         sources=[SourceResult(n, str(p), source_rows(executed, n)) for n, p in executed.paths.items()],
         score=total, grade=grade, grade_label=label, kpis=kpis, categories=categories,
-        checks=checks, notes=notes)
-    scored = [k for k in kpis if k.score is not None and k.weight > 0]
-    result.strengths = [k.id for k in sorted(scored, key=lambda k: -k.score) if k.status == "met"][:3]
-    result.weaknesses = [k.id for k in sorted(scored, key=lambda k: k.score) if k.status == "missed"][:3]
+        checks=checks, notes=notes, by=ruleset.by)
+    result.strengths, result.weaknesses = _strengths(kpis)
+    if executed.entities is not None:
+        result.entities = _entities(plan, evaluate(plan, executed.entities), lang)
     progress("recommending")
     result.actions = recommend(result, ruleset, params)
     return result

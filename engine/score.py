@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 from .model import Grade, Kpi, Ruleset, text_in
 from .result import CategoryResult, KpiResult
@@ -19,7 +19,7 @@ def _clip(score: float) -> float:
     return max(0.0, min(100.0, score))
 
 
-def linear(kpi: Kpi, value: float) -> float:
+def linear(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """The floor scores 0, the target 100, straight in between; works both ways.
 
     ``{target: 0.85, floor: 0.60}``: 0.85 or more scores 100, 0.725 scores 50, 0.60 or
@@ -27,7 +27,7 @@ def linear(kpi: Kpi, value: float) -> float:
     return _clip((value - kpi.floor) / (kpi.target - kpi.floor) * 100)
 
 
-def ratio(kpi: Kpi, value: float) -> float:
+def ratio(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """Achievement: value / target x 100 when higher is better, target / value x 100 when
     lower is better (a value of 0 then scores 100).
 
@@ -37,7 +37,7 @@ def ratio(kpi: Kpi, value: float) -> float:
     return 100.0 if value <= 0 else _clip(kpi.target / value * 100)
 
 
-def bands(kpi: Kpi, value: float) -> float:
+def bands(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """Thresholds, best first: the first band the value reaches gives the score
     (>= when higher is better, <= when lower); below every band scores 0.
 
@@ -48,7 +48,7 @@ def bands(kpi: Kpi, value: float) -> float:
     return 0.0
 
 
-def range_(kpi: Kpi, value: float) -> float:
+def range_(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """Inside ``[low, high]`` scores 100, falling linearly to 0 at ``tolerance`` outside.
 
     ``{method: range, low: 2, high: 4, tolerance: 2}``: 3 scores 100, 5 scores 50, 6 scores 0."""
@@ -57,7 +57,7 @@ def range_(kpi: Kpi, value: float) -> float:
     return _clip(100 - distance / s.tolerance * 100)
 
 
-def boolean(kpi: Kpi, value: float) -> float:
+def boolean(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """100 when the target is met (any non-zero value when there is no target), else 0.
 
     ``{method: boolean, target: 1}``: 1 scores 100, 0 scores 0."""
@@ -66,8 +66,33 @@ def boolean(kpi: Kpi, value: float) -> float:
     return 100.0 if _meets(kpi, value, kpi.target) else 0.0
 
 
-METHODS: dict[str, Callable[[Kpi, float], float]] = {
+def percentile(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
+    """Against the other entities: the best scores 100, the worst 0, the rest by the share
+    of entities they beat (ties count half). Needs `by`; for peer benchmarking without a
+    target. Values 1, 2, 3 (higher is better) score 0, 50, 100; 1, 1, 3 score 25, 25, 100."""
+    others = len(peers) - 1
+    if others <= 0:
+        return 100.0
+    worse = sum((p < value) if kpi.better == "higher" else (p > value) for p in peers)
+    ties = sum(p == value for p in peers) - 1
+    return _clip((worse + ties / 2) / others * 100)
+
+
+def zscore(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
+    """Against the other entities: 50 at their mean, 50 x z / clip more or less for a
+    value z standard deviations away (clip defaults to 2, so z = 2 scores 100), clipped
+    to 0..100; 50 for all when they are equal. Needs `by`."""
+    mean = sum(peers) / len(peers) if peers else value
+    std = math.sqrt(sum((p - mean) ** 2 for p in peers) / len(peers)) if peers else 0.0
+    if std == 0:
+        return 50.0
+    z = (value - mean) / std * (1 if kpi.better == "higher" else -1)
+    return _clip(50 + 50 * z / kpi.scoring.clip)
+
+
+METHODS: dict[str, Callable[[Kpi, float, Sequence[float]], float]] = {
     "linear": linear, "ratio": ratio, "bands": bands, "range": range_, "boolean": boolean,
+    "percentile": percentile, "zscore": zscore,
 }
 
 
@@ -81,10 +106,11 @@ def _meets(kpi: Kpi, value: float, goal: float) -> bool:
     return value >= goal if kpi.better == "higher" else value <= goal
 
 
-def score_value(kpi: Kpi, value: float | None) -> float | None:
+def score_value(kpi: Kpi, value: float | None, peers: Sequence[float | None] = ()) -> float | None:
+    """The score of one value; ``peers`` are every entity's values (peer methods only)."""
     if value is None or math.isnan(value):
         return None
-    return METHODS[kpi.scoring.method](kpi, value)
+    return METHODS[kpi.scoring.method](kpi, value, [p for p in peers if p is not None])
 
 
 def status(kpi: Kpi, value: float | None, score: float | None) -> str:

@@ -19,11 +19,12 @@ from . import resource
 from .errors import AssessError, Location, Problem, did_you_mean
 from .expressions import parse, position
 from .load import Document, load_file
-from .model import (DEFAULT_GRADES, Action, Category, Check, Expression, Grade, Kpi, Measure,
-                    Ruleset, Scoring, Source, Text)
+from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Kpi,
+                    Measure, Ruleset, Scoring, Source, Text, derived_params)
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile")
-KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain")
+KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain",
+              "previous", "change", "change_pct")
 CHECK_FIELDS = ("status", "ratio", "failed", "rows")
 CATEGORY_FIELDS = ("score", "weight")
 RESULT_NAMES = ("score", "grade")
@@ -100,6 +101,8 @@ class _Builder:
         self.doc = doc
         self.problems: list[Problem] = []
         self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
+        params = self.mapping("params")
+        self.params: dict[str, Any] = {**params, **derived_params(params)}  # names usable
 
     def problem(self, location: Location, rule: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(location, rule, message, hint))
@@ -134,6 +137,8 @@ class _Builder:
         data = self.doc.data if isinstance(self.doc.data, dict) else {}
         self.doc.data = data
         settings = self.mapping("settings")
+        by = data.get("by", [])
+        names = self.mapping("names")
         ruleset = Ruleset(
             id=str(data.get("ruleset", file.stem)), file=file,
             title=_text(data.get("title", data.get("ruleset", file.stem))),
@@ -141,12 +146,60 @@ class _Builder:
             params=dict(self.mapping("params")),
             sources=self.sources(), measures={}, kpis={}, categories=self.categories(),
             grades=self.grades(), checks=[], actions=[],
-            samples=int(_number(settings.get("samples"), 20)))
+            samples=int(_number(settings.get("samples"), 20)),
+            by=[by] if isinstance(by, str) else [b for b in by if isinstance(b, str)] if isinstance(by, list) else [],
+            names=(names["source"], names["column"]) if {"source", "column"} <= set(names) else None,
+            compare=data.get("compare"), trend=data.get("trend"))
         ruleset.measures = self.measures(ruleset)
         ruleset.kpis = self.kpis(ruleset, _number(settings.get("near_margin"), 0.05))
         ruleset.checks = self.checks(ruleset)
         ruleset.actions = self.actions(ruleset)
+        self.entities(ruleset)
         return ruleset
+
+    def entities(self, ruleset: Ruleset) -> None:
+        """What `by`, `names`, per_entity, peer scoring and periods need from the rest."""
+        at = self.doc.at
+        if not ruleset.by:
+            for m in ruleset.measures.values():
+                if m.shared or m.allocate:
+                    self.problem(at(("measures", m.name, "per_entity")), "entities",
+                                 f"`{m.name}` says how it applies per entity, but the ruleset has no `by`")
+            for k in ruleset.kpis.values():
+                if k.scoring.method in PEER_METHODS:
+                    self.problem(at(("kpis", k.id, "scoring")), "entities",
+                                 f"`{k.id}` is scored against other entities ({k.scoring.method}), "
+                                 "but the ruleset has no `by`", "add `by:` or score against a target")
+        for m in ruleset.measures.values():
+            source = ruleset.sources[m.source]
+            key = ruleset.key_of(source)
+            path = ("measures", m.name)
+            if m.allocate and m.allocate not in ruleset.measures:
+                self.problem(at(path + ("per_entity", "allocate")), "unknown-name",
+                             f"`{m.name}` is allocated by `{m.allocate}`, which is not a measure",
+                             did_you_mean(m.allocate, ruleset.measures))
+            elif m.allocate and (ruleset.measures[m.allocate].shared or ruleset.measures[m.allocate].allocate):
+                self.problem(at(path + ("per_entity", "allocate")), "entities",
+                             f"`{m.name}` is allocated by `{m.allocate}`, which is not computed per entity")
+            missing = [c for c in key if source.columns is not None and c not in source.columns]
+            if ruleset.by and missing and not (m.shared or m.allocate):
+                self.problem(at(path + ("source",)), "entity-key",
+                             f"`{m.name}` reads `{source.name}`, which has no `{missing[0]}` column to group by",
+                             "give the source its key column (`by:` on the source), or say how the measure "
+                             "applies per entity: `per_entity: shared` or `per_entity: {allocate: MEASURE}`")
+        if ruleset.names:
+            name_source, column = ruleset.names
+            source = self.known_source(name_source, ("names", "source"), ruleset.sources)
+            if source is not None and source.columns is not None:
+                for c in [*ruleset.key_of(source), column]:
+                    if c not in source.columns:
+                        self.problem(at(("names",)), "unknown-column",
+                                     f"names: source `{source.name}` declares no column `{c}`",
+                                     did_you_mean(c, source.columns))
+        for option in ("compare", "trend"):
+            if getattr(ruleset, option) and not derived_params(ruleset.params):
+                self.problem(at((option,)), "period",
+                             f"`{option}` needs the date params period_start and period_end")
 
     def sources(self) -> dict[str, Source]:
         out = {}
@@ -162,11 +215,43 @@ class _Builder:
                                    key=[key] if isinstance(key, str) else
                                    [k for k in key if isinstance(k, str)] if isinstance(key, list) else [],
                                    encoding=spec.get("encoding"))
+                by = spec.get("by")
+                out[name].by = [by] if isinstance(by, str) else by if isinstance(by, list) else None
+                join = spec.get("join")
+                if isinstance(join, dict) and {"source", "on", "columns"} <= set(join):
+                    out[name].join = (join["source"], join["on"], list(join["columns"]))
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
         for source in out.values():
+            self.joined(source, out)
+        for source in out.values():
             if source.where:
-                self.row_names(source.where, source, out, self.mapping("params"))
+                self.row_names(source.where, source, out, self.params)
         return out
+
+    def joined(self, source: Source, sources: dict[str, Source]) -> None:
+        """Borrowed columns join the source's contract, typed as in the source they come from."""
+        if source.join is None:
+            return
+        other_name, on, columns = source.join
+        path = ("sources", source.name, "join")
+        other = self.known_source(other_name, path + ("source",), sources)
+        if other is None:
+            return
+        if other.join is not None:
+            self.problem(self.doc.at(path + ("source",)), "join",
+                         f"`{other.name}` borrows columns itself; borrow from the source that has them")
+        for column in [on, *columns]:
+            if other.columns is not None and column not in other.columns:
+                self.problem(self.doc.at(path), "unknown-column",
+                             f"join: source `{other.name}` declares no column `{column}`",
+                             did_you_mean(column, other.columns))
+        if source.columns is not None:
+            if on not in source.columns:
+                self.problem(self.doc.at(path + ("on",)), "unknown-column",
+                             f"join: source `{source.name}` declares no column `{on}`",
+                             did_you_mean(on, source.columns))
+            for column in columns:
+                source.columns.setdefault(column, (other.columns or {}).get(column, "string"))
 
     def row_names(self, expr: Expression, source: Source, sources: dict[str, Source],
                   params: dict[str, Any]) -> None:
@@ -198,16 +283,18 @@ class _Builder:
                 continue
             of = None if spec[agg] is True else self.expr(spec[agg], path + (agg,))
             where = self.expr(spec.get("where"), path + ("where",))
-            if name in ruleset.params:
+            if name in self.params:
                 self.problem(self.doc.at(path, key=True), "name-clash",
                              f"measure `{name}` has the name of a param", "rename one of them")
             if source is None:
                 continue
             for e in (of, where):
                 if e:
-                    self.row_names(e, source, ruleset.sources, ruleset.params)
+                    self.row_names(e, source, ruleset.sources, self.params)
+            per_entity = spec.get("per_entity")
             out[name] = Measure(name, source.name, agg, of, where, self.doc.at(path, key=True),
-                                q=_number(spec.get("q"), 0.5))
+                                q=_number(spec.get("q"), 0.5), shared=per_entity == "shared",
+                                allocate=per_entity.get("allocate") if isinstance(per_entity, dict) else None)
         return out
 
     def categories(self) -> dict[str, Category]:
@@ -235,7 +322,7 @@ class _Builder:
         out: dict[str, Kpi] = {}
         # every declared name counts, built or not, so one mistake is reported once
         measures = list(self.mapping("measures"))
-        inputs = {**{m: "measure" for m in measures}, **{p: "param" for p in ruleset.params}}
+        inputs = {**{m: "measure" for m in measures}, **{p: "param" for p in self.params}}
         for name, spec in raw.items():
             path = ("kpis", name)
             if not isinstance(spec, dict):
@@ -249,7 +336,7 @@ class _Builder:
             for ref in sorted(formula.names - set(raw) - set(inputs)):
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI or param",
-                             did_you_mean(ref, [*measures, *raw, *ruleset.params]))
+                             did_you_mean(ref, [*measures, *raw, *self.params]))
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
@@ -275,7 +362,7 @@ class _Builder:
                           [(_number(b[0], 0), _number(b[1], 0)) for b in bands
                            if isinstance(b, list) and len(b) == 2] if isinstance(bands, list) else [],
                           _optional(spec.get("low")), _optional(spec.get("high")),
-                          _optional(spec.get("tolerance")))
+                          _optional(spec.get("tolerance")), _number(spec.get("clip"), 2.0))
         where = self.doc.at(path + ("scoring",)) if "scoring" in self.doc.data["kpis"][kpi.id] \
             else kpi.location
         needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ())
@@ -348,7 +435,7 @@ class _Builder:
                              did_you_mean(check.column, source.columns))
             for e in (check.expression, check.where):
                 if e:
-                    self.row_names(e, source, ruleset.sources, ruleset.params)
+                    self.row_names(e, source, ruleset.sources, self.params)
             out.append(check)
         return out
 
@@ -358,7 +445,7 @@ class _Builder:
         fields = {**{k: KPI_FIELDS for k in self.mapping("kpis")},
                   **{c.id: CHECK_FIELDS for c in ruleset.checks},
                   **{c: CATEGORY_FIELDS for c in ruleset.categories}}
-        known = [*fields, *RESULT_NAMES, *ruleset.params]
+        known = [*fields, *RESULT_NAMES, *self.params]
         env = jinja2.sandbox.ImmutableSandboxedEnvironment()
         for i, spec in enumerate(raw if isinstance(raw, list) else []):
             path = ("actions", i)
@@ -388,7 +475,10 @@ class _Builder:
                                  did_you_mean(name, fields))
             out.append(Action(id=spec["id"], when=when, text=text, location=self.doc.at(path),
                               priority=str(spec.get("priority", "medium")),
-                              owner=_text(spec.get("owner"))))
+                              owner=_text(spec.get("owner")), scope=str(spec.get("scope", "overall"))))
+            if out[-1].scope == "entity" and not ruleset.by:
+                self.problem(self.doc.at(path + ("scope",)), "entities",
+                             f"action `{out[-1].id}` is judged per entity, but the ruleset has no `by`")
         return out
 
 

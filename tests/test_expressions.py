@@ -177,6 +177,13 @@ FUNCTION_CASES = [
     ("upper", "upper(s)", TEXT, [" AB ", "", None, "WEB"]),
     ("strip", "strip(s)", TEXT, ["Ab", "", None, "web"]),
     ("length", "length(s)", TEXT, [4, 0, None, 3]),
+    # "2025-03" is March 1st; a month that does not exist or a null gives null
+    ("month_start", "month_start(m)", pl.DataFrame({"m": ["2025-03", "2025-13", None, "1999-12"]}),
+     [dt.date(2025, 3, 1), None, None, dt.date(1999, 12, 1)]),
+    # y sums to 5: 2/5, 0, 0, 3/5
+    ("share_of_total", "share_of_total(y)", NUMS, [0.4, 0.0, 0.0, 0.6]),
+    # 3 is largest (1), then 2 (2); the two zeros tie and share rank 3; no rank 4
+    ("rank", "rank(y)", NUMS, [2, 3, 3, 1]),
 ]
 
 
@@ -299,3 +306,8 @@ def test_text_functions_with_a_column_argument(text, expected):
     except AssessError:
         return  # refusing is fine too
     assert ev(text, df) == expected
+
+
+def test_rank_leaves_nulls_unranked():
+    # x = 1, 2, 0, null: 2 is first, 1 second, 0 third, null has no rank
+    assert ev("rank(x)", NUMS) == [2, 1, 3, None]

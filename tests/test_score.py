@@ -29,7 +29,7 @@ def score(k: Kpi, value: float | None) -> float | None:
 # ---------------------------------------------------------------- methods
 
 def test_every_method_is_tested_here():
-    assert set(METHODS) == {"linear", "ratio", "bands", "range", "boolean"}
+    assert set(METHODS) == {"linear", "ratio", "bands", "range", "boolean", "percentile", "zscore"}
 
 
 @pytest.mark.parametrize("value, expected", [
