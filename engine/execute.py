@@ -119,7 +119,10 @@ def conform(source: Source, frame: pl.LazyFrame, used: set[str]) -> pl.LazyFrame
         raise AssessError(Problem(source.location, "unreadable",
                                   f"source `{source.name}`: {_first_line(exc)}")) from None
     problems = []
-    for column in sorted(set(source.columns or {}) | used):
+    # borrowed columns are checked on the source they come from
+    declared = {c: t for c, t in (source.columns or {}).items()
+                if not (source.join and c in source.join[2])}
+    for column in sorted(set(declared) | used):
         if column not in schema:
             problems.append(Problem(source.location, "missing-column",
                                     f"source `{source.name}` has no column `{column}`",
@@ -128,7 +131,7 @@ def conform(source: Source, frame: pl.LazyFrame, used: set[str]) -> pl.LazyFrame
     if problems:
         raise AssessError(problems)
     casts = []
-    for column, kind in (source.columns or {}).items():
+    for column, kind in declared.items():
         want = TYPES[kind]
         have = schema[column]
         if have == want or (kind == "datetime" and isinstance(have, pl.Datetime)):
