@@ -13,7 +13,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
 from .errors import AssessError
@@ -95,6 +95,21 @@ def _progress() -> tuple[Callable[[str], None], Callable[[], None]]:
     return (lambda step: status.update(step)), status.stop
 
 
+def only(result: Any, entity: str) -> None:
+    """Keep one entity (by id or name) in the result, and the actions for it."""
+    from .errors import did_you_mean
+
+    if not result.by:
+        raise UsageError(f"--entity {entity}: the ruleset has no entities (no `by`)")
+    found = [e for e in result.entities if entity in (e.id, e.name)]
+    if not found:
+        raise UsageError(f"--entity {entity}: no such entity; "
+                         + (did_you_mean(entity, [e.id for e in result.entities] + [e.name for e in result.entities])
+                            or "entities: " + ", ".join(e.id for e in result.entities[:20])))
+    result.entities = found
+    result.actions = [a for a in result.actions if a.entity in (None, found[0].id)]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .render import render
     from .run import assess
@@ -105,6 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, stop = _progress()
     try:
         result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update)
+        if args.entity is not None:
+            only(result, args.entity)
         update("rendering")
         color = args.out is None and sys.stdout.isatty()
         text = render(result, args.format, color=color)
@@ -183,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("table", "md", "html", "json"), default="table")
     r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
+    r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sample-data", help="write a synthetic CRM export (every table)")

@@ -163,10 +163,17 @@ PEER_METHODS = ("percentile", "zscore")
 
 def derived_params(params: dict[str, Any]) -> dict[str, Any]:
     """previous_start and previous_end, the period of the same length just before
-    period_start..period_end, and period_days, its length, when both are dates."""
+    period_start..period_end (in calendar months when the period is whole months), and
+    period_days, its length; only when both are dates."""
     start, end = params.get("period_start"), params.get("period_end")
     if not (isinstance(start, dt.date) and isinstance(end, dt.date)) or end < start:
         return {}
     length = end - start + dt.timedelta(days=1)
-    return {"previous_start": start - length, "previous_end": start - dt.timedelta(days=1),
+    previous_start = start - length
+    if start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
+        # whole months: the same number of calendar months before (2025 -> 2024, Q2 -> Q1)
+        months = (end.year - start.year) * 12 + end.month - start.month + 1
+        first = start.year * 12 + start.month - 1 - months
+        previous_start = dt.date(first // 12, first % 12 + 1, 1)
+    return {"previous_start": previous_start, "previous_end": start - dt.timedelta(days=1),
             "period_days": length.days}

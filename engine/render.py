@@ -27,13 +27,21 @@ def show(value: float | None, unit: str = "ratio") -> str:
         return f"{value * 100:.1f}%"
     if unit == "currency":
         return f"{value:,.2f}"
-    if unit == "count":
-        return f"{value:,.0f}"
+    if unit in ("count", "points"):  # whole numbers stay whole; 1.87 incidents a month does not
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}".rstrip("0")
     if unit in ("hours", "days"):
         return f"{value:,.1f} {unit[0]}"
-    if unit == "points":
-        return f"{value:,.1f}"
     return f"{value:.3f}"
+
+
+def change(kpi: Any) -> str:
+    """The change from the previous period: absolute in the KPI's unit, and relative."""
+    if kpi.change is None:
+        return "n/a"
+    sign = "+" if kpi.change >= 0 else "-"
+    # a change of a percentage is in points: 84% -> 82% is -2 pp, not -2%
+    text = sign + (f"{abs(kpi.change) * 100:.1f} pp" if kpi.unit == "percent" else show(abs(kpi.change), kpi.unit))
+    return text + (f" ({kpi.change_pct * 100:+.1f}%)" if kpi.change_pct is not None else "")
 
 
 def score(value: float | None) -> str:
@@ -45,7 +53,8 @@ def _environment() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html", "html.j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(show=show, score=score, cell=lambda s: str(s).replace("|", "\\|"))
+    env.filters.update(show=show, score=score, change=change,
+                       cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "))
     return env
 
 
@@ -63,38 +72,59 @@ def _table(result: Result, color: bool) -> str:
     from rich.table import Table
 
     out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=110,
+    console = Console(file=out, force_terminal=color, no_color=not color, width=120,
                       highlight=False)
-    total = score(result.score)
-    console.print(f"[bold]{result.title}[/bold] ({result.ruleset}) "
-                  f"score [bold]{total}[/bold] grade [bold]{result.grade}[/bold] {result.grade_label}")
-    kpis = Table(show_lines=False, header_style="bold")
-    for name, justify in (("KPI", "left"), ("value", "right"), ("target", "right"),
-                          ("score", "right"), ("weight", "right"), ("status", "left"),
-                          ("category", "left")):
-        kpis.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for k in result.kpis:
-        style = STATUS_STYLE.get(k.status, "")
-        kpis.add_row(f"{k.title} [dim]({k.id})[/dim]", show(k.value, k.unit), show(k.target, k.unit),
-                     score(k.score), f"{k.share * 100:.0f}%", f"[{style}]{k.status}[/{style}]",
-                     k.category)
-    console.print(kpis)
-    cats = "  ".join(f"{c.title} {score(c.score)}" for c in result.categories)
-    console.print(f"Categories: {cats}")
+
+    def kpi_table(kpis: list[Any]) -> Table:
+        compare = any(k.previous is not None for k in kpis)
+        table = Table(header_style="bold")
+        for name, justify in (("KPI", "left"), ("value", "right"), ("target", "right"),
+                              ("score", "right"), ("weight", "right"), ("status", "left"),
+                              *((("change", "right"),) if compare else ()), ("category", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for k in kpis:
+            style = STATUS_STYLE.get(k.status, "")
+            table.add_row(f"{k.title} [dim]({k.id})[/dim]", show(k.value, k.unit),
+                          show(k.target, k.unit), score(k.score), f"{k.share * 100:.0f}%",
+                          f"[{style}]{k.status}[/{style}]", *((change(k),) if compare else ()),
+                          k.category)
+        return table
+
+    since = "" if result.since_last is None else f" ({result.since_last:+.1f} since last run)"
+    console.print(f"[bold]{result.title}[/bold] ({result.ruleset}) score "
+                  f"[bold]{score(result.score)}[/bold] grade [bold]{result.grade}[/bold] "
+                  f"{result.grade_label}{since}")
+    single = len(result.entities) == 1  # one entity asked for: its card instead of the whole
+    if not single:
+        console.print(kpi_table(result.kpis))
+        console.print("Categories: " + "  ".join(f"{c.title} {score(c.score)}" for c in result.categories))
+    if result.entities:
+        ranking = Table(title=f"Ranking by {', '.join(result.by)}", header_style="bold")
+        for name in ("rank", "entity", "score", "grade", "weakest KPIs"):
+            ranking.add_column(name, justify="right" if name in ("rank", "score") else "left")
+        for e in result.entities:
+            ranking.add_row(str(e.rank or "-"), e.name if e.name == e.id else f"{e.name} [dim]({e.id})[/dim]",
+                            score(e.score), e.grade, e.unranked or ", ".join(e.weaknesses))
+        console.print(ranking)
+        if single:
+            console.print(kpi_table(result.entities[0].kpis))
     for c in result.checks:
         style = STATUS_STYLE.get(c.status, "")
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
         console.print(f"  check [{style}]{c.status:4}[/{style}] {c.id}: {c.failed} of {c.rows} rows fail ({ratio} pass)")
     for a in result.actions:
         gain = "" if a.gain is None else f" (+{a.gain:.1f} points)"
-        console.print(f"  [bold]{a.priority}[/bold] {a.id}{gain}: {a.text}")
+        who = f" [{a.entity}]" if a.entity else ""
+        console.print(f"  [bold]{a.priority}[/bold] {a.id}{who}{gain}: {a.text}")
     for note in result.notes:
         console.print(f"  [dim]note: {note}[/dim]")
     return out.getvalue()
 
 
 LABELS: dict[str, dict[str, str]] = {
-    "en": {"score": "Score", "grade": "Grade", "kpis": "KPIs", "kpi": "KPI", "value": "Value",
+    "en": {"previous": "Previous", "change": "Change", "ranking": "Ranking",
+           "entity": "Entity", "rank": "Rank", "trend": "Trend", "since_last": "since last run",
+           "score": "Score", "grade": "Grade", "kpis": "KPIs", "kpi": "KPI", "value": "Value",
            "target": "Target", "floor": "Floor", "benchmark": "Benchmark", "weight": "Share",
            "status": "Status", "category": "Category", "categories": "Categories",
            "checks": "Data quality", "check": "Rule", "rows": "Rows", "failed": "Failing",
@@ -102,7 +132,9 @@ LABELS: dict[str, dict[str, str]] = {
            "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
            "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
            "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
-    "zh": {"score": "得分", "grade": "等级", "kpis": "指标", "kpi": "指标", "value": "实际值",
+    "zh": {"previous": "上期", "change": "变化", "ranking": "排名",
+           "entity": "对象", "rank": "名次", "trend": "趋势", "since_last": "较上次运行",
+           "score": "得分", "grade": "等级", "kpis": "指标", "kpi": "指标", "value": "实际值",
            "target": "目标", "floor": "底线", "benchmark": "基准", "weight": "权重",
            "status": "状态", "category": "类别", "categories": "类别得分",
            "checks": "数据质量", "check": "规则", "rows": "行数", "failed": "不合格",

@@ -41,7 +41,7 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
             raise AssessError(Problem(Location(str(ruleset.file)), "param-type",
                                       f"--param {name}={text}: expected a {type(default).__name__} like {default}")) from None
         params[name] = value
-    return {**derived_params(params), **params}
+    return params | {k: v for k, v in derived_params(params).items() if k not in params}
 
 
 def _threshold_met(threshold: tuple[str, float] | None, ratio: float | None) -> bool:
