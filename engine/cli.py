@@ -117,11 +117,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else None
     if data is not None and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
+    history = Path(args.history) if args.history else None
+    if history is not None and history.exists() and not history.is_dir():
+        raise UsageError(f"--history {history}: not a folder")
     update, stop = _progress()
     try:
         result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update)
         if args.entity is not None:
             only(result, args.entity)
+        if history is not None:
+            from .history import compare_with_last
+            compare_with_last(result, history)
         update("rendering")
         color = args.out is None and sys.stdout.isatty()
         text = render(result, args.format, color=color)
@@ -131,7 +137,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_atomic(Path(args.out), text)
     else:
         sys.stdout.write(text)
+    if history is not None:  # only once the report is out, so a failed run records nothing
+        from .history import append
+        print(f"recorded in {append(result, history)}", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import runs
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    table = runs(folder, args.ruleset)
+    if table.is_empty():
+        print("no runs recorded", file=sys.stderr)
+        return 0
+    for row in table.iter_rows(named=True):
+        total = "n/a" if row["total"] is None else f"{row['total']:.1f}"
+        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  score {total}  "
+              f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities")
+    return 0
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
@@ -201,6 +227,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
+    r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sample-data", help="write a synthetic CRM export (every table)")
@@ -210,6 +237,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("csv", "parquet"), default="csv")
     s.add_argument("--defects", type=float, default=0.03, help="share of defective records (0 for none)")
     s.set_defaults(func=cmd_sample_data)
+
+    h = sub.add_parser("history", help="list the runs recorded with --history")
+    h.add_argument("dir", metavar="DIR")
+    h.add_argument("--ruleset", metavar="ID", help="only the runs of this ruleset")
+    h.set_defaults(func=cmd_history)
 
     f = sub.add_parser("functions", help="list the functions formulas can use")
     f.set_defaults(func=cmd_functions)

@@ -44,6 +44,15 @@ def change(kpi: Any) -> str:
     return text + (f" ({kpi.change_pct * 100:+.1f}%)" if kpi.change_pct is not None else "")
 
 
+def since_last(kpi: Any) -> str:
+    """The change of the value since the previous run, in the KPI's unit."""
+    if kpi.since_last is None:
+        return "n/a"
+    if kpi.unit == "percent":
+        return f"{kpi.since_last * 100:+.1f} pp"
+    return ("+" if kpi.since_last >= 0 else "-") + show(abs(kpi.since_last), kpi.unit)
+
+
 def score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -53,7 +62,7 @@ def _environment() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html", "html.j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(show=show, score=score, change=change,
+    env.filters.update(show=show, score=score, change=change, since_last=since_last,
                        cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "))
     return env
 
@@ -123,7 +132,7 @@ def _table(result: Result, color: bool) -> str:
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {"previous": "Previous", "change": "Change", "ranking": "Ranking",
-           "entity": "Entity", "rank": "Rank", "trend": "Trend", "since_last": "since last run",
+           "entity": "Entity", "rank": "Rank", "trend": "Trend", "since_last": "Since last run",
            "score": "Score", "grade": "Grade", "kpis": "KPIs", "kpi": "KPI", "value": "Value",
            "target": "Target", "floor": "Floor", "benchmark": "Benchmark", "weight": "Share",
            "status": "Status", "category": "Category", "categories": "Categories",

@@ -178,3 +178,32 @@ def test_console_script_runs_without_traceback(tmp_path):
 def test_reports_carry_failing_rows(capsys, fmt, needle):
     code, out, _ = run(capsys, "run", str(RULESET), "--data", str(HAND), "--format", fmt)
     assert code == 1 and needle in out
+
+
+def test_entity_option(capsys):
+    vendors = ROOT / "rulesets" / "vendor_scoring.yaml"
+    code, out, _ = run(capsys, "run", str(vendors), "--entity", "V04", "--format", "json")
+    result = json.loads(out)
+    jsonschema.validate(result, RESULT_SCHEMA)
+    assert [e["id"] for e in result["entities"]] == ["V04"]
+    assert all(a["entity"] in (None, "V04") for a in result["actions"])
+    code, out, _ = run(capsys, "run", str(vendors), "--entity", "Delta Contact Center")
+    assert code == 0 and "Delta Contact Center (V04)" in out
+    code, _, err = run(capsys, "run", str(vendors), "--entity", "V4")
+    assert code == 2 and "no such entity" in err
+    code, _, err = run(capsys, "run", str(RULESET), "--entity", "V04")
+    assert code == 2 and "no entities" in err
+
+
+@pytest.mark.parametrize("ruleset", ["vendor_scoring", "crm_department"])
+def test_entity_rulesets_rank_every_entity(capsys, ruleset):
+    code, out, _ = run(capsys, "run", str(ROOT / "rulesets" / f"{ruleset}.yaml"), "--format", "json")
+    result = json.loads(out)
+    jsonschema.validate(result, RESULT_SCHEMA)
+    entities = result["entities"]
+    assert len(entities) == (5 if ruleset == "vendor_scoring" else 12)
+    ranks = [e["rank"] for e in entities]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    scores = [e["score"] for e in entities]
+    assert scores == sorted(scores, reverse=True)
+    assert all(len(e["kpis"]) == len(result["kpis"]) and e["grade"] for e in entities)

@@ -1,0 +1,97 @@
+"""Run history: every run appended as one Parquet file, one row per KPI per entity.
+
+`assess run --history DIR` reads the previous run of the same ruleset to show the change
+since then, and appends the new run only once its report is written, through a temporary
+file and a rename, so a failed or interrupted run leaves the history as it was.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+
+from .result import Result
+
+SCHEMA = {"run": pl.String, "at": pl.Datetime("us", "UTC"), "ruleset": pl.String,
+          "params": pl.String, "entity": pl.String, "kpi": pl.String, "value": pl.Float64,
+          "score": pl.Float64, "status": pl.String, "entity_score": pl.Float64,
+          "total": pl.Float64, "grade": pl.String}
+OVERALL = ""  # the entity column of the overall scorecard's rows
+
+
+def _runs(directory: Path) -> pl.LazyFrame | None:
+    files = sorted(directory.glob("*/*.parquet"))
+    return pl.scan_parquet(files) if files else None
+
+
+def previous(directory: Path, ruleset: str) -> pl.DataFrame | None:
+    """The rows of the latest run of ``ruleset``, or None when it never ran."""
+    folder = directory / ruleset
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    return pl.read_parquet(files[-1]) if files else None
+
+
+def compare_with_last(result: Result, directory: Path) -> None:
+    """Set `since_last` on the total, each KPI and each entity from the previous run."""
+    last = previous(directory, result.ruleset)
+    if last is None or last.is_empty():
+        return
+    values = {(r["entity"], r["kpi"]): r for r in last.iter_rows(named=True)}
+
+    def delta(now: float | None, before: float | None) -> float | None:
+        return None if now is None or before is None else now - before
+
+    result.since_last = delta(result.score, last["total"][0])
+    for entity, kpis, score in [(OVERALL, result.kpis, None),
+                                *((e.id, e.kpis, e) for e in result.entities)]:
+        for k in kpis:
+            row = values.get((entity, k.id))
+            k.since_last = delta(k.value, row["value"]) if row else None
+        if score is not None:
+            row = next((r for (e, _), r in values.items() if e == entity), None)
+            score.since_last = delta(score.score, row["entity_score"]) if row else None
+
+
+def append(result: Result, directory: Path, at: dt.datetime | None = None) -> Path:
+    """Write the run as DIR/<ruleset>/<run>.parquet; return the file."""
+    at = at or dt.datetime.now(dt.timezone.utc)
+    run = at.strftime("%Y%m%dT%H%M%S%fZ")
+    params = json.dumps(result.params, default=str, ensure_ascii=False)
+    rows = []
+    for entity, kpis, entity_score in [(OVERALL, result.kpis, result.score),
+                                       *((e.id, e.kpis, e.score) for e in result.entities)]:
+        for k in kpis:
+            rows.append({"run": run, "at": at, "ruleset": result.ruleset, "params": params,
+                         "entity": entity, "kpi": k.id, "value": k.value, "score": k.score,
+                         "status": k.status, "entity_score": entity_score,
+                         "total": result.score, "grade": result.grade})
+    folder = directory / result.ruleset
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{run}.parquet"
+    temporary = folder / f".{run}.parquet.tmp"
+    try:
+        pl.DataFrame(rows, schema=SCHEMA).write_parquet(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    result.run = run
+    return target
+
+
+def runs(directory: Path, ruleset: str | None = None) -> pl.DataFrame:
+    """One row per run, newest last: run, time, ruleset, total, grade, entities, KPIs."""
+    scan = _runs(directory)
+    if scan is None:
+        return pl.DataFrame(schema={"run": pl.String, "at": pl.Datetime("us", "UTC"),
+                                    "ruleset": pl.String, "total": pl.Float64, "grade": pl.String,
+                                    "entities": pl.UInt32, "kpis": pl.UInt32})
+    if ruleset:
+        scan = scan.filter(pl.col("ruleset") == ruleset)
+    return (scan.group_by("run", "at", "ruleset")
+            .agg(pl.col("total").first(), pl.col("grade").first(),
+                 (pl.col("entity").n_unique() - 1).cast(pl.UInt32).alias("entities"),
+                 pl.col("kpi").n_unique().cast(pl.UInt32).alias("kpis"))
+            .sort("at").collect())
