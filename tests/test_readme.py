@@ -16,6 +16,14 @@ def blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
+def rulesets() -> list[str]:
+    return [b for b in blocks("yaml") if re.search(r"^ruleset: ", b, flags=re.M)]
+
+
+def excerpts() -> list[str]:
+    return [b for b in blocks("yaml") if b.startswith("# excerpt of ")]
+
+
 def assess_lines() -> list[str]:
     lines = []
     for block in blocks("bash"):
@@ -26,15 +34,22 @@ def assess_lines() -> list[str]:
     return lines
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the rulesets folder with the README's YAML examples saved into it."""
-    shutil.copytree(ROOT / "rulesets", tmp_path / "rulesets")
-    for block in blocks("yaml"):
+@pytest.fixture(scope="module")
+def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the rulesets folder with the README's YAML examples saved into it; the
+    README's commands run in it one after the other, as a reader would type them."""
+    folder = tmp_path_factory.mktemp("readme")
+    shutil.copytree(ROOT / "rulesets", folder / "rulesets")
+    for block in rulesets():
         name = re.search(r"^ruleset: (\w+)", block, flags=re.M).group(1)
-        (tmp_path / "rulesets" / f"{name}.yaml").write_text(block, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+        (folder / "rulesets" / f"{name}.yaml").write_text(block, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def workspace(shared_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(shared_folder)
+    return shared_folder
 
 
 def test_the_two_first_commands():
@@ -50,8 +65,25 @@ def test_readme_command(workspace: Path, line: str, capsys):
     assert main(shlex.split(line)[1:]) == 0, capsys.readouterr()
 
 
+def test_every_yaml_block_is_a_ruleset_or_an_excerpt():
+    assert len(rulesets()) + len(excerpts()) == len(blocks("yaml"))
+
+
+def contained(part, whole) -> bool:
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(k in whole and contained(v, whole[k]) for k, v in part.items())
+    return part == whole
+
+
+@pytest.mark.parametrize("block", excerpts())
+def test_readme_excerpts_are_true_to_their_ruleset(block):
+    import yaml
+    source = ROOT / block.splitlines()[0].removeprefix("# excerpt of ").strip()
+    assert contained(yaml.safe_load(block), yaml.safe_load(source.read_text(encoding="utf-8")))
+
+
 def test_readme_yaml_examples_are_used_by_a_command():
-    names = [re.search(r"^ruleset: (\w+)", b, flags=re.M).group(1) for b in blocks("yaml")]
+    names = [re.search(r"^ruleset: (\w+)", b, flags=re.M).group(1) for b in rulesets()]
     assert names
     for name in names:
         assert f"assess run rulesets/{name}.yaml" in README
@@ -68,10 +100,14 @@ def test_readme_yaml_example_runs(workspace: Path, capsys):
 def test_readme_error_example_is_what_validate_prints(workspace: Path, capsys):
     example = blocks("text")[0].strip()
     path = Path("rulesets/crm_assessment.yaml")
+    original = path.read_text(encoding="utf-8")
     path.write_text(path.read_text(encoding="utf-8").replace(
         "retained / customers_at_start", "retained / customer_at_start"), encoding="utf-8")
-    assert main(["validate", str(path)]) == 1
-    assert capsys.readouterr().out.strip() == example
+    try:
+        assert main(["validate", str(path)]) == 1
+        assert capsys.readouterr().out.strip() == example
+    finally:
+        path.write_text(original, encoding="utf-8")
 
 
 @pytest.mark.parametrize("marker", ["functions", "rules", "scoring"])
