@@ -174,7 +174,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
     queries |= {f"{name}.by": _grouped(plan, name, frames[name])
                 for name, q in plan.sources.items() if q.per_entity}
     if plan.ruleset.names:
-        queries["names"] = _names(plan, frames[plan.ruleset.names[0]])
+        queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
     # one collect_all: a source read by several queries is scanned once (a shared cache)
     try:
         results = dict(zip(queries, pl.collect_all(list(queries.values()))))
@@ -205,8 +205,7 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
     """One row per entity: the grouped measures of every source joined on the key, plus
     the measures that apply to every entity (shared) or are allocated between them."""
     by = plan.ruleset.by
-    parts = [results[n] for n in results if n.endswith(".by")] + \
-        ([results["names"]] if "names" in results else [])
+    parts = [results[n] for n in results if n.endswith((".by", ".names"))]
     frame = parts[0] if parts else pl.DataFrame(schema={b: pl.String for b in by})
     for part in parts[1:]:
         frame = frame.join(part, on=by, how="full", coalesce=True)
