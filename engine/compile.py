@@ -353,8 +353,10 @@ def kpi_plan(kpi: Kpi, ruleset: Ruleset, variant: Variant) -> KpiPlan:
             reasons.append(pl.when(pl.col(name + suffix).is_null())
                            .then(pl.lit(f"`{name}` is n/a: ") + pl.col(f"{name}{suffix}.reason")))
         elif name in ruleset.measures:
-            reasons.append(pl.when(pl.col(name + suffix).is_null())
-                           .then(pl.lit(f"measure `{name}` has no value (no rows)")))
+            allocate = ruleset.measures[name].allocate
+            why = (f"measure `{name}` is allocated by `{allocate}`, which is 0 for every entity"
+                   if allocate else f"measure `{name}` has no value (no rows)")
+            reasons.append(pl.when(pl.col(name + suffix).is_null()).then(pl.lit(why)))
     reasons.append(pl.lit("the formula gives no finite number"))
     reason = pl.when(value.is_null()).then(pl.coalesce(reasons))
     return KpiPlan(kpi, variant, value.alias(kpi.id + suffix), reason.alias(f"{kpi.id}{suffix}.reason"))

@@ -161,6 +161,9 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
             problems += exc.problems
     if problems:
         raise AssessError(problems)
+    lent = {s.join[0] for s in plan.ruleset.sources.values() if s.join}
+    for name in lent:  # read once, though its own query and every borrower read it
+        raw[name] = raw[name].cache()
     frames = {}
     for name, query in plan.sources.items():
         frame = raw[name]
@@ -220,8 +223,9 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
             if m.shared:
                 filled.append(overall.alias(name))
             elif m.allocate:
-                share = pl.col(m.allocate + v.suffix) / pl.col(m.allocate + v.suffix).sum()
-                allocated.append((overall * share).alias(name))
+                base = pl.col(m.allocate + v.suffix)
+                # nothing to allocate by gives no value (the KPI says why), not NaN
+                allocated.append(pl.when(base.sum() != 0).then(overall * base / base.sum()).alias(name))
             elif name not in frame.columns:
                 filled.append(pl.lit(0.0 if m.agg in ADDITIVE else None).alias(name))
             elif m.agg in ADDITIVE:

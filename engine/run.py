@@ -155,7 +155,7 @@ def rank(entities: list[EntityResult]) -> None:
             missing = sorted(set(common) - set(basis(e))) or sorted(set(basis(e)) - set(common))
             e.unranked = ("scored on other weights than its peers (" +
                           ", ".join(f"`{m}`" for m in missing) + "), so not ranked with them")
-    entities.sort(key=lambda e: (e.rank is None, e.rank or 0, -(e.score or 0), e.id))
+    entities.sort(key=lambda e: (e.rank is None, e.rank or 0, e.score is None, -(e.score or 0), e.id))
 
 
 def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
