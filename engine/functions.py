@@ -67,12 +67,13 @@ def round(pl: ModuleType, x: Value, digits: Value = 0) -> Any:  # noqa: A001
 
 
 def min(pl: ModuleType, x: Value, *others: Value) -> Any:  # noqa: A001
-    """The smallest of its arguments, row by row. ``min(hours, 72)``"""
+    """The smallest of its arguments, row by row, skipping nulls (``min(null, 10)`` is 10).
+    ``min(hours, 72)``"""
     return pl.min_horizontal([_e(pl, v) for v in (x, *others)])
 
 
 def max(pl: ModuleType, x: Value, *others: Value) -> Any:  # noqa: A001
-    """The largest of its arguments, row by row. ``max(amount, 0)``"""
+    """The largest of its arguments, row by row, skipping nulls. ``max(amount, 0)``"""
     return pl.max_horizontal([_e(pl, v) for v in (x, *others)])
 
 

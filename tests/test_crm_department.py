@@ -115,8 +115,10 @@ def test_compare_previous(result):
     assert overall["csat"].previous == pytest.approx(0.5)
     assert overall["csat"].improved is True
     assert overall["sales_growth"].previous == pytest.approx(7.0)
-    # clv 2024, over its 366 days: 80000/4 x 365/366 x 1/(1 - 3/4) - 2000/6
-    assert overall["clv"].previous == pytest.approx(20000 * 365 / 366 * 4 - 2000 / 6)
+    # clv 2024, over its 366 days: 80000/4 x 365/366 x 1/(1 - (3/4)^(365/366)) - 2000/6
+    # (the retention of a 366-day period, annualised)
+    assert overall["clv"].previous == pytest.approx(
+        20000 * 365 / 366 / (1 - (3 / 4) ** (365 / 366)) - 2000 / 6)
     e01, e02, e03 = (result.entity(o) for o in ("E01", "E02", "E03"))
     # retention E01 2/2 -> 1/3, E03 1/2 -> 1, E02 had nobody at the start of 2024
     assert e01.kpi("retention_rate").previous == pytest.approx(1.0)
@@ -203,10 +205,11 @@ def test_trend_cac_and_clv_by_quarter(result):
     assert trend(result.entity("E02").kpi("cac"))[1][0] is None
     # E02 Q2: the only lead, L3, takes all 3500; one new customer (D09) -> 3500
     assert trend(result.entity("E02").kpi("cac"))[1][1] == pytest.approx(3500.0)
-    # clv Q1: 30000/8 x 365/90 x min(1/(1 - 7/8), 10) - 1500 = 3750 x 365/90 x 8 - 1500
+    # clv Q1: 30000/8 x 365/90 x min(1/(1 - (7/8)^(365/90)), 10) - 1500: a quarter's
+    # retention of 7/8 is (7/8)^(365/90) = 0.58 over a year, so 2.39 expected years
     # Q3: 25000/10 x 365/92 x min(1/0, 10) - 3000 = 2500 x 365/92 x 10 - 3000
     _, values, _ = trend(result.kpi("clv"))
-    assert values[0] == pytest.approx(3750 * 365 / 90 * 8 - 1500)
+    assert values[0] == pytest.approx(3750 * 365 / 90 / (1 - (7 / 8) ** (365 / 90)) - 1500)
     assert values[2] == pytest.approx(2500 * 365 / 92 * 10 - 3000)
 
 
