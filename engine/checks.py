@@ -1,64 +1,349 @@
 """Data-quality rules: one small documented function per kind.
 
-Each rule receives the check and a row compiler, and says which rows break it (a boolean
-Polars expression, True on a failing row) and which columns show the evidence. The
-executor counts the failing rows in the same aggregation as the measures, so a rule costs
-no extra scan. Adding a kind is adding one function here and its name to the schema's
-``rule`` enum. The docstrings are the reference (``assess rules`` prints them).
+A rule says which rows break it (a boolean expression, True on a failing row), or, for a
+rule about the whole table, how many rows it checked and how many failed. The executor
+computes every rule over a source in the same aggregation as the measures, so a rule
+costs no extra scan, and keeps the failing-row predicate for the evidence query. Each
+rule declares the keys it needs and takes, so a key meant for another rule, or a typo,
+is a validation error rather than a check that silently passes.
+
+Polars arrives through the context rather than an import, so validating a ruleset never
+loads it. The docstrings are the reference: ``assess rules`` prints them.
+
+Definitions shared by every rule: a rule's scope is the source's rows where its `where`
+holds; ``rows`` counts the rows in scope, ``failed`` the failing ones, and the passing
+ratio is ``(rows - failed) / rows`` over all rows in scope, nulls included. A rule with
+neither `warn` nor `fail` fails on any failing row.
 """
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable
 
-import polars as pl
+from .model import Check
 
-from .model import Check, Expression
-
-RowCompiler = Callable[[Expression], pl.Expr]
+PATTERNS = {
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    "cn_mobile": r"(\+?86[- ]?)?1[3-9][0-9]{9}",
+    "cn_postcode": r"[0-9]{6}",
+}
+COMMON = ("id", "title", "description", "source", "rule", "where", "by", "warn", "fail",
+          "severity", "area", "fix")
 
 
 @dataclass
-class CheckRule:
-    failing: pl.Expr
+class Context:
+    """What a rule works with: Polars, the check, and helpers bound to its scope."""
+
+    pl: ModuleType
+    check: Check
+    row: Callable[[Any], Any]  # compiles a row expression of the check's source
+    where: Any  # the scope as a boolean expression, or None for every row
+    params: set[str] = field(default_factory=set)  # names that are params, not columns
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.check.options.get(key, default)
+
+    def col(self, name: str | None = None) -> Any:
+        return self.pl.col(name or self.check.options["column"])
+
+    def scope(self, expr: Any) -> Any:
+        """``expr`` over the rows in scope only."""
+        return expr if self.where is None else expr.filter(self.where)
+
+    def rows(self) -> Any:
+        return self.pl.len() if self.where is None else self.where.sum()
+
+
+@dataclass
+class Plan:
+    """How to count a rule: ``failing`` marks failing rows (for the evidence, evaluated on
+    the rows in scope); ``rows`` and ``failed`` default to counting it."""
+
+    failing: Any
     columns: list[str]
+    rows: Any = None
+    failed: Any = None
+    observed: Any = None  # the measured value of a rule about the whole table
+    lookup: tuple[str, str] | None = None  # (source, column) a `references` rule joins
+    schema: dict[str, str] | None = None  # the columns and types a `schema` rule requires
 
 
-def not_null(check: Check, row: RowCompiler) -> CheckRule:
+@dataclass(frozen=True)
+class Rule:
+    plan: Callable[[Context], Plan]
+    needs: tuple[str, ...]
+    takes: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return COMMON + self.needs + self.takes
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(*needs: str, takes: tuple[str, ...] = (), name: str = "") -> Callable[[Callable[[Context], Plan]], Callable[[Context], Plan]]:
+    def register(fn: Callable[[Context], Plan]) -> Callable[[Context], Plan]:
+        RULES[name or fn.__name__] = Rule(fn, needs, takes)
+        return fn
+    return register
+
+
+def _text(ctx: Context, expr: Any) -> Any:
+    return expr.cast(ctx.pl.String)
+
+
+def _normalised(ctx: Context, name: str) -> Any:
+    how = ctx.option("normalize")
+    value = _text(ctx, ctx.col(name)) if how else ctx.col(name)
+    if how in ("trim", "lower_trim"):
+        value = value.str.strip_chars()
+    if how in ("lower", "lower_trim"):
+        value = value.str.to_lowercase()
+    if how in ("digits", "phone"):
+        value = value.str.replace_all(r"[^0-9]", "")
+    if how == "phone":  # +86 138... and 138... are one number
+        value = value.str.replace(r"^86([0-9]{11})$", "$1")
+    if how:  # nothing left is nothing
+        value = ctx.pl.when(value.str.len_chars() > 0).then(value)
+    return value
+
+
+@rule("column")
+def not_null(ctx: Context) -> Plan:
     """Every row has a value in ``column``.
 
-    Fails::
-
-        {id: email_present, source: customers, rule: not_null, column: email}
-        # on a customer whose email cell is empty
-
-    Passes when every customer has an email.
+    Fails: ``{id: email_present, source: customers, rule: not_null, column: email}`` on a
+    customer whose email cell is empty. Passes when every customer has an email.
     """
-    return CheckRule(pl.col(check.column).is_null(), [check.column])
+    return Plan(ctx.col().is_null(), [ctx.check.options["column"]])
 
 
-def expression(check: Check, row: RowCompiler) -> CheckRule:
-    """A row expression holds on every row. Rows where it is null (a missing input)
-    are not counted as failing: pair it with ``not_null`` when a value is required.
+@rule("column")
+def not_empty(ctx: Context) -> Plan:
+    """Every row has a value in ``column`` that is more than spaces (blank text counts
+    as missing).
 
-    Fails::
-
-        {id: resolved_after_opened, source: interactions, rule: expression,
-         expression: "resolved_at >= opened_at"}
-        # on an interaction resolved before it was opened
-
-    Passes when every resolved interaction was resolved after it was opened.
+    Fails: ``{rule: not_empty, column: name}`` on a name of ``"  "``. Passes when every
+    name has a visible character.
     """
-    holds = row(check.expression).cast(pl.Boolean)
-    return CheckRule(~holds.fill_null(True), sorted(check.expression.names))
+    value = ctx.col()
+    return Plan(value.is_null() | (_text(ctx, value).str.strip_chars() == ""), [ctx.check.options["column"]])
 
 
-RULES: dict[str, Callable[[Check, RowCompiler], CheckRule]] = {
-    f.__name__: f for f in (not_null, expression)
-}
+@rule(takes=("column", "columns", "normalize", "ignore_nulls"))
+def unique(ctx: Context) -> Plan:
+    """No value (of ``column``, or combination of ``columns``) appears twice, after the
+    optional ``normalize``: ``lower``, ``trim``, ``lower_trim``, ``digits`` or ``phone``
+    (digits, with a leading 86 dropped). ``failed`` counts the rows beyond the first of
+    each value (rows with a value - distinct values), so ``[1, 1, 1, 2, 2, 3, null]`` has
+    3 failing rows of 7; the evidence lists every row of each duplicate group. Nulls are
+    ignored unless ``ignore_nulls: false`` (then they are one more value).
+
+    Fails: ``{rule: unique, column: email, normalize: lower_trim}`` when ``A@x.cn`` and
+    ``a@x.cn `` both occur. Passes when every email is distinct.
+    """
+    names = ctx.option("columns") or [ctx.option("column")]
+    parts = [_normalised(ctx, n) for n in names]
+    key = parts[0] if len(parts) == 1 else ctx.pl.struct(parts)
+    present = ctx.pl.all_horizontal([p.is_not_null() for p in parts]) \
+        if ctx.option("ignore_nulls", True) else ctx.pl.lit(True)
+    counted = ctx.scope(ctx.pl.when(present).then(key))
+    failed = ctx.scope(present).sum() - counted.drop_nulls().n_unique() \
+        if ctx.option("ignore_nulls", True) else ctx.rows() - ctx.scope(key).n_unique()
+    return Plan(present & key.is_duplicated(), list(names), failed=failed)
+
+
+@rule("column", "values")
+def allowed_values(ctx: Context) -> Plan:
+    """Every value of ``column`` is one of ``values``; nulls are left to ``not_null``.
+
+    Fails: ``{rule: allowed_values, column: channel, values: [phone, email, chat]}`` on a
+    channel ``fax``. Passes when every channel is listed.
+    """
+    value = ctx.col()
+    return Plan(value.is_not_null() & ~value.is_in(list(ctx.option("values"))), [ctx.check.options["column"]])
+
+
+@rule("column", takes=("pattern", "regex"))
+def matches(ctx: Context) -> Plan:
+    """Every value of ``column`` matches, as a whole, a ready-made ``pattern`` (``email``,
+    ``cn_mobile``: 1[3-9] and 9 digits, with or without +86, ``cn_postcode``: 6 digits)
+    or a ``regex`` (anchored for you: ``[0-9]+`` means ``^(?:[0-9]+)$``); nulls are left
+    to ``not_null``.
+
+    Fails: ``{rule: matches, column: email, pattern: email}`` on ``foo@``. Passes on
+    ``foo@example.com``.
+    """
+    regex = PATTERNS.get(ctx.option("pattern"), ctx.option("regex"))
+    value = _text(ctx, ctx.col())
+    return Plan(value.is_not_null() & ~value.str.contains(f"^(?:{regex})$"), [ctx.check.options["column"]])
+
+
+@rule("column", takes=("min", "max", "min_inclusive", "max_inclusive"), name="range")
+def range_(ctx: Context) -> Plan:
+    """Every value of ``column`` lies within ``min`` and ``max`` (either may be left
+    out), both included unless ``min_inclusive``/``max_inclusive`` is false; nulls are
+    left to ``not_null``.
+
+    Fails: ``{rule: range, column: satisfaction, min: 1, max: 5}`` on a 6. Passes on 1..5.
+    """
+    value, low, high = ctx.col(), ctx.option("min"), ctx.option("max")
+    out = ctx.pl.lit(False)
+    if low is not None:
+        out = out | ((value < low) if ctx.option("min_inclusive", True) else (value <= low))
+    if high is not None:
+        out = out | ((value > high) if ctx.option("max_inclusive", True) else (value >= high))
+    return Plan(value.is_not_null() & out, [ctx.check.options["column"]])
+
+
+@rule("column", "type", name="type")
+def type_(ctx: Context) -> Plan:
+    """Every value of ``column`` reads as ``type``: ``int``, ``float``, ``date``
+    (2025-03-31) or ``datetime`` (2025-03-31T14:05:00); nulls are left to ``not_null``.
+    Declare the column as ``string`` in the source's contract so the file is read as text.
+
+    Fails: ``{rule: type, column: amount, type: float}`` on ``12,5``. Passes on ``12.5``.
+    """
+    pl, value = ctx.pl, _text(ctx, ctx.col())
+    parsed = {"int": value.str.strip_chars().str.to_integer(strict=False),
+              "float": value.str.strip_chars().cast(pl.Float64, strict=False),
+              "date": value.str.to_date("%Y-%m-%d", strict=False),
+              "datetime": value.str.to_datetime(strict=False)}[ctx.option("type")]
+    return Plan(value.is_not_null() & parsed.is_null(), [ctx.check.options["column"]])
+
+
+@rule("column", "to", takes=("ignore_nulls",))
+def references(ctx: Context) -> Plan:
+    """Every value of ``column`` exists in ``to: {source, column}`` of another source
+    (the orphans fail). Nulls are ignored unless ``ignore_nulls: false``. Computed with
+    one join per pair of columns, in the same pass.
+
+    Fails: ``{rule: references, source: interactions, column: customer_id, to: {source:
+    customers, column: customer_id}}`` on an interaction of an unknown customer. Passes
+    when every interaction's customer exists.
+    """
+    to = ctx.option("to")
+    marker = ctx.pl.col(f"{ctx.check.id}.found")
+    value = ctx.col()
+    failing = marker.is_null() & (value.is_not_null() if ctx.option("ignore_nulls", True) else ctx.pl.lit(True))
+    return Plan(failing, [ctx.check.options["column"]], lookup=(to["source"], to["column"]))
+
+
+@rule("column", "max_age", takes=("as_of",))
+def freshness(ctx: Context) -> Plan:
+    """The newest value of the date ``column`` is at most ``max_age`` days before
+    ``as_of`` (a date, or the name of a date param; default ``period_end``). A rule about
+    the whole table: 1 row checked, 1 failed when stale or empty; ``observed`` is the
+    newest date.
+
+    Fails: ``{rule: freshness, column: opened_at, max_age: 7}`` when the newest
+    interaction is ten days old. Passes when it is from yesterday.
+    """
+    pl = ctx.pl
+    newest = ctx.scope(ctx.col()).max().cast(pl.Date)
+    as_of = ctx.row(ctx.option("as_of", "period_end"))
+    stale = (newest.is_null() | (newest < pl.lit(as_of).cast(pl.Date) - pl.duration(days=ctx.option("max_age"))))
+    return Plan(pl.lit(False), [ctx.check.options["column"]], rows=pl.lit(1), failed=stale.cast(pl.UInt32),
+                observed=newest)
+
+
+@rule(takes=("min", "max"))
+def row_count(ctx: Context) -> Plan:
+    """The number of rows in scope lies within ``min`` and ``max`` (both included). A rule
+    about the whole table: 1 row checked, 1 failed when out of bounds; ``observed`` is the
+    count.
+
+    Fails: ``{rule: row_count, source: customers, min: 1}`` on an empty export. Passes on
+    any customer.
+    """
+    count = ctx.rows()
+    out = ctx.pl.lit(False)
+    if ctx.option("min") is not None:
+        out = out | (count < ctx.option("min"))
+    if ctx.option("max") is not None:
+        out = out | (count > ctx.option("max"))
+    return Plan(ctx.pl.lit(False), [], rows=ctx.pl.lit(1), failed=out.cast(ctx.pl.UInt32), observed=count)
+
+
+@rule("expression")
+def consistency(ctx: Context) -> Plan:
+    """A row expression relating columns holds wherever its inputs are present: rows
+    where any column it names is null are out of scope (not counted).
+
+    Fails: ``{rule: consistency, expression: "resolved_at >= opened_at"}`` on an
+    interaction resolved before it was opened. Passes on unresolved interactions.
+    """
+    expression = ctx.check.expression
+    holds = ctx.row(expression).cast(ctx.pl.Boolean)
+    names = sorted(expression.names - ctx.params)
+    present = ctx.pl.all_horizontal([ctx.pl.col(n).is_not_null() for n in names]) if names else ctx.pl.lit(True)
+    rows = ctx.scope(present).sum()
+    return Plan(present & ~holds.fill_null(True), names, rows=rows)
+
+
+@rule("expression")
+def expression(ctx: Context) -> Plan:
+    """A row expression is true on every row in scope; a row where it is null (a missing
+    input) fails too. Use ``consistency`` to leave rows with missing inputs out.
+
+    Fails: ``{rule: expression, expression: "not (is_blank(email) and is_blank(phone))"}``
+    on a customer with neither. Passes when every customer has one of them.
+    """
+    holds = ctx.row(ctx.check.expression).cast(ctx.pl.Boolean)
+    return Plan(~holds.fill_null(False), sorted(ctx.check.expression.names - ctx.params))
+
+
+@rule("column", takes=("max_share", "min_share", "values"))
+def distribution(ctx: Context) -> Plan:
+    """Each value of ``column`` (or each of ``values``) makes up between ``min_share`` and
+    ``max_share`` of the non-null rows in scope. ``rows`` counts the values judged,
+    ``failed`` those out of bounds; ``observed`` is the largest share; the evidence is
+    the rows holding a value out of bounds.
+
+    Fails: ``{rule: distribution, column: segment, max_share: 0.8}`` when 85% of customers
+    are ``smb``. Passes when no segment has more than 80%.
+    """
+    pl, name = ctx.pl, ctx.check.options["column"]
+    value = ctx.scope(ctx.col()).drop_nulls()
+    counts = value.value_counts(normalize=True)
+    share, which = counts.struct.field("proportion"), counts.struct.field(name)
+    low, high, listed = ctx.option("min_share"), ctx.option("max_share"), ctx.option("values")
+
+    def out_of_bounds(s: Any) -> Any:
+        out = pl.lit(False)
+        if low is not None:
+            out = out | (s < low)
+        if high is not None:
+            out = out | (s > high)
+        return out
+
+    judged = which.is_in(list(listed)) if listed else pl.lit(True)
+    row_share = pl.len().over(name) / ctx.col().count()
+    failing = ctx.col().is_not_null() & out_of_bounds(row_share) & \
+        (ctx.col().is_in(list(listed)) if listed else pl.lit(True))
+    return Plan(failing, [name], rows=judged.sum() if listed else which.len(),
+                failed=(out_of_bounds(share) & judged).sum(), observed=share.max())
+
+
+@rule("required")
+def schema(ctx: Context) -> Plan:
+    """The source has every column of ``required`` (name: type, types as in a source's
+    ``columns``). ``rows`` counts the required columns, ``failed`` those missing or of
+    another type; judged from the file's schema without reading its rows.
+
+    Fails: ``{rule: schema, source: customers, required: {customer_id: string, created_at:
+    date}}`` on an export without ``created_at``. Passes when both are there.
+    """
+    return Plan(ctx.pl.lit(False), [], schema=dict(ctx.option("required")))
 
 
 def reference() -> str:
     """Markdown reference of every rule kind, from the docstrings."""
-    return "\n\n".join(f"### `{name}`\n\n{inspect.getdoc(fn)}" for name, fn in RULES.items())
+    return "\n\n".join(f"### `{name}`\n\n{inspect.getdoc(r.plan)}\n\nKeys: "
+                       + ", ".join(f"`{k}`" for k in r.needs) + (" (required)" if r.needs else "")
+                       + (", " if r.needs and r.takes else "") + ", ".join(f"`{k}`" for k in r.takes)
+                       for name, r in RULES.items())

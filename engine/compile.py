@@ -22,10 +22,10 @@ import polars as pl
 import simpleeval
 
 from . import functions
-from .checks import RULES, CheckRule
+from . import checks
 from .errors import AssessError, Problem
 from .expressions import MAX_NUMBER
-from .model import Check, Expression, Kpi, Measure, Ruleset, derived_params
+from .model import SEVERITY, Check, Expression, Kpi, Measure, Ruleset, derived_params
 
 Value = Any  # pl.Expr or a Python literal
 _NUMBER = (int, float)
@@ -271,10 +271,11 @@ def variants(ruleset: Ruleset, params: dict[str, Any]) -> list[Variant]:
 
 @dataclass
 class CheckPlan:
+    """One rule, compiled: its counts as aggregations, its failing rows for evidence."""
+
     check: Check
-    failing: pl.Expr  # True on a row that breaks the rule (within `where`)
-    where: pl.Expr | None
-    columns: list[str]
+    rule: checks.Plan
+    where: pl.Expr | None  # the scope
 
     @property
     def rows(self) -> str:
@@ -284,19 +285,44 @@ class CheckPlan:
     def failed(self) -> str:
         return f"{self.check.id}.failed"
 
+    @property
+    def observed(self) -> str:
+        return f"{self.check.id}.observed"
+
+    @property
+    def columns(self) -> list[str]:
+        return self.rule.columns
+
+    @property
+    def failing(self) -> pl.Expr:
+        """True on a failing row, evaluated on the rows in scope."""
+        return lit(self.rule.failing).fill_null(False)
+
     def aggregations(self) -> list[pl.Expr]:
-        failing = self.failing.fill_null(False)
-        if self.where is None:
-            return [pl.len().alias(self.rows), failing.sum().alias(self.failed)]
-        where = self.where.fill_null(False)
-        return [where.sum().alias(self.rows), (failing & where).sum().alias(self.failed)]
+        if self.rule.schema is not None:  # judged from the file's schema, not its rows
+            return []
+        scope = self.where if self.where is not None else None
+        failing = self.failing if scope is None else self.failing & scope
+        rows = self.rule.rows if self.rule.rows is not None else \
+            (pl.len() if scope is None else scope.sum())
+        failed = self.rule.failed if self.rule.failed is not None else failing.sum()
+        out = [rows.cast(pl.Int64).alias(self.rows), failed.cast(pl.Int64).alias(self.failed)]
+        if self.rule.observed is not None:
+            out.append(self.rule.observed.alias(self.observed))
+        return out
 
 
 def plan_check(check: Check, params: dict[str, Any]) -> CheckPlan:
-    rule: CheckRule = RULES[check.rule](check, lambda e: lit(compile_row(e, params)))
     where = compile_row(check.where, params)
-    columns = [c for c in rule.columns if c not in params]
-    return CheckPlan(check, rule.failing, None if where is None else _bool(where), columns)
+    scope = None if where is None else _bool(where).fill_null(False)
+
+    def row(e: Any) -> Any:
+        if isinstance(e, Expression):
+            return lit(compile_row(e, params))
+        return param_value(params[e]) if e in params else param_value(e)  # a param's name or a literal
+
+    ctx = checks.Context(pl, check, row, scope, set(params))
+    return CheckPlan(check, checks.RULES[check.rule].plan(ctx), scope)
 
 
 @dataclass
@@ -331,13 +357,34 @@ class Plan:
 ROWS = "__rows__"
 
 
+def _ratio(check: Check) -> pl.Expr:
+    rows, failed = pl.col(f"{check.id}.rows"), pl.col(f"{check.id}.failed")
+    return pl.when(rows > 0).then((rows - failed) / rows)
+
+
+def quality_expr(ruleset: Ruleset, name: str) -> pl.Expr:
+    """A check's passing ratio, or a data-quality score 0..100 (the ratios weighted by
+    severity) of all checks, or of one source's or one area's."""
+    checks = {c.id: c for c in ruleset.checks}
+    if name in checks:
+        return _ratio(checks[name])
+    group = name.removeprefix("data_quality").removeprefix("_")
+    chosen = [c for c in ruleset.checks if not group or group in (c.source, c.area)]
+    weighted = [(SEVERITY.get(c.severity, 2), _ratio(c)) for c in chosen]
+    total = pl.sum_horizontal([pl.when(r.is_not_null()).then(w * r * 100) for w, r in weighted])
+    weight = pl.sum_horizontal([pl.when(r.is_not_null()).then(w) for w, r in weighted])
+    return pl.when(weight > 0).then(total / weight)
+
+
 def kpi_plan(kpi: Kpi, ruleset: Ruleset, variant: Variant) -> KpiPlan:
     suffix = variant.suffix
 
     def resolve(name: str) -> Value:
         if name in ruleset.measures or name in ruleset.kpis:
             return pl.col(name + suffix)
-        return param_value(variant.params[name])
+        if name in variant.params:
+            return param_value(variant.params[name])
+        return quality_expr(ruleset, name)
 
     compiler = Compiler(resolve)
     value = lit(compiler.compile(kpi.formula)).cast(pl.Float64)
@@ -395,7 +442,9 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         checks.append(plan)
         query = sources[check.source]
         query.aggregations += plan.aggregations()
-        query.columns |= set(plan.columns)
+        query.columns |= set(plan.columns) | set(check.by)
+        if plan.rule.lookup:
+            sources[plan.rule.lookup[0]].columns.add(plan.rule.lookup[1])
         for e in (check.expression, check.where):
             if e is not None:
                 query.columns |= e.names - set(params)

@@ -7,7 +7,8 @@ second, bounded query, run only for the rules that did not pass.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ class Executed:
     entities: pl.DataFrame | None  # one row per entity: its key, `__name__` and every measure
     frames: dict[str, pl.LazyFrame]  # each source, filtered by its `where`
     paths: dict[str, Path]
+    groups: dict[str, pl.DataFrame] = field(default_factory=dict)  # check id -> counts per group
 
 
 NAME = "__name__"
@@ -161,7 +163,9 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
             problems += exc.problems
     if problems:
         raise AssessError(problems)
-    lent = {s.join[0] for s in plan.ruleset.sources.values() if s.join}
+    lookups = [c for c in plan.checks if c.rule.lookup]
+    lent = {s.join[0] for s in plan.ruleset.sources.values() if s.join} | \
+        {c.rule.lookup[0] for c in lookups}
     for name in lent:  # read once, though its own query and every borrower read it
         raw[name] = raw[name].cache()
     frames = {}
@@ -172,10 +176,20 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
             # the first row of each key wins, so a duplicate key cannot multiply rows
             lookup = raw[other].select(on, *columns).unique(subset=on, keep="first")
             frame = frame.join(lookup, on=on, how="left")
+        for c in lookups:  # references: one join per pair of columns marks the values found
+            if c.check.source == name:
+                other, column = c.rule.lookup
+                found = raw[other].select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
+                                          pl.lit(True).alias(f"{c.check.id}.found")).unique()
+                frame = frame.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
+                                   right_on=f"{c.check.id}.key", how="left")
         frames[name] = frame if query.where is None else frame.filter(query.where)
     queries = {name: frames[name].select(q.aggregations) for name, q in plan.sources.items()}
     queries |= {f"{name}.by": _grouped(plan, name, frames[name])
                 for name, q in plan.sources.items() if q.per_entity}
+    queries |= {f"{c.check.source}.{c.check.id}.groups": frames[c.check.source].group_by(c.check.by)
+                .agg(c.aggregations()).sort(c.check.by, nulls_last=True)
+                for c in plan.checks if c.check.by and c.rule.schema is None}
     if plan.ruleset.names:
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
     # one collect_all: a source read by several queries is scanned once (a shared cache)
@@ -183,9 +197,33 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
         results = dict(zip(queries, pl.collect_all(list(queries.values()))))
     except pl.exceptions.PolarsError:
         results = {n: _collect_one(plan, n.split(".")[0], q) for n, q in queries.items()}
-    values = pl.concat([results[n] for n in plan.sources], how="horizontal")
+    values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")
     entities = _entities(plan, values, results) if plan.ruleset.by else None
-    return Executed(values, entities, frames, paths)
+    groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
+    return Executed(values, entities, frames, paths, groups)
+
+
+def _schemas(plan: Plan, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
+    """The counts of `schema` rules, from each file's schema: no row is read."""
+    counts: dict[str, int] = {}
+    for c in plan.checks:
+        if c.rule.schema is None:
+            continue
+        schema = raw[c.check.source].collect_schema()
+        wrong = [name for name, kind in c.rule.schema.items()
+                 if name not in schema or not _is(schema[name], kind)]
+        counts |= {c.rows: len(c.rule.schema), c.failed: len(wrong)}
+    return pl.DataFrame({k: [v] for k, v in counts.items()}, schema={k: pl.Int64 for k in counts})
+
+
+def _is(dtype: Any, kind: str) -> bool:
+    if kind == "int":
+        return dtype.is_integer()
+    if kind == "float":
+        return dtype.is_numeric()
+    if kind == "datetime":
+        return isinstance(dtype, pl.Datetime)
+    return dtype == TYPES[kind]
 
 
 def _key(plan: Plan, source: str) -> list[pl.Expr]:
@@ -230,6 +268,8 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
                 filled.append(pl.lit(0.0 if m.agg in ADDITIVE else None).alias(name))
             elif m.agg in ADDITIVE:
                 filled.append(pl.col(name).fill_null(0))
+    # data-quality counts are overall: every entity sees them, for KPIs built on them
+    filled += [pl.lit(values[c][0]).alias(c) for p in plan.checks for c in (p.rows, p.failed)]
     return frame.with_columns(filled).with_columns(allocated)
 
 
@@ -245,25 +285,44 @@ def _collect_one(plan: Plan, name: str, query: pl.LazyFrame) -> pl.DataFrame:
                                   f"source `{name}`: {message}", hint)) from None
 
 
+def failing_rows(plan: CheckPlan, executed: Executed, key: list[str]) -> pl.LazyFrame:
+    """Every failing row of a rule: the source's key and the columns the rule names."""
+    frame = executed.frames[plan.check.source]
+    if plan.where is not None:  # scope first, so window rules (duplicates) see only it
+        frame = frame.filter(plan.where)
+    columns = list(dict.fromkeys(key + plan.check.by + plan.columns))
+    return frame.filter(plan.failing).select(columns)
+
+
 def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],
             limit: int) -> dict[str, pl.DataFrame]:
     """Up to ``limit`` failing rows for each of ``plans``, in one collect_all."""
-    wanted = {}
-    for plan in plans:
-        if limit == 0:
-            break
-        predicate = plan.failing.fill_null(False)
-        if plan.where is not None:
-            predicate = predicate & plan.where.fill_null(False)
-        columns = list(dict.fromkeys(key.get(plan.check.source, []) + plan.columns))
-        wanted[plan.check.id] = executed.frames[plan.check.source].filter(predicate) \
-            .select(columns).head(limit)
+    wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, [])).head(limit)
+              for p in plans if limit > 0 and p.rule.schema is None}
     if not wanted:
         return {}
     return dict(zip(wanted, pl.collect_all(list(wanted.values()))))
 
 
+def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],
+                   folder: Path) -> list[Path]:
+    """Every failing row of each of ``plans`` to FOLDER/<check>.csv, streamed to disk so
+    memory stays bounded whatever the count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in plans:
+        if p.rule.schema is not None:
+            continue
+        target = folder / f"{p.check.id}.csv"
+        temporary = folder / f".{p.check.id}.csv.tmp"
+        try:
+            failing_rows(p, executed, key.get(p.check.source, [])).sink_csv(temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        written.append(target)
+    return written
+
+
 def source_rows(executed: Executed, name: str) -> int:
     return int(executed.values[f"{name}.{ROWS}"][0])
-
-

@@ -82,6 +82,7 @@ class Kpi:
     near: float = 0.05
     on_null: str | float = "n/a"
     scoring: Scoring = field(default_factory=lambda: Scoring("ratio"))
+    requires: list[str] = field(default_factory=list)  # checks it relies on
     description: Text = field(default_factory=dict)
 
 
@@ -100,6 +101,10 @@ class Grade:
     label: Text = field(default_factory=dict)
 
 
+Threshold = tuple[str, str, float]  # (metric: ratio | failed | rows, operator, number)
+SEVERITY = {"low": 1, "medium": 2, "high": 3}  # weights in the data-quality score
+
+
 @dataclass
 class Check:
     id: str
@@ -107,11 +112,16 @@ class Check:
     rule: str
     location: Location
     title: Text = field(default_factory=dict)
-    column: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # the rule's own keys, as written
     expression: Expression | None = None
     where: Expression | None = None
-    warn: tuple[str, float] | None = None
-    fail: tuple[str, float] | None = None
+    warn: Threshold | None = None
+    fail: Threshold | None = None
+    by: list[str] = field(default_factory=list)  # report per group of these columns too
+    severity: str = "medium"
+    area: str | None = None
+    fix: Text = field(default_factory=dict)  # the improvement measure, shown when it fails
+    description: Text = field(default_factory=dict)
 
 
 @dataclass
@@ -147,7 +157,8 @@ class Ruleset:
     grades: list[Grade]
     checks: list[Check]
     actions: list[Action]
-    samples: int = 20
+    samples: int = 100
+    areas: dict[str, Text] = field(default_factory=dict)  # titles of the check areas
     by: list[str] = field(default_factory=list)  # entity key columns; empty: no entities
     names: tuple[str, str] | None = None  # (source, column) of entity display names
     compare: str | None = None  # previous

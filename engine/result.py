@@ -36,6 +36,7 @@ class KpiResult:
     improved: bool | None = None  # the change goes the way `better` says; None when unchanged
     trend: list[dict[str, Any]] = field(default_factory=list)  # {period, value, score} per month/quarter
     since_last: float | None = None  # change of the value since the previous run (--history)
+    unreliable: list[str] = field(default_factory=list)  # required checks that failed
 
 
 @dataclass
@@ -60,6 +61,11 @@ class CheckResult:
     failed: int
     ratio: float | None  # share of rows that pass
     samples: list[dict[str, Any]] = field(default_factory=list)
+    severity: str = "medium"
+    area: str | None = None
+    fix: str = ""  # the improvement measure
+    observed: Any = None  # the measured value of a rule about the whole table
+    groups: list[dict[str, Any]] = field(default_factory=list)  # {group, rows, failed, ratio, status} per `by`
 
 
 @dataclass
@@ -122,6 +128,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     by: list[str] = field(default_factory=list)  # entity key columns
     entities: list[EntityResult] = field(default_factory=list)  # ranked first, then unranked
+    quality: dict[str, Any] = field(default_factory=dict)  # data-quality scores: overall, sources, areas
+    areas: dict[str, str] = field(default_factory=dict)  # area id -> title
     run: str = ""  # id of the run in the history store
     since_last: float | None = None  # change of the total since the previous run (--history)
 

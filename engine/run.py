@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 import polars as pl
 
-from .compile import Plan, compile_plan
+from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
-from .execute import NAME, execute, samples, source_rows
-from .model import PEER_METHODS, Ruleset, derived_params, text_in
+from .execute import NAME, Executed, execute, samples, source_rows
+from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import grade_of, score_value, status, weigh
@@ -44,21 +44,70 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
     return params | {k: v for k, v in derived_params(params).items() if k not in params}
 
 
-def _threshold_met(threshold: tuple[str, float] | None, ratio: float | None) -> bool:
-    if threshold is None or ratio is None:
+def _holds(threshold: Threshold | None, rows: int, failed: int, ratio: float | None) -> bool:
+    if threshold is None:
         return False
-    op, limit = threshold
-    return {"<": ratio < limit, "<=": ratio <= limit, ">": ratio > limit,
-            ">=": ratio >= limit, "==": ratio == limit, "!=": ratio != limit}[op]
+    metric, op, limit = threshold
+    value = {"ratio": ratio, "failed": failed, "rows": rows}[metric]
+    if value is None:
+        return False
+    return {"<": value < limit, "<=": value <= limit, ">": value > limit,
+            ">=": value >= limit, "==": value == limit, "!=": value != limit}[op]
 
 
-def check_status(warn: tuple[str, float] | None, fail: tuple[str, float] | None,
-                 failed: int, ratio: float | None) -> str:
+def check_status(warn: Threshold | None, fail: Threshold | None, rows: int, failed: int,
+                 ratio: float | None) -> str:
+    """fail or warn when its threshold holds; with neither, any failing row fails."""
     if warn is None and fail is None:
         return "fail" if failed else "pass"
-    if _threshold_met(fail, ratio):
+    if _holds(fail, rows, failed, ratio):
         return "fail"
-    return "warn" if _threshold_met(warn, ratio) else "pass"
+    return "warn" if _holds(warn, rows, failed, ratio) else "pass"
+
+
+def _check_result(plan: CheckPlan, rows: int, failed: int, lang: str, **extra: Any) -> CheckResult:
+    c = plan.check
+    ratio = (rows - failed) / rows if rows else None
+    return CheckResult(c.id, text_in(c.title, lang, c.id), c.source, c.rule,
+                       check_status(c.warn, c.fail, rows, failed, ratio), rows, failed, ratio,
+                       severity=c.severity, area=c.area, fix=text_in(c.fix, lang), **extra)
+
+
+def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult]:
+    """Every rule's counts and status, per group when it has `by`, with evidence for the
+    rules that warn or fail (a second, bounded query, run only for them)."""
+    values = executed.values
+    out = []
+    for cp in plan.checks:
+        observed = values[cp.observed][0] if cp.observed in values.columns else None
+        result = _check_result(cp, int(values[cp.rows][0]), int(values[cp.failed][0]), lang,
+                               observed=observed)
+        if cp.check.id in executed.groups:
+            for row in executed.groups[cp.check.id].iter_rows(named=True):
+                group = _check_result(cp, int(row[cp.rows]), int(row[cp.failed]), lang)
+                result.groups.append({"group": " / ".join(str(row[b]) for b in cp.check.by),
+                                      "rows": group.rows, "failed": group.failed,
+                                      "ratio": group.ratio, "status": group.status})
+        out.append(result)
+    flagged = [cp for cp, c in zip(plan.checks, out) if c.status != "pass"]
+    evidence = samples(flagged, executed, {n: s.key for n, s in plan.ruleset.sources.items()},
+                       plan.ruleset.samples)
+    for c in out:
+        c.samples = evidence[c.id].to_dicts() if c.id in evidence else []
+    return out
+
+
+def quality(checks: list[CheckResult], ruleset: Ruleset) -> dict[str, Any]:
+    """Data-quality scores 0..100: the passing ratios weighted by severity, overall, per
+    source and per area; None where no rule checked a row."""
+    def score(subset: list[CheckResult]) -> float | None:
+        counted = [(SEVERITY.get(c.severity, 2), c.ratio) for c in subset if c.ratio is not None]
+        weight = sum(w for w, _ in counted)
+        return sum(w * r for w, r in counted) / weight * 100 if weight else None
+    return {"overall": score(checks),
+            "sources": {s: score([c for c in checks if c.source == s])
+                        for s in ruleset.sources if any(c.source == s for c in checks)},
+            "areas": {a: score([c for c in checks if c.area == a]) for a in ruleset.areas}}
 
 
 def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
@@ -158,6 +207,18 @@ def rank(entities: list[EntityResult]) -> None:
     entities.sort(key=lambda e: (e.rank is None, e.rank or 0, e.score is None, -(e.score or 0), e.id))
 
 
+def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
+    """A KPI whose required checks failed is flagged, on every scorecard."""
+    failed = {c.id for c in result.checks if c.status == "fail"}
+    for card in [result.kpis, *(e.kpis for e in result.entities)]:
+        for k in card:
+            k.unreliable = [c for c in ruleset.kpis[k.id].requires if c in failed]
+    for k in result.kpis:
+        if k.unreliable:
+            result.notes.append(f"`{k.id}` is unreliable: it requires "
+                                + ", ".join(f"`{c}`" for c in k.unreliable) + ", which failed")
+
+
 def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
            lang: str = "en", progress: Callable[[str], None] = lambda _: None) -> Result:
     """Run one ruleset on its data and return the scored, recommended result."""
@@ -170,19 +231,7 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
     values = executed.values
     progress("scoring")
     kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)
-    checks = []
-    for cp in plan.checks:
-        rows, failed = int(values[cp.rows][0]), int(values[cp.failed][0])
-        ratio = (rows - failed) / rows if rows else None
-        c = cp.check
-        checks.append(CheckResult(c.id, text_in(c.title, lang, c.id), c.source, c.rule,
-                                  check_status(c.warn, c.fail, failed, ratio), rows, failed, ratio))
-    # evidence is a second, bounded query, run only for the rules that did not pass
-    flagged = [cp for cp, c in zip(plan.checks, checks) if c.status != "pass"]
-    evidence = samples(flagged, executed, {n: s.key for n, s in ruleset.sources.items()},
-                       ruleset.samples)
-    for c in checks:
-        c.samples = evidence[c.id].to_dicts() if c.id in evidence else []
+    checks = check_results(plan, executed, lang)
     categories, total, notes = weigh(ruleset, kpis, lang)
     grade, label = grade_of(ruleset.grades, total, lang)
     result = Result(
@@ -190,10 +239,12 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
         version=ruleset.version, lang=lang, params=params,
         sources=[SourceResult(n, str(p), source_rows(executed, n)) for n, p in executed.paths.items()],
         score=total, grade=grade, grade_label=label, kpis=kpis, categories=categories,
-        checks=checks, notes=notes, by=ruleset.by)
+        checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
+        areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()})
     result.strengths, result.weaknesses = _strengths(kpis)
     if executed.entities is not None:
         result.entities = _entities(plan, evaluate(plan, executed.entities), lang)
+    flag_unreliable(result, ruleset)
     progress("recommending")
     result.actions = recommend(result, ruleset, params)
     return result

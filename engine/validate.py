@@ -16,6 +16,7 @@ import jinja2.sandbox
 import jsonschema
 
 from . import resource
+from .checks import COMMON, RULES
 from .errors import AssessError, Location, Problem, did_you_mean
 from .expressions import parse, position
 from .load import Document, load_file
@@ -87,11 +88,21 @@ def _optional(value: Any) -> float | None:
     return _number(value, float("nan")) if value is not None else None
 
 
-def _threshold(text: Any) -> tuple[str, float] | None:
+def _threshold(text: Any) -> tuple[str, str, float] | None:
+    """``"< 0.95"`` -> (ratio, <, 0.95); ``"failed > 10"`` -> (failed, >, 10)."""
     if not isinstance(text, str):
         return None
-    match = re.fullmatch(r"\s*(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*", text)
-    return (match.group(1), float(match.group(2))) if match else None
+    match = re.fullmatch(r"\s*(?:(ratio|failed|rows)\s*)?(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*", text)
+    return (match.group(1) or "ratio", match.group(2), float(match.group(3))) if match else None
+
+
+def quality_names(data: dict[str, Any]) -> list[str]:
+    """Names a KPI formula can use for data quality: each check id (its passing ratio),
+    data_quality (the overall score) and data_quality_<source or area>."""
+    checks = data.get("checks") if isinstance(data.get("checks"), list) else []
+    ids = [c["id"] for c in checks if isinstance(c, dict) and isinstance(c.get("id"), str)]
+    groups = [*(data.get("sources") or {}), *(data.get("areas") or {})] if ids else []
+    return ids + (["data_quality"] + [f"data_quality_{g}" for g in groups] if ids else [])
 
 
 class _Builder:
@@ -146,7 +157,8 @@ class _Builder:
             params=dict(self.mapping("params")),
             sources=self.sources(), measures={}, kpis={}, categories=self.categories(),
             grades=self.grades(), checks=[], actions=[],
-            samples=int(_number(settings.get("samples"), 20)),
+            samples=int(_number(settings.get("samples"), 100)),
+            areas={k: _text(v) for k, v in self.mapping("areas").items()},
             by=[by] if isinstance(by, str) else [b for b in by if isinstance(b, str)] if isinstance(by, list) else [],
             names=(names["source"], names["column"]) if {"source", "column"} <= set(names) else None,
             compare=data.get("compare"), trend=data.get("trend"))
@@ -155,6 +167,12 @@ class _Builder:
         ruleset.checks = self.checks(ruleset)
         ruleset.actions = self.actions(ruleset)
         self.entities(ruleset)
+        checks = {c.id for c in ruleset.checks}
+        for kpi in ruleset.kpis.values():
+            for name in kpi.requires:
+                if name not in checks:
+                    self.problem(self.doc.at(("kpis", kpi.id, "requires")), "unknown-name",
+                                 f"`{kpi.id}` requires `{name}`, which is not a check", did_you_mean(name, checks))
         return ruleset
 
     def entities(self, ruleset: Ruleset) -> None:
@@ -322,7 +340,8 @@ class _Builder:
         out: dict[str, Kpi] = {}
         # every declared name counts, built or not, so one mistake is reported once
         measures = list(self.mapping("measures"))
-        inputs = {**{m: "measure" for m in measures}, **{p: "param" for p in self.params}}
+        inputs = {**{m: "measure" for m in measures}, **{p: "param" for p in self.params},
+                  **{c: "check" for c in quality_names(self.doc.data)}}
         for name, spec in raw.items():
             path = ("kpis", name)
             if not isinstance(spec, dict):
@@ -335,7 +354,7 @@ class _Builder:
                 continue
             for ref in sorted(formula.names - set(raw) - set(inputs)):
                 self.problem(self.position(formula, ref), "unknown-name",
-                             f"`{ref}` in the formula of `{name}` is not a measure, KPI or param",
+                             f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
                              did_you_mean(ref, [*measures, *raw, *self.params]))
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
@@ -343,6 +362,7 @@ class _Builder:
                       target=_optional(spec.get("target")), floor=_optional(spec.get("floor")),
                       benchmark=_optional(spec.get("benchmark")), weight=_number(spec.get("weight"), 1),
                       near=_number(spec.get("near"), near_margin), on_null=spec.get("on_null", "n/a"),
+                      requires=[r for r in spec.get("requires", []) if isinstance(r, str)],
                       description=_text(spec.get("description")))
             kpi.scoring = self.scoring(kpi, spec.get("scoring"), path)
             if kpi.category not in ruleset.categories:
@@ -417,27 +437,69 @@ class _Builder:
             if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
                 continue
             source = self.known_source(spec.get("source"), path + ("source",), ruleset.sources)
+            by = spec.get("by", [])
             check = Check(id=spec["id"], source=str(spec.get("source")), rule=str(spec.get("rule")),
                           location=self.doc.at(path), title=_text(spec.get("title", spec["id"])),
-                          column=spec.get("column"),
+                          options={k: v for k, v in spec.items() if k not in COMMON},
                           expression=self.expr(spec.get("expression"), path + ("expression",)),
                           where=self.expr(spec.get("where"), path + ("where",)),
-                          warn=_threshold(spec.get("warn")), fail=_threshold(spec.get("fail")))
+                          warn=_threshold(spec.get("warn")), fail=_threshold(spec.get("fail")),
+                          by=[by] if isinstance(by, str) else [b for b in by if isinstance(b, str)],
+                          severity=str(spec.get("severity", "medium")), area=spec.get("area"),
+                          fix=_text(spec.get("fix")), description=_text(spec.get("description")))
             if check.id in seen or check.id in ruleset.kpis:
                 self.problem(self.doc.at(path + ("id",)), "duplicate-id",
                              f"`{check.id}` names another check or KPI already")
             seen.add(check.id)
+            if check.rule not in RULES:
+                continue
+            for key in check.options:
+                if key not in RULES[check.rule].keys:
+                    self.problem(self.doc.at(path + (key,), key=True), "rule-key",
+                                 f"`{key}` does not apply to rule `{check.rule}`",
+                                 "it takes: " + ", ".join(RULES[check.rule].needs + RULES[check.rule].takes))
+            if check.warn is not None and check.warn == check.fail:
+                self.problem(self.doc.at(path + ("warn",)), "thresholds",
+                             f"`{check.id}`: warn and fail are the same condition", "make warn the milder one")
+            if check.area is not None and check.area not in ruleset.areas:
+                self.problem(self.doc.at(path + ("area",)), "unknown-area",
+                             f"area `{check.area}` is not declared under `areas`",
+                             did_you_mean(check.area, ruleset.areas))
             if source is None:
                 continue
-            if source.columns is not None and check.column and check.column not in source.columns:
-                self.problem(self.doc.at(path + ("column",)), "unknown-column",
-                             f"source `{source.name}` declares no column `{check.column}`",
-                             did_you_mean(check.column, source.columns))
+            self.check_columns(check, source, ruleset, path)
             for e in (check.expression, check.where):
                 if e:
                     self.row_names(e, source, ruleset.sources, self.params)
             out.append(check)
         return out
+
+    def check_columns(self, check: Check, source: Source, ruleset: Ruleset, path: tuple) -> None:
+        """Columns a check names exist in the contracts that declare columns."""
+        named = [(k, c) for k in ("column",) if isinstance(check.options.get(k), str)
+                 for c in [check.options[k]]]
+        named += [("columns", c) for c in check.options.get("columns", []) if isinstance(c, str)]
+        named += [("by", c) for c in check.by]
+        for key, column in named:
+            if source.columns is not None and column not in source.columns:
+                self.problem(self.doc.at(path + (key,)), "unknown-column",
+                             f"source `{source.name}` declares no column `{column}`",
+                             did_you_mean(column, source.columns))
+        to = check.options.get("to")
+        if isinstance(to, dict) and isinstance(to.get("source"), str):
+            other = self.known_source(to["source"], path + ("to", "source"), ruleset.sources)
+            if other is not None and other.columns is not None and to.get("column") not in other.columns:
+                self.problem(self.doc.at(path + ("to", "column")), "unknown-column",
+                             f"source `{other.name}` declares no column `{to.get('column')}`",
+                             did_you_mean(str(to.get("column")), other.columns))
+        as_of = check.options.get("as_of", "period_end" if check.rule == "freshness" else None)
+        if isinstance(as_of, str) and as_of not in self.params:
+            try:
+                dt.date.fromisoformat(as_of)
+            except ValueError:
+                self.problem(self.doc.at(path + ("as_of",)) if "as_of" in check.options else check.location,
+                             "unknown-name", f"as_of `{as_of}` is neither a date param nor a date",
+                             did_you_mean(as_of, self.params) or "add a period_end param or give as_of")
 
     def actions(self, ruleset: Ruleset) -> list[Action]:
         out: list[Action] = []
