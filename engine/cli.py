@@ -122,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--history {history}: not a folder")
     update, stop = _progress()
     try:
-        result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update)
+        result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update,
+                        Path(args.evidence) if args.evidence else None)
         if args.entity is not None:
             only(result, args.entity)
         if history is not None:
@@ -223,10 +224,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--data", metavar="DIR", help="read the tables from DIR (default: the ruleset's own sample data)")
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a param, e.g. --param period_start=2025-04-01 (repeatable)")
-    r.add_argument("--format", choices=("table", "md", "html", "json"), default="table")
+    r.add_argument("--format", choices=("table", "md", "html", "json", "junit"), default="table",
+                   help="junit: each data-quality rule as a test case, for CI")
     r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
+    r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
     r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.set_defaults(func=cmd_run)
 

@@ -216,6 +216,11 @@ def measure_expr(measure: Measure, params: dict[str, Any], suffix: str = "") -> 
     of = lit(compile_row(measure.of, params))
     if where is not None:
         of = of.filter(_bool(where))
+    if measure.agg == "top":  # the label of the row where `of` is largest
+        label = lit(compile_row(measure.label, params))
+        if where is not None:
+            label = label.filter(_bool(where))
+        return label.sort_by(of, descending=True, nulls_last=True).first().alias(measure.name + suffix)
     agg = {
         "count": of.count(), "sum": of.sum(), "mean": of.mean(), "median": of.median(),
         "min": of.min(), "max": of.max(), "n_unique": of.drop_nulls().n_unique(),
@@ -352,6 +357,8 @@ class Plan:
     sources: dict[str, SourceQuery]
     checks: list[CheckPlan]
     kpis: list[KpiPlan]  # every variant, each in dependency order
+    breakdowns: dict[tuple[str, tuple[str, ...]], list[pl.Expr]]  # (source, by) -> its measures
+    derived: dict[str, list[pl.Expr]]  # derived source -> its aggregated columns
 
 
 ROWS = "__rows__"
@@ -415,8 +422,21 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
                                  [pl.len().alias(f"{name}.{ROWS}")],
                                  columns=set(s.where.names - set(params)) if s.where else set())
                for name, s in ruleset.sources.items()}
+    breakdowns: dict[tuple[str, tuple[str, ...]], list[pl.Expr]] = {}
+    derived = {}
+    for name, source in ruleset.sources.items():
+        if source.parent is not None:
+            derived[name] = [measure_expr(m, params) for m in source.aggregate.values()]
+            sources[source.parent].columns |= set(source.group_by) | {
+                n for m in source.aggregate.values() for e in (m.of, m.where, m.label) if e
+                for n in e.names - set(params)}
     for measure in ruleset.measures.values():
         query = sources[measure.source]
+        if measure.by:  # a breakdown: its own grouped query, for the period only
+            breakdowns.setdefault((measure.source, tuple(measure.by)), []).append(measure_expr(measure, params))
+            query.columns |= set(measure.by) | {n for e in (measure.of, measure.where, measure.label)
+                                                if e for n in e.names - set(params)}
+            continue
         for variant in runs:
             agg = measure_expr(measure, variant.params, variant.suffix)
             query.aggregations.append(agg)
@@ -449,4 +469,4 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
             if e is not None:
                 query.columns |= e.names - set(params)
     kpis = [kpi_plan(k, ruleset, v) for v in runs for k in ruleset.kpis.values()]
-    return Plan(ruleset, params, runs, sources, checks, kpis)
+    return Plan(ruleset, params, runs, sources, checks, kpis, breakdowns, derived)

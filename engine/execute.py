@@ -30,6 +30,7 @@ class Executed:
     frames: dict[str, pl.LazyFrame]  # each source, filtered by its `where`
     paths: dict[str, Path]
     groups: dict[str, pl.DataFrame] = field(default_factory=dict)  # check id -> counts per group
+    breakdowns: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = field(default_factory=dict)
 
 
 NAME = "__name__"
@@ -156,6 +157,8 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
     problems: list[Problem] = []
     for name, query in plan.sources.items():
         source = plan.ruleset.sources[name]
+        if source.parent is not None:
+            continue
         try:
             paths[name] = locate(source, ruleset_dir, data_dir)
             raw[name] = conform(source, scan(source, paths[name]), query.columns)
@@ -163,27 +166,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
             problems += exc.problems
     if problems:
         raise AssessError(problems)
-    lookups = [c for c in plan.checks if c.rule.lookup]
-    lent = {s.join[0] for s in plan.ruleset.sources.values() if s.join} | \
-        {c.rule.lookup[0] for c in lookups}
-    for name in lent:  # read once, though its own query and every borrower read it
-        raw[name] = raw[name].cache()
-    frames = {}
-    for name, query in plan.sources.items():
-        frame = raw[name]
-        if plan.ruleset.sources[name].join:
-            other, on, columns = plan.ruleset.sources[name].join
-            # the first row of each key wins, so a duplicate key cannot multiply rows
-            lookup = raw[other].select(on, *columns).unique(subset=on, keep="first")
-            frame = frame.join(lookup, on=on, how="left")
-        for c in lookups:  # references: one join per pair of columns marks the values found
-            if c.check.source == name:
-                other, column = c.rule.lookup
-                found = raw[other].select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
-                                          pl.lit(True).alias(f"{c.check.id}.found")).unique()
-                frame = frame.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
-                                   right_on=f"{c.check.id}.key", how="left")
-        frames[name] = frame if query.where is None else frame.filter(query.where)
+    frames = _frames(plan, raw)
     queries = {name: frames[name].select(q.aggregations) for name, q in plan.sources.items()}
     queries |= {f"{name}.by": _grouped(plan, name, frames[name])
                 for name, q in plan.sources.items() if q.per_entity}
@@ -192,6 +175,8 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
                 for c in plan.checks if c.check.by and c.rule.schema is None}
     if plan.ruleset.names:
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
+    queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
+                .sort(list(by), nulls_last=True) for (source, by), aggs in plan.breakdowns.items()}
     # one collect_all: a source read by several queries is scanned once (a shared cache)
     try:
         results = dict(zip(queries, pl.collect_all(list(queries.values()))))
@@ -200,7 +185,9 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
     values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")
     entities = _entities(plan, values, results) if plan.ruleset.by else None
     groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
-    return Executed(values, entities, frames, paths, groups)
+    breakdowns = {(n.split(".")[0], tuple(n.split(".")[1].split("+"))): df
+                  for n, df in results.items() if n.endswith(".breakdown")}
+    return Executed(values, entities, frames, paths, groups, breakdowns)
 
 
 def _schemas(plan: Plan, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
@@ -224,6 +211,46 @@ def _is(dtype: Any, kind: str) -> bool:
     if kind == "datetime":
         return isinstance(dtype, pl.Datetime)
     return dtype == TYPES[kind]
+
+
+def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """Every source as the queries read it: derived sources grouped from their parent,
+    borrowed columns joined, `references` lookups marked, the `where` applied. A frame
+    another one reads is cached, so its file is scanned once."""
+    sources = plan.ruleset.sources
+    lookups = [c for c in plan.checks if c.rule.lookup]
+    lent = {s.join[0] for s in sources.values() if s.join} | {s.parent for s in sources.values() if s.parent} \
+        | {c.rule.lookup[0] for c in lookups}
+    frames: dict[str, pl.LazyFrame] = {}
+
+    def frame(name: str) -> pl.LazyFrame:
+        if name in frames:
+            return frames[name]
+        source, query = sources[name], plan.sources[name]
+        if source.parent is not None:
+            out = frame(source.parent).group_by(source.group_by).agg(plan.derived[name])
+        else:
+            out = raw[name]
+        if source.join:
+            other, on, columns = source.join
+            # the first row of each key wins, so a duplicate key cannot multiply rows
+            out = out.join(frame(other).select(on, *columns).unique(subset=on, keep="first"),
+                           on=on, how="left")
+        for c in lookups:  # references: one join per pair of columns marks the values found
+            if c.check.source == name:
+                other, column = c.rule.lookup
+                found = frame(other).select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
+                                            pl.lit(True).alias(f"{c.check.id}.found")).unique()
+                out = out.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
+                               right_on=f"{c.check.id}.key", how="left")
+        if query.where is not None:
+            out = out.filter(query.where)
+        frames[name] = out.cache() if name in lent else out
+        return frames[name]
+
+    for name in sources:
+        frame(name)
+    return frames
 
 
 def _key(plan: Plan, source: str) -> list[pl.Expr]:

@@ -40,6 +40,9 @@ class Source:
     key: list[str] = field(default_factory=list)
     by: list[str] | None = None  # its entity key columns, when named unlike the ruleset's `by`
     join: tuple[str, str, list[str]] | None = None  # (source, on, columns) borrowed from another source
+    parent: str | None = None  # a derived source: the source it groups
+    group_by: list[str] = field(default_factory=list)
+    aggregate: dict[str, "Measure"] = field(default_factory=dict)  # its aggregated columns
     encoding: str | None = None  # of a CSV file; None: UTF-8, or GB18030 when it is not
 
 
@@ -52,6 +55,9 @@ class Measure:
     where: Expression | None
     location: Location
     q: float = 0.5
+    label: Expression | None = None  # for `top`: what to report of the top row
+    by: list[str] = field(default_factory=list)  # a breakdown: reported per group, not in formulas
+    title: Text = field(default_factory=dict)
     shared: bool = False  # per entity: every entity gets the overall value
     allocate: str | None = None  # per entity: the overall value times the entity's share of this measure
 

@@ -14,7 +14,7 @@ import jinja2
 from . import resource
 from .result import Result, to_json
 
-FORMATS = ("table", "md", "html", "json")
+FORMATS = ("table", "md", "html", "json", "junit")
 STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
@@ -53,16 +53,26 @@ def since_last(kpi: Any) -> str:
     return ("+" if kpi.since_last >= 0 else "-") + show(abs(kpi.since_last), kpi.unit)
 
 
+def plain(value: Any) -> str:
+    """A cell value: empty for null, numbers without float noise."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+    return str(value)
+
+
 def score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(resource("templates")),
-                             autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+                             autoescape=jinja2.select_autoescape(["html", "html.j2", "xml.j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(show=show, score=score, change=change, since_last=since_last,
+                       fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain,
                        cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "))
     return env
 
@@ -70,8 +80,9 @@ def _environment() -> jinja2.Environment:
 def render(result: Result, fmt: str, color: bool = False) -> str:
     if fmt == "json":
         return json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n"
-    if fmt in ("md", "html"):
-        template = _environment().get_template(f"scorecard.{fmt}.j2")
+    if fmt in ("md", "html", "junit"):
+        name = "junit.xml.j2" if fmt == "junit" else f"scorecard.{fmt}.j2"
+        template = _environment().get_template(name)
         return template.render(r=result, labels=labels(result.lang))
     return _table(result, color)
 
@@ -131,7 +142,9 @@ def _table(result: Result, color: bool) -> str:
 
 
 LABELS: dict[str, dict[str, str]] = {
-    "en": {"previous": "Previous", "change": "Change", "ranking": "Ranking",
+    "en": {"breakdowns": "Breakdowns", "by": "by", "group": "Group", "other_checks": "Other rules",
+           "unreliable": "unreliable, requires", "writes_all": "writes every failing row",
+           "previous": "Previous", "change": "Change", "ranking": "Ranking",
            "entity": "Entity", "rank": "Rank", "trend": "Trend", "since_last": "Since last run",
            "score": "Score", "grade": "Grade", "kpis": "KPIs", "kpi": "KPI", "value": "Value",
            "target": "Target", "floor": "Floor", "benchmark": "Benchmark", "weight": "Share",
@@ -141,7 +154,9 @@ LABELS: dict[str, dict[str, str]] = {
            "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
            "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
            "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
-    "zh": {"previous": "上期", "change": "变化", "ranking": "排名",
+    "zh": {"breakdowns": "分组统计", "by": "按", "group": "分组", "other_checks": "其他规则",
+           "unreliable": "不可靠，依赖", "writes_all": "可导出全部不合格记录",
+           "previous": "上期", "change": "变化", "ranking": "排名",
            "entity": "对象", "rank": "名次", "trend": "趋势", "since_last": "较上次运行",
            "score": "得分", "grade": "等级", "kpis": "指标", "kpi": "指标", "value": "实际值",
            "target": "目标", "floor": "底线", "benchmark": "基准", "weight": "权重",

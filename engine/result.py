@@ -128,6 +128,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     by: list[str] = field(default_factory=list)  # entity key columns
     entities: list[EntityResult] = field(default_factory=list)  # ranked first, then unranked
+    breakdowns: list[dict[str, Any]] = field(default_factory=list)  # {source, by, measures, rows}
     quality: dict[str, Any] = field(default_factory=dict)  # data-quality scores: overall, sources, areas
     areas: dict[str, str] = field(default_factory=dict)  # area id -> title
     run: str = ""  # id of the run in the history store

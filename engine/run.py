@@ -9,7 +9,7 @@ import polars as pl
 
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
-from .execute import NAME, Executed, execute, samples, source_rows
+from .execute import NAME, Executed, execute, samples, source_rows, write_evidence
 from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
@@ -207,6 +207,18 @@ def rank(entities: list[EntityResult]) -> None:
     entities.sort(key=lambda e: (e.rank is None, e.rank or 0, e.score is None, -(e.score or 0), e.id))
 
 
+def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]]:
+    """Measures reported per group, one table per source and grouping."""
+    out = []
+    for (source, by), frame in executed.breakdowns.items():
+        measures = [m for m in plan.ruleset.measures.values() if m.source == source and tuple(m.by) == by]
+        out.append({"source": source, "by": list(by),
+                    "measures": [{"id": m.name,
+                                  "title": text_in(m.title, lang, m.name)} for m in measures],
+                    "rows": frame.to_dicts()})
+    return out
+
+
 def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
     """A KPI whose required checks failed is flagged, on every scorecard."""
     failed = {c.id for c in result.checks if c.status == "fail"}
@@ -220,7 +232,8 @@ def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
 
 
 def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
-           lang: str = "en", progress: Callable[[str], None] = lambda _: None) -> Result:
+           lang: str = "en", progress: Callable[[str], None] = lambda _: None,
+           evidence: Path | None = None) -> Result:
     """Run one ruleset on its data and return the scored, recommended result."""
     progress("validating")
     ruleset = load_ruleset(path)
@@ -232,6 +245,10 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
     progress("scoring")
     kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)
     checks = check_results(plan, executed, lang)
+    if evidence is not None:  # every failing row of every rule that warns or fails
+        progress("writing evidence")
+        write_evidence([cp for cp, c in zip(plan.checks, checks) if c.status != "pass"], executed,
+                       {n: s.key for n, s in ruleset.sources.items()}, evidence)
     categories, total, notes = weigh(ruleset, kpis, lang)
     grade, label = grade_of(ruleset.grades, total, lang)
     result = Result(
@@ -240,7 +257,8 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
         sources=[SourceResult(n, str(p), source_rows(executed, n)) for n, p in executed.paths.items()],
         score=total, grade=grade, grade_label=label, kpis=kpis, categories=categories,
         checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
-        areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()})
+        areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()},
+        breakdowns=breakdowns(plan, executed, lang))
     result.strengths, result.weaknesses = _strengths(kpis)
     if executed.entities is not None:
         result.entities = _entities(plan, evaluate(plan, executed.entities), lang)

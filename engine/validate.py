@@ -23,7 +23,7 @@ from .load import Document, load_file
 from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Kpi,
                     Measure, Ruleset, Scoring, Source, Text, derived_params)
 
-AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile")
+AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
 KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain",
               "previous", "change", "change_pct")
 CHECK_FIELDS = ("status", "ratio", "failed", "rows")
@@ -239,12 +239,65 @@ class _Builder:
                 if isinstance(join, dict) and {"source", "on", "columns"} <= set(join):
                     out[name].join = (join["source"], join["on"], list(join["columns"]))
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
+            elif isinstance(spec, dict) and isinstance(spec.get("from"), str):
+                group_by, key = spec.get("group_by", []), spec.get("key", [])
+                out[name] = Source(name, "", self.doc.at(path + ("from",)), parent=spec["from"],
+                                   group_by=[group_by] if isinstance(group_by, str) else list(group_by),
+                                   key=[key] if isinstance(key, str) else list(key))
+                out[name].where = self.expr(spec.get("where"), path + ("where",))
+        for source in out.values():
+            self.derived(source, out)
         for source in out.values():
             self.joined(source, out)
         for source in out.values():
             if source.where:
                 self.row_names(source.where, source, out, self.params)
         return out
+
+    def aggregation(self, name: str, spec: Any, path: tuple, source: Source | None) -> Measure | None:
+        """One aggregation (a measure, or a column of a derived source) over ``source``."""
+        agg = next((a for a in AGGREGATIONS if a in spec), None) if isinstance(spec, dict) else None
+        if agg is None:
+            return None
+        of = None if spec[agg] is True else self.expr(spec[agg], path + (agg,))
+        where = self.expr(spec.get("where"), path + ("where",))
+        label = self.expr(spec.get("label"), path + ("label",))
+        if agg == "top" and label is None:
+            self.problem(self.doc.at(path + (agg,)), "schema", f"`{name}`: `top` needs a `label`",
+                         "say what to report of the top row, e.g. label: step")
+        for e in (of, where, label):
+            if e and source is not None:
+                self.row_names(e, source, {}, self.params)
+        return Measure(name, source.name if source else "", agg, of, where,
+                       self.doc.at(path, key=True), q=_number(spec.get("q"), 0.5), label=label)
+
+    def derived(self, source: Source, sources: dict[str, Source]) -> None:
+        """A derived source: its parent exists and has the columns; its own columns are
+        the group_by columns and the aggregates."""
+        if source.parent is None:
+            return
+        path = ("sources", source.name)
+        parent = self.known_source(source.parent, path + ("from",), sources)
+        if parent is None:
+            return
+        if parent.parent is not None:
+            self.problem(self.doc.at(path + ("from",)), "derived",
+                         f"`{parent.name}` is derived itself; derive from a source read from a file")
+            return
+        for column in source.group_by:
+            if parent.columns is not None and column not in parent.columns:
+                self.problem(self.doc.at(path + ("group_by",)), "unknown-column",
+                             f"source `{parent.name}` declares no column `{column}`",
+                             did_you_mean(column, parent.columns))
+        raw = self.mapping("sources")[source.name].get("aggregate", {})
+        for name, spec in (raw.items() if isinstance(raw, dict) else []):
+            measure = self.aggregation(name, spec, path + ("aggregate", name), parent)
+            if measure is not None:
+                source.aggregate[name] = measure
+        known = parent.columns or {}
+        source.columns = {c: known.get(c, "string") for c in source.group_by} | {
+            n: known.get(m.of.text, "float") if m.agg in ("min", "max", "top") and m.of else "float"
+            for n, m in source.aggregate.items()}
 
     def joined(self, source: Source, sources: dict[str, Source]) -> None:
         """Borrowed columns join the source's contract, typed as in the source they come from."""
@@ -296,23 +349,23 @@ class _Builder:
             if not isinstance(spec, dict):
                 continue
             source = self.known_source(spec.get("source"), path + ("source",), ruleset.sources)
-            agg = next((a for a in AGGREGATIONS if a in spec), None)
-            if agg is None:
-                continue
-            of = None if spec[agg] is True else self.expr(spec[agg], path + (agg,))
-            where = self.expr(spec.get("where"), path + ("where",))
             if name in self.params:
                 self.problem(self.doc.at(path, key=True), "name-clash",
                              f"measure `{name}` has the name of a param", "rename one of them")
-            if source is None:
+            measure = self.aggregation(name, spec, path, source)
+            if source is None or measure is None:
                 continue
-            for e in (of, where):
-                if e:
-                    self.row_names(e, source, ruleset.sources, self.params)
-            per_entity = spec.get("per_entity")
-            out[name] = Measure(name, source.name, agg, of, where, self.doc.at(path, key=True),
-                                q=_number(spec.get("q"), 0.5), shared=per_entity == "shared",
-                                allocate=per_entity.get("allocate") if isinstance(per_entity, dict) else None)
+            per_entity, by = spec.get("per_entity"), spec.get("by", [])
+            measure.shared = per_entity == "shared"
+            measure.allocate = per_entity.get("allocate") if isinstance(per_entity, dict) else None
+            measure.by = [by] if isinstance(by, str) else [b for b in by if isinstance(b, str)]
+            measure.title = _text(spec.get("title", name))
+            for column in measure.by:
+                if source.columns is not None and column not in source.columns:
+                    self.problem(self.doc.at(path + ("by",)), "unknown-column",
+                                 f"source `{source.name}` declares no column `{column}`",
+                                 did_you_mean(column, source.columns))
+            out[name] = measure
         return out
 
     def categories(self) -> dict[str, Category]:
@@ -352,6 +405,10 @@ class _Builder:
                              f"KPI `{name}` has the name of a {inputs[name]}", "rename one of them")
             if formula is None:
                 continue
+            for ref in sorted(formula.names & {m.name for m in ruleset.measures.values() if m.by}):
+                self.problem(self.position(formula, ref), "breakdown",
+                             f"`{ref}` is reported by {', '.join(ruleset.measures[ref].by)} (a breakdown), "
+                             "so a formula cannot use it", "declare a measure without `by` for the formula")
             for ref in sorted(formula.names - set(raw) - set(inputs)):
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
