@@ -449,8 +449,7 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         if query.per_entity:
             query.columns |= set(ruleset.key_of(ruleset.sources[name]))
     for name, query in sources.items():  # borrowed columns are asked of the source they come from
-        if ruleset.sources[name].join:
-            other, on, columns = ruleset.sources[name].join
+        for other, on, columns in ruleset.sources[name].joins:
             query.columns = (query.columns - set(columns)) | {on}
             sources[other].columns |= {on, *columns}
     if ruleset.names:

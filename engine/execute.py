@@ -124,7 +124,7 @@ def conform(source: Source, frame: pl.LazyFrame, used: set[str]) -> pl.LazyFrame
     problems = []
     # borrowed columns are checked on the source they come from
     declared = {c: t for c, t in (source.columns or {}).items()
-                if not (source.join and c in source.join[2])}
+                if c not in source.borrowed}
     for column in sorted(set(declared) | used):
         if column not in schema:
             problems.append(Problem(source.location, "missing-column",
@@ -214,42 +214,41 @@ def _is(dtype: Any, kind: str) -> bool:
 
 
 def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
-    """Every source as the queries read it: derived sources grouped from their parent,
-    borrowed columns joined, `references` lookups marked, the `where` applied. A frame
-    another one reads is cached, so its file is scanned once."""
+    """Every source as the queries read it: its own rows (read from the file, or grouped
+    from its parent's own rows), borrowed columns joined from the lenders' own rows,
+    `references` lookups marked, the `where` applied. Lending from own rows, never from
+    a joined frame, means no chain of sources can loop; a frame that is lent is cached,
+    so its file is scanned once."""
     sources = plan.ruleset.sources
     lookups = [c for c in plan.checks if c.rule.lookup]
-    lent = {s.join[0] for s in sources.values() if s.join} | {s.parent for s in sources.values() if s.parent} \
+    lent = {j[0] for s in sources.values() for j in s.joins} | {s.parent for s in sources.values() if s.parent} \
         | {c.rule.lookup[0] for c in lookups}
-    frames: dict[str, pl.LazyFrame] = {}
+    own: dict[str, pl.LazyFrame] = {}
 
-    def frame(name: str) -> pl.LazyFrame:
-        if name in frames:
-            return frames[name]
-        source, query = sources[name], plan.sources[name]
-        if source.parent is not None:
-            out = frame(source.parent).group_by(source.group_by).agg(plan.derived[name])
-        else:
-            out = raw[name]
-        if source.join:
-            other, on, columns = source.join
+    def rows(name: str) -> pl.LazyFrame:
+        if name not in own:
+            source = sources[name]
+            frame = raw[name] if source.parent is None else \
+                rows(source.parent).group_by(source.group_by).agg(plan.derived[name])
+            own[name] = frame.cache() if name in lent else frame
+        return own[name]
+
+    frames = {}
+    for name, source in sources.items():
+        out = rows(name)
+        for other, on, columns in source.joins:
             # the first row of each key wins, so a duplicate key cannot multiply rows
-            out = out.join(frame(other).select(on, *columns).unique(subset=on, keep="first"),
+            out = out.join(rows(other).select(on, *columns).unique(subset=on, keep="first"),
                            on=on, how="left")
         for c in lookups:  # references: one join per pair of columns marks the values found
             if c.check.source == name:
                 other, column = c.rule.lookup
-                found = frame(other).select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
-                                            pl.lit(True).alias(f"{c.check.id}.found")).unique()
+                found = rows(other).select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
+                                           pl.lit(True).alias(f"{c.check.id}.found")).unique()
                 out = out.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
                                right_on=f"{c.check.id}.key", how="left")
-        if query.where is not None:
-            out = out.filter(query.where)
-        frames[name] = out.cache() if name in lent else out
-        return frames[name]
-
-    for name in sources:
-        frame(name)
+        query = plan.sources[name]
+        frames[name] = out if query.where is None else out.filter(query.where)
     return frames
 
 

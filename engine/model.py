@@ -39,7 +39,11 @@ class Source:
     columns: dict[str, str] | None = None  # the data contract, when declared
     key: list[str] = field(default_factory=list)
     by: list[str] | None = None  # its entity key columns, when named unlike the ruleset's `by`
-    join: tuple[str, str, list[str]] | None = None  # (source, on, columns) borrowed from another source
+    joins: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (source, on, columns) borrowed
+
+    @property
+    def borrowed(self) -> set[str]:
+        return {c for _, _, columns in self.joins for c in columns}
     parent: str | None = None  # a derived source: the source it groups
     group_by: list[str] = field(default_factory=list)
     aggregate: dict[str, "Measure"] = field(default_factory=dict)  # its aggregated columns

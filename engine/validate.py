@@ -235,9 +235,10 @@ class _Builder:
                                    encoding=spec.get("encoding"))
                 by = spec.get("by")
                 out[name].by = [by] if isinstance(by, str) else by if isinstance(by, list) else None
-                join = spec.get("join")
-                if isinstance(join, dict) and {"source", "on", "columns"} <= set(join):
-                    out[name].join = (join["source"], join["on"], list(join["columns"]))
+                joins = spec.get("join", [])
+                out[name].joins = [(j["source"], j["on"], list(j["columns"]))
+                                   for j in (joins if isinstance(joins, list) else [joins])
+                                   if isinstance(j, dict) and {"source", "on", "columns"} <= set(j)]
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
             elif isinstance(spec, dict) and isinstance(spec.get("from"), str):
                 group_by, key = spec.get("group_by", []), spec.get("key", [])
@@ -301,14 +302,17 @@ class _Builder:
 
     def joined(self, source: Source, sources: dict[str, Source]) -> None:
         """Borrowed columns join the source's contract, typed as in the source they come from."""
-        if source.join is None:
-            return
-        other_name, on, columns = source.join
-        path = ("sources", source.name, "join")
+        for i, join in enumerate(source.joins):
+            path = ("sources", source.name, "join") + ((i,) if len(source.joins) > 1 else ())
+            self.join(source, join, sources, path)
+
+    def join(self, source: Source, join: tuple[str, str, list[str]], sources: dict[str, Source],
+             path: tuple) -> None:
+        other_name, on, columns = join
         other = self.known_source(other_name, path + ("source",), sources)
         if other is None:
             return
-        if other.join is not None:
+        if other.joins:
             self.problem(self.doc.at(path + ("source",)), "join",
                          f"`{other.name}` borrows columns itself; borrow from the source that has them")
         for column in [on, *columns]:
