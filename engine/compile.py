@@ -448,10 +448,6 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
     for name, query in sources.items():
         if query.per_entity:
             query.columns |= set(ruleset.key_of(ruleset.sources[name]))
-    for name, query in sources.items():  # borrowed columns are asked of the source they come from
-        for other, on, columns in ruleset.sources[name].joins:
-            query.columns = (query.columns - set(columns)) | {on}
-            sources[other].columns |= {on, *columns}
     if ruleset.names:
         source, column = ruleset.names
         sources[source].columns |= {*ruleset.key_of(ruleset.sources[source]), column}
@@ -467,5 +463,9 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         for e in (check.expression, check.where):
             if e is not None:
                 query.columns |= e.names - set(params)
+    for name, query in sources.items():  # borrowed columns are asked of the source they come from
+        for other, on, columns in ruleset.sources[name].joins:
+            query.columns = (query.columns - set(columns)) | {on}
+            sources[other].columns |= {on, *columns}
     kpis = [kpi_plan(k, ruleset, v) for v in runs for k in ruleset.kpis.values()]
     return Plan(ruleset, params, runs, sources, checks, kpis, breakdowns, derived)

@@ -65,7 +65,10 @@ def _schema_problems(doc: Document) -> Iterator[Problem]:
             yield Problem(doc.at(path), "schema", error.message.replace("'", "`"))
             continue
         where = ".".join(map(str, path)) or "the ruleset"
-        yield Problem(doc.at(path), "schema", f"{where}: {_short(error.message)}",
+        message = error.message
+        if error.validator in ("oneOf", "anyOf"):  # the message would repeat the whole value
+            message = "matches none of the forms it can take"
+        yield Problem(doc.at(path), "schema", f"{where}: {_short(message)}",
                       error.schema.get("description", "")[:160] if isinstance(error.schema, dict) else "")
 
 
