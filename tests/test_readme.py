@@ -24,13 +24,15 @@ def excerpts() -> list[str]:
     return [b for b in blocks("yaml") if b.startswith("# excerpt of ")]
 
 
-def assess_lines() -> list[str]:
+def assess_lines() -> list[tuple[str, int]]:
+    """Every `assess` command of the README with the exit code it states (`# exits N`)."""
     lines = []
     for block in blocks("bash"):
         for line in block.splitlines():
-            line = line.split("  #")[0].strip()
-            if line.startswith("assess "):
-                lines.append(line)
+            command, _, comment = line.partition("  #")
+            if command.strip().startswith("assess "):
+                code = re.search(r"exits (\d)", comment)
+                lines.append((command.strip(), int(code.group(1)) if code else 0))
     return lines
 
 
@@ -60,9 +62,9 @@ def test_the_two_first_commands():
     assert command in (ROOT / ".ci" / "run").read_text(), "CI runs the README's test command"
 
 
-@pytest.mark.parametrize("line", assess_lines())
-def test_readme_command(workspace: Path, line: str, capsys):
-    assert main(shlex.split(line)[1:]) == 0, capsys.readouterr()
+@pytest.mark.parametrize("line,code", assess_lines())
+def test_readme_command(workspace: Path, line: str, code: int, capsys):
+    assert main(shlex.split(line)[1:]) == code, capsys.readouterr()
 
 
 def test_every_yaml_block_is_a_ruleset_or_an_excerpt():
