@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .errors import AssessError
+from .errors import AssessError, Problem
 
 RULESET_SUFFIXES = (".yaml", ".yml")
 
@@ -54,24 +54,28 @@ class UsageError(Exception):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .errors import render_problems
     from .validate import load_ruleset
 
     files = ruleset_files(args.paths)
     if not files:
         raise UsageError("no ruleset files (*.yaml, *.yml) found")
-    bad = 0
+    found: dict[str, list[Problem]] = {}
     for file in files:
         try:
-            load_ruleset(file)
+            found[str(file)] = load_ruleset(file).warnings
         except AssessError as exc:
-            bad += 1
-            for problem in exc.problems:
-                print(problem)
-    if bad:
-        print(f"{bad} of {len(files)} ruleset(s) invalid", file=sys.stderr)
-        return 1
-    print(f"{len(files)} ruleset(s) valid", file=sys.stderr)
-    return 0
+            found[str(file)] = exc.problems
+    if args.strict:  # warnings become errors
+        found = {f: [replace(p, severity="error") for p in ps] for f, ps in found.items()}
+    sys.stdout.write(render_problems(found, args.format))
+    bad = sum(any(p.severity == "error" for p in ps) for ps in found.values())
+    warnings = sum(p.severity == "warning" for ps in found.values() for p in ps)
+    print(f"{len(files) - bad} of {len(files)} ruleset(s) valid"
+          + (f", {warnings} warning(s)" if warnings else ""), file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -161,6 +165,23 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from .cases import run
+
+    for path in map(Path, args.paths):
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+    outcomes = run([Path(p) for p in args.paths])
+    for o in outcomes:
+        print(f"{o.file}::{o.name} {'PASSED' if o.passed else 'ERROR' if o.error else 'FAILED'}")
+        for line in ([o.error] if o.error else []) + o.failures:
+            print("    " + line.replace("\n", "\n    "))
+    failed = sum(not o.passed for o in outcomes)
+    print(f"{len(outcomes) - failed} passed, {failed} failed" if outcomes else "no test cases found",
+          file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_sample_data(args: argparse.Namespace) -> int:
     from .sampledata import generate
 
@@ -217,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check rulesets without reading data (exit 1 if invalid)")
     v.add_argument("paths", nargs="+", metavar="PATH", help="ruleset files or folders (recursive)")
+    v.add_argument("--format", choices=("text", "json", "github", "junit", "sarif"), default="text",
+                   help="github: annotations for GitHub Actions; sarif: for code-scanning views")
+    v.add_argument("--strict", action="store_true", help="treat warnings as errors")
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="assess a ruleset on its data and print the scorecard")
@@ -232,6 +256,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
     r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.set_defaults(func=cmd_run)
+
+    t = sub.add_parser("test", help="run the rulesets' own test cases (exit 1 if one fails)")
+    t.add_argument("paths", nargs="+", metavar="PATH", help="rulesets, NAME.tests.yaml files or folders")
+    t.set_defaults(func=cmd_test)
 
     s = sub.add_parser("sample-data", help="write a synthetic CRM export (every table)")
     s.add_argument("--out", required=True, metavar="DIR")

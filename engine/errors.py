@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 from typing import Iterable
 
 
@@ -42,3 +44,47 @@ class AssessError(Exception):
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
+
+
+def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
+    """Problems of several files as text, json, github annotations, junit or sarif."""
+    problems = [p for ps in found.values() for p in ps]
+    if fmt == "text":
+        return "".join(f"{p}\n" for p in problems)
+    if fmt == "github":  # workflow commands: annotations on the pull request's files
+        def clean(text: str) -> str:
+            return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return "".join(
+            f"::{p.severity} file={p.location.file},line={p.location.line or 1},"
+            f"col={p.location.column or 1},title={p.rule}::{clean(p.message + (f' ({p.hint})' if p.hint else ''))}\n"
+            for p in problems)
+    if fmt == "json":
+        return json.dumps([{"file": p.location.file, "line": p.location.line, "column": p.location.column,
+                            "severity": p.severity, "rule": p.rule, "message": p.message, "hint": p.hint}
+                           for p in problems], ensure_ascii=False, indent=2) + "\n"
+    if fmt == "sarif":
+        rules = sorted({p.rule for p in problems})
+        return json.dumps({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "assess", "informationUri": "https://example.invalid/assess",
+                                          "rules": [{"id": r} for r in rules]}},
+                      "results": [{"ruleId": p.rule, "level": "error" if p.severity == "error" else "warning",
+                                   "message": {"text": p.message + (f" ({p.hint})" if p.hint else "")},
+                                   "locations": [{"physicalLocation": {
+                                       "artifactLocation": {"uri": p.location.file},
+                                       "region": {"startLine": p.location.line or 1,
+                                                  "startColumn": p.location.column or 1}}}]}
+                                  for p in problems]}]}, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "junit":  # one test case per file, its errors as the failure
+        cases = []
+        for file, ps in found.items():
+            errors = [p for p in ps if p.severity == "error"]
+            body = escape("\n".join(str(p) for p in ps))
+            inner = f'<failure message="{len(errors)} error(s)">{body}</failure>' if errors else \
+                (f"<system-out>{body}</system-out>" if ps else "")
+            cases.append(f'<testcase classname="assess.validate" name="{escape(file, {chr(34): "&quot;"})}">{inner}</testcase>')
+        failures = sum(any(p.severity == "error" for p in ps) for ps in found.values())
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<testsuite name="assess validate" tests="{len(found)}" failures="{failures}">\n'
+                + "\n".join(cases) + "\n</testsuite>\n")
+    raise ValueError(f"unknown format {fmt}")

@@ -173,6 +173,7 @@ class Ruleset:
     names: tuple[str, str] | None = None  # (source, column) of entity display names
     compare: str | None = None  # previous
     trend: str | None = None  # month | quarter
+    warnings: list[Any] = field(default_factory=list)  # Problems that do not stop a run
 
     def key_of(self, source: Source) -> list[str]:
         """The columns of ``source`` that hold the entity key."""

@@ -608,16 +608,53 @@ class _Builder:
         return out
 
 
+def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
+    """Warnings: what is allowed but probably not meant."""
+    def warn(location: Location, rule: str, message: str, hint: str = "") -> Problem:
+        return Problem(location, rule, message, hint, severity="warning")
+
+    used = {n for k in ruleset.kpis.values() for n in k.formula.names}
+    used |= {m.allocate for m in ruleset.measures.values() if m.allocate}
+    for m in ruleset.measures.values():
+        if not m.by and m.name not in used:
+            yield warn(m.location, "unused-measure", f"measure `{m.name}` is used by no KPI",
+                       "use it in a formula, or remove it")
+    for k in ruleset.kpis.values():
+        if not k.formula.names:
+            yield warn(k.formula.location, "constant-kpi", f"KPI `{k.id}` has no inputs: it is a constant")
+    for c in ruleset.categories.values():
+        if not any(k.category == c.id for k in ruleset.kpis.values()):
+            yield warn(doc.at(("categories", c.id), key=True), "empty-category",
+                       f"category `{c.id}` has no KPI", "give it a KPI or remove it")
+    for a in ruleset.actions:
+        if not a.when.names and not a.when.attributes:
+            yield warn(a.when.location, "constant-action", f"action `{a.id}` refers to nothing: it always or never fires")
+    covered = {n for a in ruleset.actions for n in a.when.names | {x for x, _ in a.when.attributes}}
+    if ruleset.actions and not covered & set(RESULT_NAMES):  # an action on the total covers every KPI
+        for k in ruleset.kpis.values():
+            if k.weight > 0 and k.id not in covered and k.category not in covered:
+                yield warn(k.location, "no-action", f"no action says what to do when `{k.id}` misses",
+                           "add an action with when: \"" + k.id + ".status == 'missed'\"")
+    total = doc.data.get("settings", {}).get("weight_total") if isinstance(doc.data.get("settings"), dict) else None
+    if isinstance(total, (int, float)):
+        weights = sum(c.weight for c in ruleset.categories.values())
+        if abs(weights - total) > 1e-9:
+            yield warn(doc.at(("categories",)), "weights", f"category weights sum to {weights:g}, not {total:g}",
+                       "they are normalised anyway; fix them or the stated total")
+
+
 def validate(doc: Document, file: Path | None = None) -> Ruleset:
-    """Check a loaded document; return the ruleset or raise with every problem found."""
+    """Check a loaded document; return the ruleset (its warnings attached) or raise
+    with every problem found, errors and warnings."""
     problems = list(_schema_problems(doc))
     builder = _Builder(doc)
     ruleset = builder.build(file or Path(doc.file))
     problems += builder.problems
-    if problems:
-        problems.sort(key=lambda p: (p.location.line, p.location.column))
-        raise AssessError(_unique(problems))
-    return ruleset
+    if not problems:
+        ruleset.warnings = list(lint(ruleset, doc))
+        return ruleset
+    problems.sort(key=lambda p: (p.location.line, p.location.column))
+    raise AssessError(_unique(problems))
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

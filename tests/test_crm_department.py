@@ -237,10 +237,14 @@ def test_actions(result):
     fired = {(a.id, a.entity) for a in result.actions}
     # overall cac 3125 > 2500 + 5%: missed. Coaching where retention or csat is missed:
     # E01 (both), E02 (retention 66.7%); E03 meets both
-    assert fired == {("acquisition_spend", None), ("owner_coaching", "E01"), ("owner_coaching", "E02")}
+    # overall clv 10750 x 8/3 - 3125 = 25,541.67 < 150,000 and growth 7.5% < 20%: both missed
+    assert fired == {("acquisition_spend", None), ("customer_value", None),
+                     ("owner_coaching", "E01"), ("owner_coaching", "E02")}
     texts = {(a.id, a.entity): a.text for a in result.actions}
     assert texts[("acquisition_spend", None)].startswith(
         "Acquiring a customer costs 3,125 against a target of 2,500")
+    assert texts[("customer_value", None)].startswith(
+        "Lifetime value is 25,542 (target 150,000) and sales grew 7.5%")
     # weakest: E01 loyalty 0; E02 value 11.11 (loyalty 17.78, acquisition 100)
     assert texts[("owner_coaching", "E01")].startswith(
         "E01: retention 33.3%, CSAT 33.3%; weakest in Loyalty")

@@ -1,0 +1,468 @@
+#!/usr/bin/env python3
+"""Data-quality benchmark: assess against Great Expectations and Soda, same rules, same data.
+
+Run it with the peers' environment (bench/requirements-peers.txt; bench/README.md says how
+to make it) and point it at the project's `assess` command:
+
+    /tmp/benchenv/bin/python bench/dq_compare.py --assess .venv/bin/assess
+
+What it does:
+
+1. Makes the data once and reuses it: `assess sample-data --format parquet` (default 1.25M
+   customers, about 10M interactions), then a copy of interactions.parquet with
+   deterministic defects injected (duplicate and missing ids, unknown and missing channels,
+   unknown kinds, satisfaction out of 1..5, malformed customer ids, resolved before
+   opened), so that every rule has failing rows to count and agree on.
+2. Counts every rule's failing rows once with plain Polars/PyArrow (the reference), in each
+   tool's own definition where the tools define a rule differently (duplicates).
+3. Runs each tool end to end in a child process of its own (start-up, imports, reading the
+   Parquet file, every rule, the result): `assess run bench/dq_rules.yaml --format json`,
+   Great Expectations 1.x on a pandas DataFrame read from the file, Soda Core 3.x on DuckDB
+   reading the file. A warm-up round (not timed) then --runs timed rounds, interleaved and
+   in a rotating order; wall clock with time.perf_counter, peak RSS from os.wait4's rusage
+   of that child.
+4. Checks on every run that each tool's failing counts equal the reference (so the tools
+   agree with one another) and exits 1, naming the rule, when one does not.
+5. Prints a Markdown table (median wall, peak RSS, speed-up of assess) and the per-rule
+   counts, and writes everything to a JSON file.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+RULESET = HERE / "dq_rules.yaml"
+
+CHANNELS = ["phone", "email", "chat", "visit", "social"]
+KINDS = ["inquiry", "service", "sales", "complaint"]
+CUSTOMER_ID_REGEX = "C[0-9]+"  # assess anchors it; the peers get ^...$ (they search)
+ROW_MAX = 1_000_000_000
+
+# The rules, one entry each, in the order of bench/dq_rules.yaml. `gx` is the expectation
+# (class, kwargs); `soda` the SodaCL check (its `name:` is added); `count` says which
+# reference count each tool reports: assess, GX and Soda define duplicates differently,
+# every other rule the same (nulls out of scope of allowed values, range, regex and the
+# consistency rule in all three).
+RULES = [
+    {"id": "row_count", "kind": "row_count (observed rows)",
+     "gx": ("ExpectTableRowCountToBeBetween", {"min_value": 1, "max_value": ROW_MAX}),
+     "soda": f"row_count between 1 and {ROW_MAX}",
+     "count": {"assess": "rows", "gx": "rows", "soda": "rows"}},
+    {"id": "interaction_id_not_null", "kind": "not_null interaction_id",
+     "gx": ("ExpectColumnValuesToNotBeNull", {"column": "interaction_id"}),
+     "soda": "missing_count(interaction_id) = 0",
+     "count": {"assess": "id_null", "gx": "id_null", "soda": "id_null"}},
+    {"id": "channel_not_null", "kind": "not_null channel",
+     "gx": ("ExpectColumnValuesToNotBeNull", {"column": "channel"}),
+     "soda": "missing_count(channel) = 0",
+     "count": {"assess": "channel_null", "gx": "channel_null", "soda": "channel_null"}},
+    {"id": "satisfaction_not_null", "kind": "not_null satisfaction",
+     "gx": ("ExpectColumnValuesToNotBeNull", {"column": "satisfaction"}),
+     "soda": "missing_count(satisfaction) = 0",
+     "count": {"assess": "sat_null", "gx": "sat_null", "soda": "sat_null"}},
+    {"id": "interaction_id_unique", "kind": "unique interaction_id",
+     "gx": ("ExpectColumnValuesToBeUnique", {"column": "interaction_id"}),
+     "soda": "duplicate_count(interaction_id) = 0",
+     "count": {"assess": "dup_rows_beyond_first", "gx": "dup_rows_in_groups", "soda": "dup_values"}},
+    {"id": "channel_allowed", "kind": "allowed_values channel",
+     "gx": ("ExpectColumnValuesToBeInSet", {"column": "channel", "value_set": CHANNELS}),
+     "soda": {"invalid_count(channel) = 0": {"valid values": CHANNELS}},
+     "count": {"assess": "channel_bad", "gx": "channel_bad", "soda": "channel_bad"}},
+    {"id": "kind_allowed", "kind": "allowed_values kind",
+     "gx": ("ExpectColumnValuesToBeInSet", {"column": "kind", "value_set": KINDS}),
+     "soda": {"invalid_count(kind) = 0": {"valid values": KINDS}},
+     "count": {"assess": "kind_bad", "gx": "kind_bad", "soda": "kind_bad"}},
+    {"id": "satisfaction_range", "kind": "range satisfaction 1..5",
+     "gx": ("ExpectColumnValuesToBeBetween", {"column": "satisfaction", "min_value": 1, "max_value": 5}),
+     "soda": {"invalid_count(satisfaction) = 0": {"valid min": 1, "valid max": 5}},
+     "count": {"assess": "sat_out", "gx": "sat_out", "soda": "sat_out"}},
+    {"id": "customer_id_format", "kind": f"matches customer_id {CUSTOMER_ID_REGEX}",
+     "gx": ("ExpectColumnValuesToMatchRegex", {"column": "customer_id", "regex": f"^{CUSTOMER_ID_REGEX}$"}),
+     "soda": {"invalid_count(customer_id) = 0": {"valid regex": f"^{CUSTOMER_ID_REGEX}$"}},
+     "count": {"assess": "cid_bad", "gx": "cid_bad", "soda": "cid_bad"}},
+    {"id": "resolved_after_opened", "kind": "consistency resolved_at >= opened_at",
+     "gx": ("ExpectColumnPairValuesAToBeGreaterThanB",
+            {"column_A": "resolved_at", "column_B": "opened_at", "or_equal": True,
+             "ignore_row_if": "either_value_is_missing"}),
+     "soda": {"failed rows": {"fail condition": "resolved_at < opened_at"}},
+     "count": {"assess": "resolved_before", "gx": "resolved_before", "soda": "resolved_before"}},
+]
+
+TOOLS = ("assess", "gx", "soda")
+TOOL_NAMES = {"assess": "assess", "gx": "Great Expectations (pandas)", "soda": "Soda Core (DuckDB)"}
+
+
+# ---------------------------------------------------------------------------- data
+
+def make_data(args: argparse.Namespace) -> pathlib.Path:
+    """The sample data (made once) and the benchmark's copy of interactions with defects."""
+    root = pathlib.Path(args.data_root)
+    sample = root / f"sample-c{args.customers}-s{args.seed}"
+    if not (sample / "interactions.parquet").exists():
+        print(f"making sample data in {sample} ...", flush=True)
+        t = time.perf_counter()
+        subprocess.run([args.assess, "sample-data", "--out", str(sample), "--customers", str(args.customers),
+                        "--seed", str(args.seed), "--format", "parquet"], check=True, stdout=subprocess.DEVNULL)
+        print(f"  {time.perf_counter() - t:.1f} s", flush=True)
+    data = root / f"dq-c{args.customers}-s{args.seed}-d{args.defect_rate:g}"
+    target = data / "interactions.parquet"
+    if not target.exists():
+        print(f"injecting defects into {target} ...", flush=True)
+        data.mkdir(parents=True, exist_ok=True)
+        frame = inject_defects(sample / "interactions.parquet", args.defect_rate, args.seed)
+        tmp = data / "interactions.parquet.tmp"
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        tmp.rename(target)
+    return data
+
+
+def inject_defects(path: pathlib.Path, rate: float, seed: int):
+    """Deterministic defects, each on about `rate` of the rows (independently drawn)."""
+    import numpy as np
+    import polars as pl
+
+    df = pl.read_parquet(path)
+    m = df.height
+    rng = np.random.default_rng(seed + 1000)
+
+    def mask(share: float) -> pl.Series:
+        return pl.Series(rng.random(m) < share)
+
+    # Duplicate ids: a row takes the id of a random row (pairs, a few triples).
+    ids = df["interaction_id"].to_numpy().copy()
+    dup = rng.random(m) < rate
+    ids[dup] = ids[rng.integers(0, m, int(dup.sum()))]
+    ids = pl.Series("interaction_id", ids, dtype=pl.String)
+    id_null = mask(rate / 10)
+    # Malformed customer ids: lower-case prefix, a trailing letter, empty, a leading space.
+    cid_bad = rng.random(m) < rate
+    how = rng.integers(0, 4, m)
+    cid = pl.col("customer_id")
+    return df.with_columns(
+        interaction_id=pl.when(id_null).then(None).otherwise(pl.lit(ids)),
+        channel=pl.when(mask(rate)).then(pl.lit("fax"))
+        .when(mask(rate / 2)).then(pl.lit("Phone"))
+        .when(mask(rate / 2)).then(None)
+        .otherwise(pl.col("channel")),
+        kind=pl.when(mask(rate)).then(pl.lit("refund")).otherwise(pl.col("kind")),
+        satisfaction=pl.when(mask(rate)).then(pl.lit(0, pl.Int64))
+        .when(mask(rate / 2)).then(pl.lit(6, pl.Int64))
+        .otherwise(pl.col("satisfaction")),
+        customer_id=pl.when(pl.Series(cid_bad & (how == 0))).then(pl.lit("c") + cid.str.slice(1))
+        .when(pl.Series(cid_bad & (how == 1))).then(cid + pl.lit("X"))
+        .when(pl.Series(cid_bad & (how == 2))).then(pl.lit(""))
+        .when(pl.Series(cid_bad & (how == 3))).then(pl.lit(" ") + cid)
+        .otherwise(cid),
+        resolved_at=pl.when(mask(rate)).then(pl.col("opened_at") - pl.duration(hours=1))
+        .otherwise(pl.col("resolved_at")),
+    )
+
+
+def reference_counts(data: pathlib.Path) -> dict[str, int]:
+    """Every count, computed directly with Polars and PyArrow (RE2 for the regex)."""
+    import polars as pl
+    import pyarrow.compute as pc
+
+    df = pl.read_parquet(data / "interactions.parquet")
+    ids = df["interaction_id"].drop_nulls()
+    counts = ids.value_counts()["count"]
+    cid = df["customer_id"].drop_nulls().to_arrow()
+    full = pc.match_substring_regex(cid, f"^{CUSTOMER_ID_REGEX}$")
+    both = df.filter(pl.col("resolved_at").is_not_null() & pl.col("opened_at").is_not_null())
+    sat = df["satisfaction"].drop_nulls()
+    return {
+        "rows": df.height,
+        "id_null": df["interaction_id"].null_count(),
+        "channel_null": df["channel"].null_count(),
+        "sat_null": df["satisfaction"].null_count(),
+        "dup_rows_beyond_first": int((counts - 1).sum()),
+        "dup_rows_in_groups": int(counts.filter(counts > 1).sum()),
+        "dup_values": int((counts > 1).sum()),
+        "dup_groups_of_3_or_more": int((counts > 2).sum()),
+        "channel_bad": int((~df["channel"].drop_nulls().is_in(CHANNELS)).sum()),
+        "kind_bad": int((~df["kind"].drop_nulls().is_in(KINDS)).sum()),
+        "sat_out": int(((sat < 1) | (sat > 5)).sum()),
+        "cid_bad": int(len(full) - pc.sum(full).as_py()),
+        "resolved_before": int((both["resolved_at"] < both["opened_at"]).sum()),
+    }
+
+
+# ---------------------------------------------------------------------------- workers
+# Each runs in a child process and writes {"counts": {rule: n}, "phases": {...}} to --out.
+
+def worker_gx(data: pathlib.Path) -> dict:
+    t0 = time.perf_counter()
+    import pandas as pd
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    t1 = time.perf_counter()
+    df = pd.read_parquet(data / "interactions.parquet")
+    t2 = time.perf_counter()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (context.data_sources.add_pandas("bench").add_dataframe_asset("interactions")
+             .add_batch_definition_whole_dataframe("all"))
+    suite = context.suites.add(gx.ExpectationSuite(name="dq_bench"))
+    for rule in RULES:
+        cls, kwargs = rule["gx"]
+        suite.add_expectation(getattr(gx.expectations, cls)(**kwargs, meta={"rule": rule["id"]}))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=suite, name="dq_bench"))
+    result = definition.run(batch_parameters={"dataframe": df}, result_format="BASIC")
+    t3 = time.perf_counter()
+    counts = {}
+    for r in result.results:
+        rule = r.expectation_config.meta["rule"]
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            raise RuntimeError(f"GX raised on {rule}: {r.exception_info}")
+        counts[rule] = r.result["observed_value"] if rule == "row_count" else r.result["unexpected_count"]
+    return {"counts": counts, "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+
+
+def soda_checks_yaml() -> str:
+    import yaml
+    checks = []
+    for rule in RULES:
+        check = rule["soda"]
+        if isinstance(check, str):
+            checks.append({check: {"name": rule["id"]}})
+        else:
+            ((head, config),) = check.items()
+            checks.append({head: {"name": rule["id"], **config}})
+    return yaml.safe_dump({"checks for interactions": checks}, sort_keys=False)
+
+
+def worker_soda(data: pathlib.Path) -> dict:
+    t0 = time.perf_counter()
+    # Soda Core sends anonymous usage statistics unless its config says not to; there is
+    # no network here, so point it at a config that turns them off (not ~/.soda).
+    config = pathlib.Path(tempfile.mkdtemp()) / "config.yml"
+    config.write_text("send_anonymous_usage_stats: false\n")
+    from soda.common.config_helper import ConfigHelper
+    ConfigHelper.get_instance(str(config))
+    import duckdb
+    from soda.scan import Scan
+    t1 = time.perf_counter()
+    con = duckdb.connect()
+    parquet = str(data / "interactions.parquet").replace("'", "''")
+    con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet('{parquet}')")
+    t2 = time.perf_counter()
+    scan = Scan()
+    scan.set_scan_definition_name("dq_bench")
+    scan.set_data_source_name("bench")
+    scan.add_duckdb_connection(con, data_source_name="bench")
+    scan.add_sodacl_yaml_str(soda_checks_yaml())
+    scan.execute()
+    t3 = time.perf_counter()
+    if scan.has_error_logs():
+        raise RuntimeError("Soda logged errors:\n" + scan.get_error_logs_text())
+    counts = {}
+    for check in scan.get_scan_results()["checks"]:
+        if check["outcome"] is None:
+            raise RuntimeError(f"Soda did not evaluate {check['name']}")
+        counts[check["name"]] = int(check["diagnostics"]["value"])
+    shutil.rmtree(config.parent, ignore_errors=True)
+    # No separate load phase: DuckDB reads the Parquet file inside each query.
+    return {"counts": counts, "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+
+
+# ---------------------------------------------------------------------------- harness
+
+def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, int, int, str]:
+    """(wall seconds, peak RSS in KiB, exit code, stderr) of one child process."""
+    err = tempfile.TemporaryFile()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err.seek(0)
+    return wall, usage.ru_maxrss, proc.returncode, err.read().decode(errors="replace")
+
+
+def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
+    out = pathlib.Path(tempfile.mkstemp(suffix=".json")[1])
+    env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
+    if tool == "assess":
+        cmd = [args.assess, "run", str(RULESET), "--data", str(data), "--format", "json", "--out", str(out)]
+    else:
+        cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", tool,
+               "--data", str(data), "--out", str(out)]
+    wall, rss, code, stderr = run_child(cmd, env)
+    if code != 0:
+        raise SystemExit(f"{tool} exited {code}:\n{stderr[-4000:]}")
+    result = json.loads(out.read_text())
+    out.unlink()
+    if tool == "assess":
+        counts = {c["id"]: (c["observed"] if c["rule"] == "row_count" else c["failed"]) for c in result["checks"]}
+        phases = {}
+    else:
+        counts, phases = result["counts"], result["phases"]
+    return {"tool": tool, "wall": wall, "rss_kib": rss, "counts": counts, "phases": phases}
+
+
+def check_agreement(run: dict, reference: dict[str, int]) -> list[str]:
+    problems = []
+    for rule in RULES:
+        want = reference[rule["count"][run["tool"]]]
+        got = run["counts"].get(rule["id"])
+        if got != want:
+            problems.append(f"{run['tool']}: rule {rule['id']} counted {got}, the reference "
+                            f"({rule['count'][run['tool']]}) is {want}")
+    return problems
+
+
+def machine() -> dict:
+    info = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "platform": platform.platform(), "cores": os.cpu_count()}
+    try:
+        cpu = pathlib.Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpu.splitlines()
+                           if line.startswith("model name"))
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor()
+    try:
+        mem = pathlib.Path("/proc/meminfo").read_text().splitlines()[0].split()
+        info["ram_gib"] = round(int(mem[1]) / 1024 ** 2, 1)
+    except (OSError, IndexError, ValueError):
+        pass
+    return info
+
+
+def versions(args: argparse.Namespace) -> dict:
+    from importlib.metadata import version, PackageNotFoundError
+    out = {"python (peers)": platform.python_version()}
+    for pkg in ("great_expectations", "soda-core", "soda-core-duckdb", "duckdb", "pandas", "pyarrow",
+                "polars", "numpy"):
+        try:
+            out[f"{pkg} (peers)"] = version(pkg)
+        except PackageNotFoundError:
+            out[f"{pkg} (peers)"] = None
+    out["assess"] = subprocess.run([args.assess, "--version"], capture_output=True, text=True).stdout.strip()
+    shebang = pathlib.Path(shutil.which(args.assess) or args.assess).read_text().splitlines()[0]
+    if shebang.startswith("#!"):
+        py = shebang[2:].strip()
+        probe = ("import platform, polars, numpy; "
+                 "print(platform.python_version(), polars.__version__, numpy.__version__)")
+        got = subprocess.run([py, "-c", probe], capture_output=True, text=True).stdout.split()
+        if len(got) == 3:
+            out["python (assess)"], out["polars (assess)"], out["numpy (assess)"] = got
+    return out
+
+
+def mib(kib: float) -> str:
+    return f"{kib / 1024:,.0f}"
+
+
+def report(results: dict) -> str:
+    runs = results["runs"]
+    lines = [f"Data: {results['rows']:,} interaction rows ({results['parquet_mib']:.0f} MiB Parquet), "
+             f"{len(RULES)} rules, {results['args']['runs']} timed runs per tool (median).", "",
+             "| tool | wall, median (s) | min..max (s) | peak RSS, median (MiB) | assess is faster by |",
+             "|---|---:|---:|---:|---:|"]
+    med = {}
+    for tool in results["tools"]:
+        walls = [r["wall"] for r in runs if r["tool"] == tool]
+        rss = [r["rss_kib"] for r in runs if r["tool"] == tool]
+        med[tool] = statistics.median(walls)
+        speed = "" if tool == "assess" or "assess" not in med else f"{med[tool] / med['assess']:.1f}x"
+        lines.append(f"| {TOOL_NAMES[tool]} | {med[tool]:.2f} | {min(walls):.2f}..{max(walls):.2f} | "
+                     f"{mib(statistics.median(rss))} | {speed} |")
+    phases = [t for t in results["tools"] if t != "assess"]
+    if phases:
+        lines += ["", "Phases inside the peers' processes (median s): import, load, validate",
+                  ""]
+        for tool in phases:
+            ph = [r["phases"] for r in runs if r["tool"] == tool]
+            lines.append(f"- {TOOL_NAMES[tool]}: " + ", ".join(
+                f"{k} {statistics.median(p[k] for p in ph):.2f}" for k in ("import", "load", "validate")))
+    ref = results["reference"]
+    lines += ["", "| rule | reference | " + " | ".join(TOOL_NAMES[t] for t in results["tools"]) + " |",
+              "|---|---:|" + "---:|" * len(results["tools"])]
+    first = {t: next(r for r in runs if r["tool"] == t) for t in results["tools"]}
+    for rule in RULES:
+        cells = []
+        for tool in results["tools"]:
+            got = first[tool]["counts"][rule["id"]]
+            key = rule["count"][tool]
+            cells.append(f"{got:,}" + ("" if key == rule["count"]["assess"] else f" ({key})"))
+        lines.append(f"| `{rule['id']}`: {rule['kind']} | {ref[rule['count']['assess']]:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=1_250_000,
+                        help="customers in the sample data (interactions are about 8 per customer)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--defect-rate", type=float, default=0.001,
+                        help="share of rows hit by each injected defect (default 0.001)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per tool (default 3)")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: assess,gx,soda")
+    parser.add_argument("--assess", default=shutil.which("assess") or str(REPO / ".venv" / "bin" / "assess"),
+                        help="the assess command (default: on PATH, else .venv/bin/assess)")
+    parser.add_argument("--data-root", default=str(pathlib.Path(tempfile.gettempdir()) / "assess-bench"),
+                        help="where the data is made and kept between runs")
+    parser.add_argument("--json", help="write the results here (default bench/results/dq_compare-c<N>.json)")
+    parser.add_argument("--worker", choices=("gx", "soda"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        fn = {"gx": worker_gx, "soda": worker_soda}[args.worker]
+        pathlib.Path(args.out).write_text(json.dumps(fn(pathlib.Path(args.data))))
+        return 0
+
+    tools = [t for t in args.tools.split(",") if t]
+    if unknown := set(tools) - set(TOOLS):
+        parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
+    data = make_data(args)
+    print("reference counts ...", flush=True)
+    reference = reference_counts(data)
+    print(json.dumps(reference), flush=True)
+
+    runs, problems = [], []
+    for round_ in range(args.runs + 1):  # round 0 warms the page cache and is not kept
+        order = tools[round_ % len(tools):] + tools[:round_ % len(tools)]
+        for tool in order:
+            run = run_tool(tool, data, args)
+            run["round"] = round_
+            print(f"round {round_} {tool:6s} {run['wall']:7.2f} s  {mib(run['rss_kib']):>7s} MiB  "
+                  + " ".join(f"{k}={v:.2f}" for k, v in run["phases"].items()), flush=True)
+            problems += check_agreement(run, reference)
+            if round_:
+                runs.append(run)
+        if problems:
+            break
+
+    results = {"machine": machine(), "versions": versions(args), "args": vars(args), "tools": tools,
+               "rows": reference["rows"],
+               "parquet_mib": (data / "interactions.parquet").stat().st_size / 2 ** 20,
+               "reference": reference, "runs": runs, "problems": problems}
+    out = pathlib.Path(args.json or HERE / "results" / f"dq_compare-c{args.customers}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, default=str))
+    if problems:
+        print("\nTHE TOOLS DISAGREE:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print()
+    print(report(results))
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
