@@ -19,8 +19,8 @@ What it does:
    Parquet file, every rule, the result): `assess run bench/dq_rules.yaml --format json`,
    Great Expectations 1.x on a pandas DataFrame read from the file, Soda Core 3.x on DuckDB
    reading the file. A warm-up round (not timed) then --runs timed rounds, interleaved and
-   in a rotating order; wall clock with time.perf_counter, peak RSS from os.wait4's rusage
-   of that child.
+   in a rotating order; wall clock with time.perf_counter and peak RSS from os.wait4's
+   rusage of that child, both taken by a small launcher process that starts it.
 4. Checks on every run that each tool's failing counts equal the reference (so the tools
    agree with one another) and exits 1, naming the rule, when one does not.
 5. Prints a Markdown table (median wall, peak RSS, speed-up of assess) and the per-rule
@@ -280,16 +280,31 @@ def worker_soda(data: pathlib.Path) -> dict:
 
 # ---------------------------------------------------------------------------- harness
 
+# The child is started by a small launcher process, not by this one: Linux carries a
+# process's peak RSS across exec, so a child forked from this process (which holds the
+# reference data) would report at least this process's RSS.
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall": wall, "rss_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
 def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, int, int, str]:
     """(wall seconds, peak RSS in KiB, exit code, stderr) of one child process."""
     err = tempfile.TemporaryFile()
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    fd, stats = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, stats, *cmd],
+                   stdout=subprocess.DEVNULL, stderr=err, env=env, check=True)
+    got = json.loads(pathlib.Path(stats).read_text())
+    os.unlink(stats)
     err.seek(0)
-    return wall, usage.ru_maxrss, proc.returncode, err.read().decode(errors="replace")
+    return got["wall"], got["rss_kib"], got["code"], err.read().decode(errors="replace")
 
 
 def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:

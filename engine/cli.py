@@ -182,6 +182,93 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain
+    from .run import run
+
+    data = Path(args.data) if args.data else None
+    plan, executed, result = run(Path(args.ruleset), data, _params(args.param))
+    if args.kpi not in plan.ruleset.kpis:
+        from .errors import did_you_mean
+        raise UsageError(f"no KPI `{args.kpi}` in {args.ruleset}; "
+                         + (did_you_mean(args.kpi, plan.ruleset.kpis) or "KPIs: " + ", ".join(plan.ruleset.kpis)))
+    if args.entity is not None and args.entity not in {e.id for e in result.entities}:
+        raise UsageError(f"--entity {args.entity}: no such entity")
+    sys.stdout.write(explain(plan, executed, result, args.kpi, args.entity))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff, from_git, render_diff
+
+    data = Path(args.data) if args.data else None
+    if args.git:
+        if len(args.rulesets) != 1:
+            raise UsageError("with --git REF give one ruleset: the version to compare with REF")
+        head = Path(args.rulesets[0])
+        try:
+            text = from_git(args.git, head)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        # beside the head, so both read the same sample data
+        fd, name = tempfile.mkstemp(dir=head.parent, prefix=f".{head.stem}.{args.git.replace('/', '_')}.", suffix=".yaml")
+        base = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            change = diff(base, head, data)
+        finally:
+            base.unlink(missing_ok=True)
+    elif len(args.rulesets) == 2:
+        base, head = map(Path, args.rulesets)
+        change = diff(base, head, data)
+    else:
+        raise UsageError("give BASE and HEAD rulesets, or --git REF and one ruleset")
+    sys.stdout.write(render_diff(str(head), change, args.format))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    import re
+
+    import jinja2
+
+    from . import resource
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", args.name):
+        raise UsageError(f"{args.name}: a ruleset id is lower case letters, digits and underscores")
+    out = Path(args.out or f"{args.name}.yaml")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; choose another --out or add --force")
+    if args.source:
+        from .validate import load_ruleset
+        load_ruleset(Path(args.source))  # only a valid ruleset is copied
+        text = Path(args.source).read_text(encoding="utf-8")
+        text = re.sub(r"(?m)^ruleset: *\S+", f"ruleset: {args.name}", text, count=1)
+        text = f"# {args.name}: made by `assess init` from {args.source}.\n" + text
+    else:
+        schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()
+        text = jinja2.Environment(loader=jinja2.FileSystemLoader(resource("templates")),
+                                  keep_trailing_newline=True).get_template("init.yaml.j2") \
+            .render(name=args.name, path=out, schema=schema)
+    write_atomic(out, text)
+    sample = out.parent / "sample-data"
+    if not sample.exists():  # so the new ruleset runs as it is
+        from .sampledata import generate
+        generate(sample)
+        print(f"wrote sample data to {sample}", file=sys.stderr)
+    print(f"wrote {out}; run it with: assess run {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from . import resource
+
+    name = "result" if args.result else "tests" if args.tests else "ruleset"
+    sys.stdout.write((resource("schemas") / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return 0
+
+
 def cmd_sample_data(args: argparse.Namespace) -> int:
     from .sampledata import generate
 
@@ -260,6 +347,33 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("test", help="run the rulesets' own test cases (exit 1 if one fails)")
     t.add_argument("paths", nargs="+", metavar="PATH", help="rulesets, NAME.tests.yaml files or folders")
     t.set_defaults(func=cmd_test)
+
+    e = sub.add_parser("explain", help="show how a KPI is computed, step by step, with its values")
+    e.add_argument("ruleset")
+    e.add_argument("kpi")
+    e.add_argument("--data", metavar="DIR")
+    e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    e.add_argument("--entity", metavar="ID", help="explain the KPI of one entity")
+    e.set_defaults(func=cmd_explain)
+
+    f2 = sub.add_parser("diff", help="what a ruleset change does: rules, then scores, grades, ranks and actions on the data")
+    f2.add_argument("rulesets", nargs="+", metavar="RULESET", help="BASE HEAD, or one ruleset with --git REF")
+    f2.add_argument("--git", metavar="REF", help="take BASE from git at REF (e.g. origin/main)")
+    f2.add_argument("--data", metavar="DIR")
+    f2.add_argument("--format", choices=("text", "md"), default="text")
+    f2.set_defaults(func=cmd_diff)
+
+    i = sub.add_parser("init", help="write a new ruleset, commented, that runs on sample data")
+    i.add_argument("name", help="the ruleset id (lower case, digits, underscores)")
+    i.add_argument("--from", dest="source", metavar="RULESET", help="start from a copy of this ruleset")
+    i.add_argument("--out", metavar="FILE", help="where to write it (default NAME.yaml)")
+    i.add_argument("--force", action="store_true", help="overwrite FILE")
+    i.set_defaults(func=cmd_init)
+
+    c = sub.add_parser("schema", help="print the ruleset JSON Schema (for editors and CI)")
+    c.add_argument("--result", action="store_true", help="the schema of the JSON result instead")
+    c.add_argument("--tests", action="store_true", help="the schema of NAME.tests.yaml files instead")
+    c.set_defaults(func=cmd_schema)
 
     s = sub.add_parser("sample-data", help="write a synthetic CRM export (every table)")
     s.add_argument("--out", required=True, metavar="DIR")

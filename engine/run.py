@@ -235,6 +235,13 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
            lang: str = "en", progress: Callable[[str], None] = lambda _: None,
            evidence: Path | None = None) -> Result:
     """Run one ruleset on its data and return the scored, recommended result."""
+    return run(path, data_dir, overrides, lang, progress, evidence)[2]
+
+
+def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
+        lang: str = "en", progress: Callable[[str], None] = lambda _: None,
+        evidence: Path | None = None) -> tuple[Plan, Executed, Result]:
+    """The whole flow, keeping the plan and the collected values (for `explain`)."""
     progress("validating")
     ruleset = load_ruleset(path)
     params = with_params(ruleset, overrides or {})
@@ -265,4 +272,4 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
     flag_unreliable(result, ruleset)
     progress("recommending")
     result.actions = recommend(result, ruleset, params)
-    return result
+    return plan, executed, result
