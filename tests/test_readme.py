@@ -72,8 +72,12 @@ def test_every_yaml_block_is_a_ruleset_or_an_excerpt():
 
 
 def contained(part, whole) -> bool:
+    """Every key of ``part`` is in ``whole`` with the same value; a list's items each
+    stand for one item of the whole's list."""
     if isinstance(part, dict):
         return isinstance(whole, dict) and all(k in whole and contained(v, whole[k]) for k, v in part.items())
+    if isinstance(part, list):
+        return isinstance(whole, list) and all(any(contained(p, w) for w in whole) for p in part)
     return part == whole
 
 
