@@ -123,8 +123,9 @@ class Result:
     categories: list[CategoryResult]
     checks: list[CheckResult]
     actions: list[ActionResult] = field(default_factory=list)
-    strengths: list[str] = field(default_factory=list)
+    strengths: list[str] = field(default_factory=list)  # KPI and category ids
     weaknesses: list[str] = field(default_factory=list)
+    profile: list[dict[str, Any]] = field(default_factory=list)  # why each is a strength or weakness
     notes: list[str] = field(default_factory=list)
     by: list[str] = field(default_factory=list)  # entity key columns
     entities: list[EntityResult] = field(default_factory=list)  # ranked first, then unranked

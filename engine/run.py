@@ -13,7 +13,7 @@ from .execute import NAME, Executed, execute, samples, source_rows, write_eviden
 from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
-from .score import grade_of, score_value, status, weigh
+from .score import grade_of, profile, score_value, status, weigh
 from .validate import load_ruleset
 
 
@@ -157,12 +157,6 @@ def compare(kpi: KpiResult, previous: float | None) -> None:
         kpi.improved = (kpi.change > 0) == (kpi.better == "higher")
 
 
-def _strengths(kpis: list[KpiResult]) -> tuple[list[str], list[str]]:
-    scored = [k for k in kpis if k.score is not None and k.weight > 0]
-    return ([k.id for k in sorted(scored, key=lambda k: -k.score) if k.status == "met"][:3],
-            [k.id for k in sorted(scored, key=lambda k: k.score) if k.status == "missed"][:3])
-
-
 def _entities(plan: Plan, frame: pl.DataFrame, lang: str) -> list[EntityResult]:
     """A scorecard per entity, ranked: ties share a rank, and only entities scored on
     the same weights are ranked together (the others say why they are not)."""
@@ -176,7 +170,7 @@ def _entities(plan: Plan, frame: pl.DataFrame, lang: str) -> list[EntityResult]:
         key = " / ".join(str(row[b]) for b in ruleset.by)
         entity = EntityResult(key, row[NAME] or key, None, total, grade, label, kpis, categories,
                               notes=notes)
-        entity.strengths, entity.weaknesses = _strengths(kpis)
+        entity.strengths, entity.weaknesses, _ = profile(kpis, categories, total)
         out.append(entity)
     rank(out)
     return out
@@ -266,7 +260,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
         checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
         areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()},
         breakdowns=breakdowns(plan, executed, lang))
-    result.strengths, result.weaknesses = _strengths(kpis)
+    result.strengths, result.weaknesses, result.profile = profile(kpis, categories, total)
     if executed.entities is not None:
         result.entities = _entities(plan, evaluate(plan, executed.entities), lang)
     flag_unreliable(result, ruleset)

@@ -185,3 +185,39 @@ def weigh(ruleset: Ruleset, kpis: list[KpiResult], lang: str
         k.gain = max(0.0, _total(ruleset, kpis)[1] - total)
         k.score = actual
     return categories, total, notes
+
+
+def benchmark_gap(kpi: KpiResult) -> float | None:
+    """How far the value beats (+) or lags (-) its benchmark, relative to it."""
+    if kpi.value is None or kpi.benchmark is None or kpi.benchmark == 0:
+        return None
+    gap = (kpi.value - kpi.benchmark) / abs(kpi.benchmark)
+    return gap if kpi.better == "higher" else -gap
+
+
+def profile(kpis: list[KpiResult], categories: list[CategoryResult], total: float | None,
+            top: int = 3) -> tuple[list[str], list[str], list[dict[str, object]]]:
+    """The strongest and weakest KPIs and categories: KPIs by score (met, best first;
+    missed, worst first), KPIs by gap to their benchmark, and the category furthest above
+    or below the total. Returns the ids of each side and why each is there."""
+    scored = [k for k in kpis if k.score is not None and k.weight > 0]
+    found: list[dict[str, object]] = []
+    for side, status, sign in (("strength", "met", -1), ("weakness", "missed", 1)):
+        for k in sorted((k for k in scored if k.status == status), key=lambda k: sign * k.score)[:top]:
+            found.append({"side": side, "id": k.id, "kind": "kpi", "by": "score", "score": k.score})
+    gaps = [(benchmark_gap(k), k) for k in kpis]
+    gaps = [(g, k) for g, k in gaps if g is not None]
+    for side, chosen in (("strength", sorted((x for x in gaps if x[0] > 0), key=lambda x: -x[0])),
+                         ("weakness", sorted((x for x in gaps if x[0] < 0), key=lambda x: x[0]))):
+        found += [{"side": side, "id": k.id, "kind": "kpi", "by": "benchmark", "gap": g} for g, k in chosen[:top]]
+    rated = sorted((c for c in categories if c.score is not None and c.share > 0), key=lambda c: c.score)
+    if total is not None and len(rated) > 1:
+        if rated[-1].score > total:
+            found.append({"side": "strength", "id": rated[-1].id, "kind": "category", "by": "score",
+                          "score": rated[-1].score})
+        if rated[0].score < total:
+            found.append({"side": "weakness", "id": rated[0].id, "kind": "category", "by": "score",
+                          "score": rated[0].score})
+    strengths = list(dict.fromkeys(f["id"] for f in found if f["side"] == "strength"))
+    weaknesses = list(dict.fromkeys(f["id"] for f in found if f["side"] == "weakness"))
+    return strengths, weaknesses, found  # type: ignore[return-value]

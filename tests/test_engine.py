@@ -85,9 +85,15 @@ def test_actions_ranked_with_gain(result):
 
 
 def test_strengths_and_weaknesses(result):
-    assert result.strengths == ["conversion_rate"]
-    assert result.weaknesses[:1] in (["csat"], ["complaint_rate"])  # both score 0
-    assert set(result.weaknesses) <= {"csat", "complaint_rate", "nps", "retention_rate"}
+    # by score: conversion_rate is the only KPI met; missed, worst first: csat 0 and
+    # complaint_rate 0 (in ruleset order), nps 33.3. By benchmark: conversion 0.5 beats
+    # 0.25 by 100%; nps 0 lags 30 by 100%, retention 0.75 lags 0.80 by 6.25%. Categories
+    # against the total 57.3: acquisition 100 above, feedback 11.1 below.
+    assert result.strengths == ["conversion_rate", "acquisition"]
+    assert result.weaknesses == ["csat", "complaint_rate", "nps", "retention_rate", "feedback"]
+    gaps = {(p["id"], p["by"]): p.get("gap") for p in result.profile}
+    assert gaps[("conversion_rate", "benchmark")] == pytest.approx(1.0)
+    assert gaps[("retention_rate", "benchmark")] == pytest.approx(-0.0625)
 
 
 def test_zero_denominator_is_na_with_reason_and_weight_redistributed(hand_data):

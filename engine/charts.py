@@ -1,0 +1,105 @@
+"""Small SVG charts for the HTML report: no JavaScript, no network, prints as drawn.
+
+Each function returns markup ready to inline; every text it draws is escaped, since
+titles come from rulesets.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from markupsafe import Markup, escape
+
+COLOURS = {"met": "#1a7f37", "near": "#bf8700", "missed": "#cf222e", "n/a": "#8c959f"}
+
+
+def _f(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def radar(axes: Sequence[tuple[str, float | None]], size: int = 260) -> Markup:
+    """Category scores (0..100) on a radar; fewer than three categories draw as bars."""
+    if len(axes) < 3:
+        return bars(axes)
+    c, r = size / 2, size / 2 - 48
+    angle = [math.pi * 2 * i / len(axes) - math.pi / 2 for i in range(len(axes))]
+
+    def point(i: int, value: float) -> str:
+        return f"{_f(c + r * value / 100 * math.cos(angle[i]))},{_f(c + r * value / 100 * math.sin(angle[i]))}"
+
+    rings = "".join(f'<polygon points="{" ".join(point(i, level) for i in range(len(axes)))}" '
+                    f'fill="none" stroke="#d0d7de"/>' for level in (25, 50, 75, 100))
+    spokes = "".join(f'<line x1="{c}" y1="{c}" x2="{point(i, 100).split(",")[0]}" '
+                     f'y2="{point(i, 100).split(",")[1]}" stroke="#d0d7de"/>' for i in range(len(axes)))
+    shape = " ".join(point(i, v or 0) for i, (_, v) in enumerate(axes))
+    labels = ""
+    for i, (title, value) in enumerate(axes):
+        x, y = (float(v) for v in point(i, 118).split(","))
+        anchor = "middle" if abs(math.cos(angle[i])) < 0.3 else ("start" if math.cos(angle[i]) > 0 else "end")
+        shown = "n/a" if value is None else f"{value:.0f}"
+        labels += (f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" font-size="11">'
+                   f'{escape(title)} <tspan font-weight="bold">{shown}</tspan></text>')
+    return Markup(f'<svg class="radar" viewBox="0 0 {size} {size}" width="{size}" height="{size}" role="img">'
+                  f'{rings}{spokes}<polygon points="{shape}" fill="#0969da33" stroke="#0969da" '
+                  f'stroke-width="2"/>{labels}</svg>')
+
+
+def bars(axes: Sequence[tuple[str, float | None]], width: int = 260) -> Markup:
+    """Scores (0..100) as horizontal bars, one per row."""
+    rows = ""
+    for i, (title, value) in enumerate(axes):
+        y = 8 + i * 26
+        rows += (f'<text x="0" y="{y + 13}" font-size="11">{escape(title)}</text>'
+                 f'<rect x="110" y="{y}" width="{width - 150}" height="16" fill="#eaeef2"/>'
+                 f'<rect x="110" y="{y}" width="{_f((width - 150) * (value or 0) / 100)}" height="16" fill="#0969da"/>'
+                 f'<text x="{width - 34}" y="{y + 13}" font-size="11">{"n/a" if value is None else f"{value:.0f}"}</text>')
+    return Markup(f'<svg class="bars" viewBox="0 0 {width} {16 + 26 * len(axes)}" width="{width}" '
+                  f'height="{16 + 26 * len(axes)}" role="img">{rows}</svg>')
+
+
+def kpi_bar(kpi: Any, width: int = 220) -> Markup:
+    """The value as a bar in its status colour, against marks for the floor (grey),
+    the target (black) and the benchmark (dashed blue), on a scale that holds them all."""
+    points = [v for v in (kpi.value, kpi.target, kpi.floor, kpi.benchmark) if v is not None]
+    if kpi.value is None or not points:
+        return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18" role="img">'
+                      f'<rect x="0" y="4" width="{width}" height="10" fill="#eaeef2"/></svg>')
+    low, high = min(points + [0.0]), max(points)
+    span = (high - low) or 1.0
+    low, high = low - span * 0.05, high + span * 0.1
+
+    def x(v: float) -> float:
+        return (v - low) / (high - low) * width
+
+    marks = ""
+    for value, colour, dash in ((kpi.floor, "#8c959f", ""), (kpi.target, "#1f2328", ""),
+                                (kpi.benchmark, "#0969da", ' stroke-dasharray="3 2"')):
+        if value is not None:
+            marks += f'<line x1="{_f(x(value))}" x2="{_f(x(value))}" y1="0" y2="18" stroke="{colour}" stroke-width="2"{dash}/>'
+    zero = x(max(low, 0.0))
+    left, right = sorted((zero, x(kpi.value)))
+    return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18" role="img">'
+                  f'<rect x="0" y="4" width="{width}" height="10" fill="#eaeef2"/>'
+                  f'<rect x="{_f(left)}" y="4" width="{_f(max(right - left, 1))}" height="10" '
+                  f'fill="{COLOURS.get(kpi.status, "#8c959f")}"/>{marks}</svg>')
+
+
+def sparkline(values: Sequence[float | None], width: int = 90, height: int = 20) -> Markup:
+    """A line through the values of a trend; gaps where a value is missing."""
+    known = [v for v in values if v is not None]
+    if len(values) < 2 or not known:
+        return Markup("")
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    step = width / (len(values) - 1)
+    segments, current = [], []
+    for i, v in enumerate(values):
+        if v is None:
+            segments, current = segments + ([current] if current else []), []
+            continue
+        current.append(f"{_f(i * step)},{_f(height - 2 - (v - low) / span * (height - 4))}")
+    segments += [current] if current else []
+    lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="#0969da" stroke-width="1.5"/>'
+                    for s in segments)
+    return Markup(f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+                  f'role="img">{lines}</svg>')
