@@ -39,7 +39,9 @@ def radar(axes: Sequence[tuple[str, float | None]], size: int = 260) -> Markup:
         shown = "n/a" if value is None else f"{value:.0f}"
         labels += (f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" font-size="11">'
                    f'{escape(title)} <tspan font-weight="bold">{shown}</tspan></text>')
-    return Markup(f'<svg class="radar" viewBox="0 0 {size} {size}" width="{size}" height="{size}" role="img">'
+    pad = 90  # room for the labels left and right of the chart
+    return Markup(f'<svg class="radar" viewBox="{-pad} 0 {size + 2 * pad} {size}" width="{size + 2 * pad}" '
+                  f'height="{size}" role="img">'
                   f'{rings}{spokes}<polygon points="{shape}" fill="#0969da33" stroke="#0969da" '
                   f'stroke-width="2"/>{labels}</svg>')
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from . import resource
+from . import charts, resource
 from .result import Result, to_json
 
 FORMATS = ("table", "md", "html", "json", "junit")
@@ -71,6 +71,8 @@ def _environment() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html", "html.j2", "xml.j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals.update(radar=lambda categories: charts.radar([(c.title, c.score) for c in categories]),
+                       kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS)
     env.filters.update(show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain,
                        cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "))
@@ -83,7 +85,8 @@ def render(result: Result, fmt: str, color: bool = False) -> str:
     if fmt in ("md", "html", "junit"):
         name = "junit.xml.j2" if fmt == "junit" else f"scorecard.{fmt}.j2"
         template = _environment().get_template(name)
-        return template.render(r=result, labels=labels(result.lang))
+        titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
+        return template.render(r=result, labels=labels(result.lang), titles=titles)
     return _table(result, color)
 
 
@@ -142,7 +145,12 @@ def _table(result: Result, color: bool) -> str:
 
 
 LABELS: dict[str, dict[str, str]] = {
-    "en": {"breakdowns": "Breakdowns", "by": "by", "group": "Group", "other_checks": "Other rules",
+    "en": {"overview": "Overview", "period": "period", "vs_benchmark": "vs benchmark",
+           "met": "met", "near": "near", "missed": "missed", "n/a": "n/a", "pass": "pass", "warn": "warn",
+           "fail": "fail", "high": "high", "medium": "medium", "low": "low", "action": "Action",
+           "fix": "Improvement", "how": "How this was computed", "of": "of", "where": "where",
+           "allocated_by": "allocated by", "derived": "derived from",
+           "breakdowns": "Breakdowns", "by": "by", "group": "Group", "other_checks": "Other rules",
            "unreliable": "unreliable, requires", "writes_all": "writes every failing row",
            "previous": "Previous", "change": "Change", "ranking": "Ranking",
            "entity": "Entity", "rank": "Rank", "trend": "Trend", "since_last": "Since last run",
@@ -154,7 +162,12 @@ LABELS: dict[str, dict[str, str]] = {
            "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
            "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
            "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
-    "zh": {"breakdowns": "分组统计", "by": "按", "group": "分组", "other_checks": "其他规则",
+    "zh": {"overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
+           "met": "达标", "near": "接近", "missed": "未达标", "n/a": "无数据", "pass": "通过", "warn": "警告",
+           "fail": "不通过", "high": "高", "medium": "中", "low": "低", "action": "措施",
+           "fix": "改进措施", "how": "计算说明", "of": "", "where": "条件",
+           "allocated_by": "分摊依据", "derived": "派生自",
+           "breakdowns": "分组统计", "by": "按", "group": "分组", "other_checks": "其他规则",
            "unreliable": "不可靠，依赖", "writes_all": "可导出全部不合格记录",
            "previous": "上期", "change": "变化", "ranking": "排名",
            "entity": "对象", "rank": "名次", "trend": "趋势", "since_last": "较上次运行",

@@ -130,6 +130,7 @@ class Result:
     by: list[str] = field(default_factory=list)  # entity key columns
     entities: list[EntityResult] = field(default_factory=list)  # ranked first, then unranked
     breakdowns: list[dict[str, Any]] = field(default_factory=list)  # {source, by, measures, rows}
+    definitions: dict[str, Any] = field(default_factory=dict)  # measures and sources, for "how computed"
     quality: dict[str, Any] = field(default_factory=dict)  # data-quality scores: overall, sources, areas
     areas: dict[str, str] = field(default_factory=dict)  # area id -> title
     run: str = ""  # id of the run in the history store

@@ -213,6 +213,18 @@ def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]
     return out
 
 
+def definitions(ruleset: Ruleset) -> dict[str, Any]:
+    """How each number is made, for the report's appendix: measures and sources."""
+    def text(e: Any) -> str | None:
+        return None if e is None else e.text
+    return {"measures": {m.name: {"source": m.source, "agg": m.agg, "of": text(m.of), "where": text(m.where),
+                                  "by": m.by, "allocate": m.allocate, "shared": m.shared}
+                         for m in ruleset.measures.values()},
+            "sources": {s.name: {"path": s.path, "from": s.parent, "group_by": s.group_by,
+                                 "where": text(s.where), "joins": [j[0] for j in s.joins]}
+                        for s in ruleset.sources.values()}}
+
+
 def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
     """A KPI whose required checks failed is flagged, on every scorecard."""
     failed = {c.id for c in result.checks if c.status == "fail"}
@@ -259,7 +271,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
         score=total, grade=grade, grade_label=label, kpis=kpis, categories=categories,
         checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
         areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()},
-        breakdowns=breakdowns(plan, executed, lang))
+        breakdowns=breakdowns(plan, executed, lang), definitions=definitions(ruleset))
     result.strengths, result.weaknesses, result.profile = profile(kpis, categories, total)
     if executed.entities is not None:
         result.entities = _entities(plan, evaluate(plan, executed.entities), lang)

@@ -212,6 +212,21 @@ def test_no_threshold_fails_on_any_failing_row_and_a_threshold_replaces_that(tmp
     assert c["fail_only"].status == "pass"  # 1 is not >= 2
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: a check `where` naming only params (e.g. `limit > 1`) "
+                   "compiles to a literal, and its sum over the frame is 1, so rows is 1 instead of the "
+                   "number of rows (engine/compile.py CheckPlan.aggregations, checks.Context.rows)")
+@pytest.mark.parametrize("check, expected", [
+    ("{id: c, source: t, rule: not_null, column: v, where: 'limit > 1'}", (7, 3)),
+    ("{id: c, source: t, rule: unique, column: g, where: 'limit > 1'}", (7, 4)),
+    ("{id: c, source: t, rule: consistency, expression: 'v >= limit', where: 'limit > 1'}", (4, 1)),
+])
+def test_where_on_params_only_keeps_every_row(tmp_path, check, expected):
+    # limit is 2, so the scope is every row: not_null 7 rows, 3 null; unique g: a a b b c c c
+    # -> 7 - 3 = 4; consistency v >= 2 on the 4 rows with a v (1, 2, 4, 7) -> 1 fails
+    c = run(tmp_path, f"- {check}", {"t": GROUPS})["c"]
+    assert (c.rows, c.failed) == expected
+
+
 # ---------------------------------------------------------------- unique
 
 DOC_EXAMPLE = ("{id: string, v: int}", """\
