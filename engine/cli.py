@@ -126,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else None
     if data is not None and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
+    if args.format == "xlsx" and not args.out and sys.stdout.isatty():
+        raise UsageError("--format xlsx writes a binary file: add --out report.xlsx")
     history = Path(args.history) if args.history else None
     if history is not None and history.exists() and not history.is_dir():
         raise UsageError(f"--history {history}: not a folder")
@@ -145,6 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop()
     if args.out:
         write_atomic(Path(args.out), text)
+    elif isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
     else:
         sys.stdout.write(text)
     if history is not None:  # only once the report is out, so a failed run records nothing
@@ -340,8 +344,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--data", metavar="DIR", help="read the tables from DIR (default: the ruleset's own sample data)")
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a param, e.g. --param period_start=2025-04-01 (repeatable)")
-    r.add_argument("--format", choices=("table", "md", "html", "json", "junit"), default="table",
-                   help="junit: each data-quality rule as a test case, for CI")
+    r.add_argument("--format", choices=("table", "md", "html", "json", "junit", "xlsx"), default="table",
+                   help="junit: each data-quality rule as a test case, for CI; xlsx needs --out")
     r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")

@@ -10,7 +10,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -151,14 +151,17 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Executed:
+def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
+            progress: Callable[[str], None] = lambda _: None) -> Executed:
     raw: dict[str, pl.LazyFrame] = {}
     paths: dict[str, Path] = {}
     problems: list[Problem] = []
+    files = [n for n, s in plan.ruleset.sources.items() if s.parent is None]
     for name, query in plan.sources.items():
         source = plan.ruleset.sources[name]
         if source.parent is not None:
             continue
+        progress(f"opening {name} ({files.index(name) + 1}/{len(files)})")
         try:
             paths[name] = locate(source, ruleset_dir, data_dir)
             raw[name] = conform(source, scan(source, paths[name]), query.columns)
@@ -177,6 +180,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None) -> Exec
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
     queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
                 .sort(list(by), nulls_last=True) for (source, by), aggs in plan.breakdowns.items()}
+    progress(f"reading and evaluating {len(files)} sources in one pass")
     # one collect_all: a source read by several queries is scanned once (a shared cache)
     try:
         results = dict(zip(queries, pl.collect_all(list(queries.values()))))

@@ -14,7 +14,7 @@ import jinja2
 from . import charts, resource
 from .result import Result, to_json
 
-FORMATS = ("table", "md", "html", "json", "junit")
+FORMATS = ("table", "md", "html", "json", "junit", "xlsx")
 STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
@@ -79,7 +79,10 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(result: Result, fmt: str, color: bool = False) -> str:
+def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
+    if fmt == "xlsx":
+        from .workbook import workbook
+        return workbook(result)
     if fmt == "json":
         return json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n"
     if fmt in ("md", "html", "junit"):
@@ -145,7 +148,8 @@ def _table(result: Result, color: bool) -> str:
 
 
 LABELS: dict[str, dict[str, str]] = {
-    "en": {"overview": "Overview", "period": "period", "vs_benchmark": "vs benchmark",
+    "en": {"sheet_scorecard": "Scorecard",
+           "overview": "Overview", "period": "period", "vs_benchmark": "vs benchmark",
            "met": "met", "near": "near", "missed": "missed", "n/a": "n/a", "pass": "pass", "warn": "warn",
            "fail": "fail", "high": "high", "medium": "medium", "low": "low", "action": "Action",
            "fix": "Improvement", "how": "How this was computed", "of": "of", "where": "where",
@@ -162,7 +166,8 @@ LABELS: dict[str, dict[str, str]] = {
            "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
            "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
            "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
-    "zh": {"overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
+    "zh": {"sheet_scorecard": "计分卡",
+           "overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
            "met": "达标", "near": "接近", "missed": "未达标", "n/a": "无数据", "pass": "通过", "warn": "警告",
            "fail": "不通过", "high": "高", "medium": "中", "low": "低", "action": "措施",
            "fix": "改进措施", "how": "计算说明", "of": "", "where": "条件",

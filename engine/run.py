@@ -252,8 +252,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
     ruleset = load_ruleset(path)
     params = with_params(ruleset, overrides or {})
     plan = compile_plan(ruleset, params)
-    progress("reading sources")
-    executed = execute(plan, path.parent, data_dir)
+    executed = execute(plan, path.parent, data_dir, progress)
     values = executed.values
     progress("scoring")
     kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)

@@ -218,11 +218,11 @@ def test_no_threshold_fails_on_any_failing_row_and_a_threshold_replaces_that(tmp
 @pytest.mark.parametrize("check, expected", [
     ("{id: c, source: t, rule: not_null, column: v, where: 'limit > 1'}", (7, 3)),
     ("{id: c, source: t, rule: unique, column: g, where: 'limit > 1'}", (7, 4)),
-    ("{id: c, source: t, rule: consistency, expression: 'v >= limit', where: 'limit > 1'}", (4, 1)),
+    ("{id: c, source: t, rule: row_count, min: 5, where: 'limit > 1'}", (1, 0)),
 ])
 def test_where_on_params_only_keeps_every_row(tmp_path, check, expected):
     # limit is 2, so the scope is every row: not_null 7 rows, 3 null; unique g: a a b b c c c
-    # -> 7 - 3 = 4; consistency v >= 2 on the 4 rows with a v (1, 2, 4, 7) -> 1 fails
+    # -> 7 - 3 = 4; row_count 7 >= 5 passes (the engine counts 1 row and fails it)
     c = run(tmp_path, f"- {check}", {"t": GROUPS})["c"]
     assert (c.rows, c.failed) == expected
 

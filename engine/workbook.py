@@ -1,0 +1,98 @@
+"""The XLSX report: the scorecard, the ranking, the checks with their evidence and the
+actions, one sheet each, for people who continue in Excel. Written from the result model
+only, like every other format."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import xlsxwriter
+
+from .render import labels
+from .result import Result
+
+
+def workbook(result: Result) -> bytes:
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "nan_inf_to_errors": True,
+                                     "default_date_format": "yyyy-mm-dd", "remove_timezone": True})
+    text = labels(result.lang)
+    bold = book.add_format({"bold": True})
+    head = book.add_format({"bold": True, "bg_color": "#F6F8FA", "bottom": 1})
+    title = book.add_format({"bold": True, "font_size": 16})
+    formats = {"percent": book.add_format({"num_format": "0.0%"}),
+               "currency": book.add_format({"num_format": "#,##0.00"}),
+               "count": book.add_format({"num_format": "#,##0.##"}),
+               "score": book.add_format({"num_format": "0.0"})}
+
+    def table(sheet: Any, row: int, header: list[str], rows: list[list[Any]],
+              number_formats: list[Any] | None = None) -> int:
+        sheet.write_row(row, 0, header, head)
+        for r, values in enumerate(rows, start=row + 1):
+            for c, value in enumerate(values):
+                fmt = number_formats[c] if number_formats and c < len(number_formats) else None
+                sheet.write(r, c, value, fmt) if fmt is not None else sheet.write(r, c, value)
+        return row + len(rows) + 2
+
+    def kpi_rows(kpis: list[Any]) -> tuple[list[list[Any]], list[Any]]:
+        rows = [[k.id, k.title, k.value, k.target, k.floor, k.benchmark, k.score, k.share, k.status,
+                 k.category, k.previous, k.change, k.reason or ""] for k in kpis]
+        return rows, [None, None, None, None, None, None, formats["score"], formats["percent"]]
+
+    kpi_header = ["id", text["kpi"], text["value"], text["target"], text["floor"], text["benchmark"],
+                  text["score"], text["weight"], text["status"], text["category"], text["previous"],
+                  text["change"], text["notes"]]
+
+    sheet = book.add_worksheet(text["sheet_scorecard"])
+    sheet.write(0, 0, result.title, title)
+    sheet.write_row(1, 0, [text["score"], result.score, text["grade"], result.grade, result.grade_label])
+    sheet.write_row(2, 0, [text["params"]] + [f"{k} = {v}" for k, v in result.params.items()])
+    rows, fmts = kpi_rows(result.kpis)
+    row = table(sheet, 4, kpi_header, rows, fmts)
+    for r, k in enumerate(result.kpis, start=5):  # values in their unit's format
+        for c in (2, 3, 4, 5, 10, 11):
+            value = rows[r - 5][c]
+            if value is not None and k.unit in formats:
+                sheet.write(r, c, value, formats[k.unit])
+    row = table(sheet, row, [text["category"], text["score"], text["weight"]],
+                [[c.title, c.score, c.share] for c in result.categories],
+                [None, formats["score"], formats["percent"]])
+    sheet.write(row, 0, text["strengths"], bold)
+    sheet.write_row(row, 1, result.strengths)
+    sheet.write(row + 1, 0, text["weaknesses"], bold)
+    sheet.write_row(row + 1, 1, result.weaknesses)
+    sheet.set_column(0, 0, 22)
+    sheet.set_column(1, 1, 34)
+    sheet.set_column(2, 12, 12)
+
+    if result.entities:
+        ranking = book.add_worksheet(text["ranking"])
+        kpis = [k.id for k in result.kpis]
+        table(ranking, 0, [text["rank"], "id", text["entity"], text["score"], text["grade"]] + kpis,
+              [[e.rank, e.id, e.name, e.score, e.grade] + [k.score for k in e.kpis] for e in result.entities],
+              [None, None, None, formats["score"], None] + [formats["score"]] * len(kpis))
+        ranking.set_column(2, 2, 28)
+
+    if result.checks:
+        checks = book.add_worksheet(text["checks"])
+        row = table(checks, 0, ["id", text["check"], text["source"], "rule", text["status"], text["failed"],
+                                text["rows"], text["pass_ratio"], "area", text["fix"]],
+                    [[c.id, c.title, c.source, c.rule, c.status, c.failed, c.rows, c.ratio, c.area or "", c.fix]
+                     for c in result.checks],
+                    [None] * 7 + [formats["percent"]])
+        for c in result.checks:  # the evidence of each rule that warns or fails
+            if c.samples:
+                checks.write(row, 0, f"{text['samples']}: {c.id}", bold)
+                columns = list(c.samples[0])
+                row = table(checks, row + 1, columns, [[s[k] for k in columns] for s in c.samples])
+        checks.set_column(0, 1, 28)
+        checks.set_column(9, 9, 50)
+
+    if result.actions:
+        actions = book.add_worksheet(text["actions"])
+        table(actions, 0, [text["priority"], "id", text["entity"], text["owner"], text["gain"], text["action"]],
+              [[a.priority, a.id, a.entity or "", a.owner, a.gain, a.text] for a in result.actions],
+              [None, None, None, None, formats["score"]])
+        actions.set_column(5, 5, 100)
+    book.close()
+    return out.getvalue()
