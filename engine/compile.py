@@ -339,6 +339,7 @@ class SourceQuery:
     aggregations: list[pl.Expr] = field(default_factory=list)  # overall, every variant
     per_entity: list[pl.Expr] = field(default_factory=list)  # the measures grouped by entity
     columns: set[str] = field(default_factory=set)  # every column name its expressions use
+    compute: list[pl.Expr] = field(default_factory=list)  # its computed columns, in order
 
 
 @dataclass
@@ -420,8 +421,12 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
     runs = variants(ruleset, params)
     sources = {name: SourceQuery(name, None if s.where is None else _bool(compile_row(s.where, params)),
                                  [pl.len().alias(f"{name}.{ROWS}")],
-                                 columns=set(s.where.names - set(params)) if s.where else set())
+                                 columns=set(s.where.names - set(params)) if s.where else set(),
+                                 compute=[lit(compile_row(e, params)).alias(c) for c, e in s.compute.items()])
                for name, s in ruleset.sources.items()}
+    for name, s in ruleset.sources.items():
+        for e in s.compute.values():
+            sources[name].columns |= e.names - set(params)
     breakdowns: dict[tuple[str, tuple[str, ...]], list[pl.Expr]] = {}
     derived = {}
     for name, source in ruleset.sources.items():
@@ -464,6 +469,7 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
             if e is not None:
                 query.columns |= e.names - set(params)
     for name, query in sources.items():  # borrowed columns are asked of the source they come from
+        query.columns -= set(ruleset.sources[name].compute)
         for other, on, columns in ruleset.sources[name].joins:
             query.columns = (query.columns - set(columns)) | {on}
             sources[other].columns |= {on, *columns}

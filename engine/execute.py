@@ -252,6 +252,8 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]
                 out = out.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
                                right_on=f"{c.check.id}.key", how="left")
         query = plan.sources[name]
+        for column in query.compute:  # one at a time: a computed column may use the ones before
+            out = out.with_columns(column)
         frames[name] = out if query.where is None else out.filter(query.where)
     return frames
 

@@ -40,10 +40,12 @@ class Source:
     key: list[str] = field(default_factory=list)
     by: list[str] | None = None  # its entity key columns, when named unlike the ruleset's `by`
     joins: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (source, on, columns) borrowed
+    compute: dict[str, Expression] = field(default_factory=dict)  # computed columns, in order
 
     @property
     def borrowed(self) -> set[str]:
-        return {c for _, _, columns in self.joins for c in columns}
+        """Columns that are not in the file: borrowed from other sources, or computed."""
+        return {c for _, _, columns in self.joins for c in columns} | set(self.compute)
     parent: str | None = None  # a derived source: the source it groups
     group_by: list[str] = field(default_factory=list)
     aggregate: dict[str, "Measure"] = field(default_factory=dict)  # its aggregated columns

@@ -243,6 +243,9 @@ class _Builder:
                                    for j in (joins if isinstance(joins, list) else [joins])
                                    if isinstance(j, dict) and {"source", "on", "columns"} <= set(j)]
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
+                compute = spec.get("compute") if isinstance(spec.get("compute"), dict) else {}
+                out[name].compute = {c: e for c, text in compute.items()
+                                     if (e := self.expr(text, path + ("compute", c))) is not None}
             elif isinstance(spec, dict) and isinstance(spec.get("from"), str):
                 group_by, key = spec.get("group_by", []), spec.get("key", [])
                 out[name] = Source(name, "", self.doc.at(path + ("from",)), parent=spec["from"],
@@ -253,6 +256,11 @@ class _Builder:
             self.derived(source, out)
         for source in out.values():
             self.joined(source, out)
+        for source in out.values():  # each computed column may use the ones before it
+            for column, expression in source.compute.items():
+                self.row_names(expression, source, out, self.params)
+                if source.columns is not None:
+                    source.columns[column] = "float"
         for source in out.values():
             if source.where:
                 self.row_names(source.where, source, out, self.params)

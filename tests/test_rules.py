@@ -7,6 +7,7 @@ engine/checks.py (scope = rows where `where` holds, ratio = (rows - failed) / ro
 """
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import json
@@ -660,7 +661,6 @@ def test_distribution(tmp_path):
         - {id: too_big, source: t, rule: distribution, column: seg, max_share: 0.5}
         - {id: at_max, source: t, rule: distribution, column: seg, max_share: 0.6}
         - {id: too_small, source: t, rule: distribution, column: seg, min_share: 0.2}
-        - {id: listed, source: t, rule: distribution, column: seg, values: [mid, ent], min_share: 0.2}
         - {id: scoped, source: t, rule: distribution, column: seg, max_share: 0.5, where: "g == 'b'"}
     """, {"t": SEGMENTS}, evidence=folder)
     # non-null rows 10: smb 0.6, mid 0.3, ent 0.1
@@ -670,10 +670,25 @@ def test_distribution(tmp_path):
     assert sorted(int(r["id"]) for r in evidence_rows(folder, "too_big")) == [1, 2, 3, 4, 5, 6]
     assert counts(c["at_max"]) == (3, 0, "pass")  # 0.6 is not above 0.6
     assert counts(c["too_small"]) == (3, 1, "fail")  # ent 0.1
-    assert counts(c["listed"]) == (2, 1, "fail")  # mid 0.3 ok, ent 0.1 < 0.2
     # b: smb 3, mid 1, ent 1 (the null left out) -> smb 0.6 > 0.5
     assert counts(c["scoped"]) == (3, 1, "fail")
     assert sorted(int(r["id"]) for r in evidence_rows(folder, "scoped")) == [3, 4, 6]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: distribution with `values` pairs each value's share with "
+                   "another value's name at random: `share` and `which` are two evaluations of an unsorted "
+                   "value_counts() (engine/checks.py distribution), so rows/failed change from run to run")
+def test_distribution_with_listed_values_is_the_same_every_run(tmp_path):
+    path = write(tmp_path, """
+        - {id: listed, source: t, rule: distribution, column: seg, values: [mid, ent], min_share: 0.2}
+        - {id: one, source: t, rule: distribution, column: seg, values: [smb], max_share: 0.5}
+    """, {"t": SEGMENTS})
+    seen = collections.Counter()
+    for _ in range(30):  # one wrong pairing in three runs or so
+        c = {c.id: c for c in assess(path).checks}
+        seen[counts(c["listed"]), counts(c["one"])] += 1
+    # listed: mid 0.3 ok, ent 0.1 < 0.2 -> 2 judged, 1 failed; one: smb 0.6 > 0.5
+    assert seen == {((2, 1, "fail"), (1, 1, "fail")): 30}
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: distribution judges only the listed `values` that occur; "
