@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Iterator
 
+import jinja2.nodes
 import jinja2.sandbox
 import jsonschema
 
@@ -106,6 +107,30 @@ def quality_names(data: dict[str, Any]) -> list[str]:
     ids = [c["id"] for c in checks if isinstance(c, dict) and isinstance(c.get("id"), str)]
     groups = [*(data.get("sources") or {}), *(data.get("areas") or {})] if ids else []
     return ids + (["data_quality"] + [f"data_quality_{g}" for g in groups] if ids else [])
+
+
+# An action text prints values: it needs no loops, macros, includes or assignments, and
+# without them no template can run long or reach past the values it is given.
+_TEMPLATE_REFUSED = (jinja2.nodes.For, jinja2.nodes.Macro, jinja2.nodes.CallBlock, jinja2.nodes.Include,
+                     jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends,
+                     jinja2.nodes.Assign, jinja2.nodes.AssignBlock, jinja2.nodes.FilterBlock,
+                     jinja2.nodes.With, jinja2.nodes.Block)
+
+
+def _template_problem(tree: jinja2.nodes.Template) -> str | None:
+    for node in tree.find_all((jinja2.nodes.Stmt, jinja2.nodes.Getattr, jinja2.nodes.Getitem,
+                               jinja2.nodes.Call, jinja2.nodes.Name, jinja2.nodes.Mul, jinja2.nodes.Pow)):
+        if isinstance(node, (jinja2.nodes.Mul, jinja2.nodes.Pow)):  # 'a' * 10**9 is a gigabyte
+            return "`*` and `**` are not allowed in a text; use filters: {{ value | percent }}"
+        if isinstance(node, _TEMPLATE_REFUSED):
+            return f"`{type(node).__name__.lower()}` is not allowed: a text prints values, with if/else and filters"
+        attribute = getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", None)
+        name = getattr(node, "name", None)
+        if any(isinstance(x, str) and x.startswith("_") for x in (attribute, name)):
+            return "names starting with `_` are not allowed"
+        if isinstance(node, jinja2.nodes.Call):
+            return "calls are not allowed in a text; use filters: {{ value | percent }}"
+    return None
 
 
 class _Builder:
@@ -588,11 +613,13 @@ class _Builder:
             when = self.expr(spec.get("when"), path + ("when",), attributes=True)
             text = _text(spec.get("text"))
             for lang, template in text.items():
+                where = self.doc.at(path + ("text",) + ((lang,) if lang else ()))
                 try:
-                    env.parse(template)
+                    refused = _template_problem(env.parse(template))
                 except jinja2.TemplateSyntaxError as exc:
-                    self.problem(self.doc.at(path + ("text",) + ((lang,) if lang else ())),
-                                 "template", f"action text: {exc.message} (template line {exc.lineno})")
+                    refused = f"{exc.message} (template line {exc.lineno})"
+                if refused:
+                    self.problem(where, "template", f"action text: {refused}")
             if when is None:
                 continue
             for name in sorted(when.names - set(known)):
