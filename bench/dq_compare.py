@@ -100,8 +100,15 @@ RULES = [
      "count": {"assess": "resolved_before", "gx": "resolved_before", "soda": "resolved_before"}},
 ]
 
-TOOLS = ("assess", "gx", "soda")
-TOOL_NAMES = {"assess": "assess", "gx": "Great Expectations (pandas)", "soda": "Soda Core (DuckDB)"}
+TOOLS = ("assess", "gx", "soda", "soda_table")
+TOOL_NAMES = {"assess": "assess", "gx": "Great Expectations (pandas)",
+              "soda": "Soda Core (DuckDB view on the Parquet file)",
+              "soda_table": "Soda Core (DuckDB table loaded from the file)"}
+
+
+def count_of(rule: dict, tool: str) -> str:
+    """The reference count that ``tool`` reports for ``rule``."""
+    return rule["count"]["soda" if tool.startswith("soda") else tool]
 
 
 # ---------------------------------------------------------------------------- data
@@ -244,7 +251,7 @@ def soda_checks_yaml() -> str:
     return yaml.safe_dump({"checks for interactions": checks}, sort_keys=False)
 
 
-def worker_soda(data: pathlib.Path) -> dict:
+def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
     t0 = time.perf_counter()
     # Soda Core sends anonymous usage statistics unless its config says not to; there is
     # no network here, so point it at a config that turns them off (not ~/.soda).
@@ -257,7 +264,8 @@ def worker_soda(data: pathlib.Path) -> dict:
     t1 = time.perf_counter()
     con = duckdb.connect()
     parquet = str(data / "interactions.parquet").replace("'", "''")
-    con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet('{parquet}')")
+    # A view reads the file inside every query; a table reads it once, into memory.
+    con.execute(f"CREATE {'TABLE' if table else 'VIEW'} interactions AS SELECT * FROM read_parquet('{parquet}')")
     t2 = time.perf_counter()
     scan = Scan()
     scan.set_scan_definition_name("dq_bench")
@@ -274,7 +282,6 @@ def worker_soda(data: pathlib.Path) -> dict:
             raise RuntimeError(f"Soda did not evaluate {check['name']}")
         counts[check["name"]] = int(check["diagnostics"]["value"])
     shutil.rmtree(config.parent, ignore_errors=True)
-    # No separate load phase: DuckDB reads the Parquet file inside each query.
     return {"counts": counts, "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
 
 
@@ -290,12 +297,13 @@ proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(proc.pid, 0)
 wall = time.perf_counter() - start
 with open(sys.argv[1], "w") as f:
-    json.dump({"wall": wall, "rss_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, f)
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
+               "code": os.waitstatus_to_exitcode(status)}, f)
 """
 
 
-def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, int, int, str]:
-    """(wall seconds, peak RSS in KiB, exit code, stderr) of one child process."""
+def run_child(cmd: list[str], env: dict | None = None) -> tuple[dict, str]:
+    """({wall, cpu seconds, rss_kib, code}, stderr) of one child process."""
     err = tempfile.TemporaryFile()
     fd, stats = tempfile.mkstemp(suffix=".json")
     os.close(fd)
@@ -304,7 +312,7 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, int, int,
     got = json.loads(pathlib.Path(stats).read_text())
     os.unlink(stats)
     err.seek(0)
-    return got["wall"], got["rss_kib"], got["code"], err.read().decode(errors="replace")
+    return got, err.read().decode(errors="replace")
 
 
 def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
@@ -315,9 +323,10 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     else:
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", tool,
                "--data", str(data), "--out", str(out)]
-    wall, rss, code, stderr = run_child(cmd, env)
-    if code != 0:
-        raise SystemExit(f"{tool} exited {code}:\n{stderr[-4000:]}")
+    load = os.getloadavg()[0]
+    got, stderr = run_child(cmd, env)
+    if got["code"] != 0:
+        raise SystemExit(f"{tool} exited {got['code']}:\n{stderr[-4000:]}")
     result = json.loads(out.read_text())
     out.unlink()
     if tool == "assess":
@@ -325,17 +334,18 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
         phases = {}
     else:
         counts, phases = result["counts"], result["phases"]
-    return {"tool": tool, "wall": wall, "rss_kib": rss, "counts": counts, "phases": phases}
+    return {"tool": tool, "wall": got["wall"], "cpu": got["cpu"], "rss_kib": got["rss_kib"], "load1": load,
+            "counts": counts, "phases": phases}
 
 
 def check_agreement(run: dict, reference: dict[str, int]) -> list[str]:
     problems = []
     for rule in RULES:
-        want = reference[rule["count"][run["tool"]]]
+        want = reference[count_of(rule, run["tool"])]
         got = run["counts"].get(rule["id"])
         if got != want:
             problems.append(f"{run['tool']}: rule {rule['id']} counted {got}, the reference "
-                            f"({rule['count'][run['tool']]}) is {want}")
+                            f"({count_of(rule, run['tool'])}) is {want}")
     return problems
 
 
@@ -385,15 +395,18 @@ def report(results: dict) -> str:
     runs = results["runs"]
     lines = [f"Data: {results['rows']:,} interaction rows ({results['parquet_mib']:.0f} MiB Parquet), "
              f"{len(RULES)} rules, {results['args']['runs']} timed runs per tool (median).", "",
-             "| tool | wall, median (s) | min..max (s) | peak RSS, median (MiB) | assess is faster by |",
-             "|---|---:|---:|---:|---:|"]
+             "| tool | wall, median (s) | wall, min..max (s) | CPU user+sys, median (s) "
+             "| peak RSS, median (MiB) | assess is faster by (wall) |",
+             "|---|---:|---:|---:|---:|---:|"]
     med = {}
     for tool in results["tools"]:
         walls = [r["wall"] for r in runs if r["tool"] == tool]
         rss = [r["rss_kib"] for r in runs if r["tool"] == tool]
+        cpu = [r["cpu"] for r in runs if r["tool"] == tool]
         med[tool] = statistics.median(walls)
         speed = "" if tool == "assess" or "assess" not in med else f"{med[tool] / med['assess']:.1f}x"
         lines.append(f"| {TOOL_NAMES[tool]} | {med[tool]:.2f} | {min(walls):.2f}..{max(walls):.2f} | "
+                     f"{statistics.median(cpu):.2f} | "
                      f"{mib(statistics.median(rss))} | {speed} |")
     phases = [t for t in results["tools"] if t != "assess"]
     if phases:
@@ -411,7 +424,7 @@ def report(results: dict) -> str:
         cells = []
         for tool in results["tools"]:
             got = first[tool]["counts"][rule["id"]]
-            key = rule["count"][tool]
+            key = count_of(rule, tool)
             cells.append(f"{got:,}" + ("" if key == rule["count"]["assess"] else f" ({key})"))
         lines.append(f"| `{rule['id']}`: {rule['kind']} | {ref[rule['count']['assess']]:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -424,20 +437,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--defect-rate", type=float, default=0.001,
                         help="share of rows hit by each injected defect (default 0.001)")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per tool (default 3)")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: assess,gx,soda")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per tool (default 5)")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated, of: " + ",".join(TOOLS))
     parser.add_argument("--assess", default=shutil.which("assess") or str(REPO / ".venv" / "bin" / "assess"),
                         help="the assess command (default: on PATH, else .venv/bin/assess)")
     parser.add_argument("--data-root", default=str(pathlib.Path(tempfile.gettempdir()) / "assess-bench"),
                         help="where the data is made and kept between runs")
     parser.add_argument("--json", help="write the results here (default bench/results/dq_compare-c<N>.json)")
-    parser.add_argument("--worker", choices=("gx", "soda"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        fn = {"gx": worker_gx, "soda": worker_soda}[args.worker]
+        fn = {"gx": worker_gx, "soda": worker_soda,
+              "soda_table": lambda data: worker_soda(data, table=True)}[args.worker]
         pathlib.Path(args.out).write_text(json.dumps(fn(pathlib.Path(args.data))))
         return 0
 
@@ -455,7 +469,8 @@ def main() -> int:
         for tool in order:
             run = run_tool(tool, data, args)
             run["round"] = round_
-            print(f"round {round_} {tool:6s} {run['wall']:7.2f} s  {mib(run['rss_kib']):>7s} MiB  "
+            print(f"round {round_} {tool:10s} {run['wall']:7.2f} s wall {run['cpu']:7.2f} s cpu "
+                  f"{mib(run['rss_kib']):>7s} MiB  load {run['load1']:.2f}  "
                   + " ".join(f"{k}={v:.2f}" for k, v in run["phases"].items()), flush=True)
             problems += check_agreement(run, reference)
             if round_:

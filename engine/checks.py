@@ -299,18 +299,16 @@ def expression(ctx: Context) -> Plan:
 
 @rule("column", takes=("max_share", "min_share", "values"))
 def distribution(ctx: Context) -> Plan:
-    """Each value of ``column`` (or each of ``values``) makes up between ``min_share`` and
-    ``max_share`` of the non-null rows in scope. ``rows`` counts the values judged,
-    ``failed`` those out of bounds; ``observed`` is the largest share; the evidence is
-    the rows holding a value out of bounds.
+    """Each value of ``column`` (or each of ``values``, even one that never occurs) makes
+    up between ``min_share`` and ``max_share`` of the non-null rows in scope. ``rows``
+    counts the values judged, ``failed`` those out of bounds; ``observed`` is the largest
+    share among them; the evidence is the rows holding a value out of bounds.
 
     Fails: ``{rule: distribution, column: segment, max_share: 0.8}`` when 85% of customers
     are ``smb``. Passes when no segment has more than 80%.
     """
     pl, name = ctx.pl, ctx.check.options["column"]
-    value = ctx.scope(ctx.col()).drop_nulls()
-    counts = value.value_counts(normalize=True)
-    share, which = counts.struct.field("proportion"), counts.struct.field(name)
+    value = ctx.scope(ctx.col())
     low, high, listed = ctx.option("min_share"), ctx.option("max_share"), ctx.option("values")
 
     def out_of_bounds(s: Any) -> Any:
@@ -321,12 +319,17 @@ def distribution(ctx: Context) -> Plan:
             out = out | (s > high)
         return out
 
-    judged = which.is_in(list(listed)) if listed else pl.lit(True)
+    if listed:  # each listed value's share, counted directly: no pairing of names and shares
+        shares = [(value == v).sum() / value.count() for v in listed]
+        rows, failed = pl.lit(len(listed)), pl.sum_horizontal([out_of_bounds(x).cast(pl.UInt32) for x in shares])
+        observed = pl.max_horizontal(shares)
+    else:  # every value: only the shares matter, not which value has which
+        share = value.drop_nulls().value_counts(normalize=True).struct.field("proportion")
+        rows, failed, observed = share.len(), out_of_bounds(share).sum(), share.max()
     row_share = pl.len().over(name) / ctx.col().count()
     failing = ctx.col().is_not_null() & out_of_bounds(row_share) & \
         (ctx.col().is_in(list(listed)) if listed else pl.lit(True))
-    return Plan(failing, [name], rows=judged.sum() if listed else which.len(),
-                failed=(out_of_bounds(share) & judged).sum(), observed=share.max())
+    return Plan(failing, [name], rows=rows, failed=failed, observed=observed)
 
 
 @rule("required")

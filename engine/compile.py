@@ -320,6 +320,8 @@ class CheckPlan:
 def plan_check(check: Check, params: dict[str, Any]) -> CheckPlan:
     where = compile_row(check.where, params)
     scope = None if where is None else _bool(where).fill_null(False)
+    if scope is not None and not _uses_columns(check.where, params):
+        scope = pl.repeat(scope, pl.len())  # a filter on params alone holds for every row, or none
 
     def row(e: Any) -> Any:
         if isinstance(e, Expression):

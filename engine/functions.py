@@ -149,6 +149,17 @@ def matches(pl: ModuleType, s: Value, pattern: Value) -> Any:
     return _e(pl, s).cast(pl.String).str.contains(_text(pl, pattern))
 
 
+def valid(pl: ModuleType, s: Value, pattern: Value) -> Any:
+    """True where the whole text matches a ready-made pattern: ``email``, ``cn_mobile``
+    (1[3-9] and 9 digits, +86 optional) or ``cn_postcode``, as the ``matches`` rule
+    checks them. ``valid(email, 'email') or valid(phone, 'cn_mobile')``"""
+    from .checks import PATTERNS
+
+    if str(pattern) not in PATTERNS:
+        raise ValueError(f"valid: no pattern `{pattern}`; patterns: {', '.join(PATTERNS)}")
+    return _e(pl, s).cast(pl.String).str.contains(f"^(?:{PATTERNS[str(pattern)]})$")
+
+
 def contains(pl: ModuleType, s: Value, text: Value) -> Any:
     """True where the text contains ``text`` literally. ``contains(name, 'test')``"""
     return _e(pl, s).cast(pl.String).str.contains(_text(pl, text), literal=True)
@@ -200,7 +211,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     f.__name__: f for f in (
         coalesce, is_null, is_not_null, is_blank, div, abs, round, min, max, clip, between,
         date, month_start, year, month, days, hours, minutes, hours_between, days_between,
-        matches, contains, startswith, endswith, lower, upper, strip, length, share_of_total, rank)
+        matches, valid, contains, startswith, endswith, lower, upper, strip, length, share_of_total, rank)
 }
 
 

@@ -85,7 +85,8 @@ def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult
         if cp.check.id in executed.groups:
             for row in executed.groups[cp.check.id].iter_rows(named=True):
                 group = _check_result(cp, int(row[cp.rows]), int(row[cp.failed]), lang)
-                result.groups.append({"group": " / ".join(str(row[b]) for b in cp.check.by),
+                result.groups.append({"group": " / ".join("(empty)" if row[b] is None else str(row[b])
+                                                    for b in cp.check.by),
                                       "rows": group.rows, "failed": group.failed,
                                       "ratio": group.ratio, "status": group.status})
         out.append(result)

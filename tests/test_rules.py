@@ -213,9 +213,6 @@ def test_no_threshold_fails_on_any_failing_row_and_a_threshold_replaces_that(tmp
     assert c["fail_only"].status == "pass"  # 1 is not >= 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a check `where` naming only params (e.g. `limit > 1`) "
-                   "compiles to a literal, and its sum over the frame is 1, so rows is 1 instead of the "
-                   "number of rows (engine/compile.py CheckPlan.aggregations, checks.Context.rows)")
 @pytest.mark.parametrize("check, expected", [
     ("{id: c, source: t, rule: not_null, column: v, where: 'limit > 1'}", (7, 3)),
     ("{id: c, source: t, rule: unique, column: g, where: 'limit > 1'}", (7, 4)),
@@ -675,9 +672,6 @@ def test_distribution(tmp_path):
     assert sorted(int(r["id"]) for r in evidence_rows(folder, "scoped")) == [3, 4, 6]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: distribution with `values` pairs each value's share with "
-                   "another value's name at random: `share` and `which` are two evaluations of an unsorted "
-                   "value_counts() (engine/checks.py distribution), so rows/failed change from run to run")
 def test_distribution_with_listed_values_is_the_same_every_run(tmp_path):
     path = write(tmp_path, """
         - {id: listed, source: t, rule: distribution, column: seg, values: [mid, ent], min_share: 0.2}
@@ -691,9 +685,6 @@ def test_distribution_with_listed_values_is_the_same_every_run(tmp_path):
     assert seen == {((2, 1, "fail"), (1, 1, "fail")): 30}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: distribution judges only the listed `values` that occur; "
-                   "a listed value absent from the data (share 0) is neither counted in rows nor failed "
-                   "against min_share")
 def test_distribution_listed_value_absent_from_the_data(tmp_path):
     c = run(tmp_path, """
         - {id: listed, source: t, rule: distribution, column: seg, values: [mid, vip], min_share: 0.1}
