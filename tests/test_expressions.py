@@ -180,6 +180,9 @@ FUNCTION_CASES = [
     # "2025-03" is March 1st; a month that does not exist or a null gives null
     ("month_start", "month_start(m)", pl.DataFrame({"m": ["2025-03", "2025-13", None, "1999-12"]}),
      [dt.date(2025, 3, 1), None, None, dt.date(1999, 12, 1)]),
+    # a whole-match of the ready-made email pattern: "a@" has no domain, a space is not allowed
+    ("valid", "valid(e, 'email')", pl.DataFrame({"e": ["a@b.cn", "a@", None, "x y@z.com"]}),
+     [True, False, None, False]),
     # y sums to 5: 2/5, 0, 0, 3/5
     ("share_of_total", "share_of_total(y)", NUMS, [0.4, 0.0, 0.0, 0.6]),
     # 3 is largest (1), then 2 (2); the two zeros tie and share rank 3; no rank 4
