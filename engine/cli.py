@@ -70,7 +70,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     found: dict[str, list[Problem]] = {}
     for file in files:
         try:
-            found[str(file)] = load_ruleset(file).warnings
+            found[str(file)] = load_ruleset(file, tuple(map(Path, args.allow_path))).warnings
         except AssessError as exc:
             found[str(file)] = exc.problems
     if args.strict:  # warnings become errors
@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, stop = _progress()
     try:
         result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update,
-                        Path(args.evidence) if args.evidence else None)
+                        Path(args.evidence) if args.evidence else None, tuple(map(Path, args.allow_path)))
         if args.entity is not None:
             only(result, args.entity)
         if history is not None:
@@ -337,6 +337,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=("text", "json", "github", "junit", "sarif"), default="text",
                    help="github: annotations for GitHub Actions; sarif: for code-scanning views")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    v.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="also let sources read under DIR (by default: the ruleset's folder and --data)")
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="assess a ruleset on its data and print the scorecard")
@@ -349,6 +351,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
+    r.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="also let sources read under DIR (by default: the ruleset's folder and --data)")
     r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
     r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.set_defaults(func=cmd_run)

@@ -37,9 +37,10 @@ NAME = "__name__"
 ADDITIVE = ("count", "sum", "n_unique")  # zero, not null, for an entity with no rows
 
 
-def locate(source: Source, ruleset_dir: Path, data_dir: Path | None) -> Path:
+def locate(source: Source, ruleset_dir: Path, data_dir: Path | None,
+           allow: tuple[Path, ...] = ()) -> Path:
     """The file of a source: under --data DIR by its file name (any supported format),
-    else relative to the ruleset; never outside those roots."""
+    else relative to the ruleset; never outside those roots (and the allowed ones)."""
     if data_dir is not None:
         root = data_dir.resolve()
         name = Path(source.path).name
@@ -47,13 +48,15 @@ def locate(source: Source, ruleset_dir: Path, data_dir: Path | None) -> Path:
     else:
         root = ruleset_dir.resolve()
         candidates = [root / source.path]
+    roots = [root, *(a.resolve() for a in allow)]
     for path in candidates:
         if path.is_file():
-            resolved = path.resolve()
-            if not resolved.is_relative_to(root):
+            resolved = path.resolve()  # a symlink counts where it points
+            if not any(resolved.is_relative_to(r) for r in roots):
                 raise AssessError(Problem(source.location, "path-outside",
                                           f"source `{source.name}`: {source.path} lies outside {root}",
-                                          "keep data under the ruleset's folder or pass --data DIR"))
+                                          "keep data under the ruleset's folder, pass --data DIR, "
+                                          "or add a root with --allow-path DIR"))
             return resolved
     looked = ", ".join(str(p) for p in candidates[:2])
     raise AssessError(Problem(source.location, "missing-file",
@@ -86,6 +89,20 @@ def _csv_text(source: Source, path: Path) -> bytes | None:
                                   "save it as UTF-8 or set `encoding:` on the source")) from None
 
 
+def _unique_header(source: Source, path: Path, text: bytes | None) -> None:
+    """Two columns with one name would make every use of it ambiguous: refuse them."""
+    import csv
+
+    first = (text.decode("utf-8") if text is not None else
+             path.open(encoding="utf-8-sig", errors="replace").readline()).splitlines()[:1]
+    names = next(csv.reader(first), []) if first else []
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise AssessError(Problem(source.location, "duplicate-column",
+                                  f"source `{source.name}`: {path.name} has the column "
+                                  f"`{twice[0]}` more than once", "rename or remove the copies"))
+
+
 def scan(source: Source, path: Path) -> pl.LazyFrame:
     """A lazy scan of the file, with the declared column types where the format needs them."""
     declared = {c: TYPES[t] for c, t in (source.columns or {}).items()}
@@ -93,6 +110,7 @@ def scan(source: Source, path: Path) -> pl.LazyFrame:
     try:
         if suffix == ".csv":
             text = _csv_text(source, path)
+            _unique_header(source, path, text)
             data = path if text is None else io.BytesIO(text)
             header = pl.read_csv(data, n_rows=0, encoding="utf8-lossy").columns
             options: dict[str, Any] = dict(
@@ -104,7 +122,8 @@ def scan(source: Source, path: Path) -> pl.LazyFrame:
         if suffix == ".parquet":
             return pl.scan_parquet(path)
         if suffix in (".xlsx", ".xls"):
-            return pl.read_excel(path).lazy()
+            frame = pl.read_excel(path, sheet_name=source.sheet) if source.sheet else pl.read_excel(path)
+            return frame.lazy()
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise AssessError(Problem(source.location, "unreadable",
                                   f"source `{source.name}`: cannot read {path.name}: {_first_line(exc)}")) from None
@@ -152,7 +171,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
-            progress: Callable[[str], None] = lambda _: None) -> Executed:
+            progress: Callable[[str], None] = lambda _: None, allow: tuple[Path, ...] = ()) -> Executed:
     raw: dict[str, pl.LazyFrame] = {}
     paths: dict[str, Path] = {}
     problems: list[Problem] = []
@@ -163,7 +182,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
             continue
         progress(f"opening {name} ({files.index(name) + 1}/{len(files)})")
         try:
-            paths[name] = locate(source, ruleset_dir, data_dir)
+            paths[name] = locate(source, ruleset_dir, data_dir, allow)
             raw[name] = conform(source, scan(source, paths[name]), query.columns)
         except AssessError as exc:
             problems += exc.problems

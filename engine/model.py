@@ -50,6 +50,7 @@ class Source:
     group_by: list[str] = field(default_factory=list)
     aggregate: dict[str, "Measure"] = field(default_factory=dict)  # its aggregated columns
     encoding: str | None = None  # of a CSV file; None: UTF-8, or GB18030 when it is not
+    sheet: str | None = None  # of an xlsx file; None: the first
 
 
 @dataclass

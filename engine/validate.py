@@ -136,8 +136,9 @@ def _template_problem(tree: jinja2.nodes.Template) -> str | None:
 class _Builder:
     """Turns checked plain data into the model, collecting every problem on the way."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, allow: tuple[Path, ...] = ()):
         self.doc = doc
+        self.allow = allow
         self.problems: list[Problem] = []
         self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
         params = self.mapping("params")
@@ -260,7 +261,7 @@ class _Builder:
                                    columns=dict(columns) if isinstance(columns, dict) else None,
                                    key=[key] if isinstance(key, str) else
                                    [k for k in key if isinstance(k, str)] if isinstance(key, list) else [],
-                                   encoding=spec.get("encoding"))
+                                   encoding=spec.get("encoding"), sheet=spec.get("sheet"))
                 by = spec.get("by")
                 out[name].by = [by] if isinstance(by, str) else by if isinstance(by, list) else None
                 joins = spec.get("join", [])
@@ -277,6 +278,9 @@ class _Builder:
                                    group_by=[group_by] if isinstance(group_by, str) else list(group_by),
                                    key=[key] if isinstance(key, str) else list(key))
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
+        for source in out.values():
+            if source.parent is None:
+                self.inside(source)
         for source in out.values():
             self.derived(source, out)
         for source in out.values():
@@ -307,6 +311,17 @@ class _Builder:
                 self.row_names(e, source, {}, self.params)
         return Measure(name, source.name if source else "", agg, of, where,
                        self.doc.at(path, key=True), q=_number(spec.get("q"), 0.5), label=label)
+
+    def inside(self, source: Source) -> None:
+        """A source reads under the ruleset's folder (or an allowed one): never
+        ../../etc/passwd, an absolute path elsewhere, or a symlink pointing out."""
+        folder = Path(self.doc.file).parent
+        target = (folder / source.path).resolve()
+        roots = [folder.resolve(), *(a.resolve() for a in self.allow)]
+        if not any(target.is_relative_to(root) for root in roots):
+            self.problem(source.location, "path-outside",
+                         f"source `{source.name}`: {source.path} lies outside the ruleset's folder",
+                         "keep the data beside the ruleset, pass --data DIR, or add a root with --allow-path DIR")
 
     def derived(self, source: Source, sources: dict[str, Source]) -> None:
         """A derived source: its parent exists and has the columns; its own columns are
@@ -678,11 +693,11 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
                        "they are normalised anyway; fix them or the stated total")
 
 
-def validate(doc: Document, file: Path | None = None) -> Ruleset:
+def validate(doc: Document, file: Path | None = None, allow: tuple[Path, ...] = ()) -> Ruleset:
     """Check a loaded document; return the ruleset (its warnings attached) or raise
     with every problem found, errors and warnings."""
     problems = list(_schema_problems(doc))
-    builder = _Builder(doc)
+    builder = _Builder(doc, allow)
     ruleset = builder.build(file or Path(doc.file))
     problems += builder.problems
     if not problems:
@@ -701,6 +716,7 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def load_ruleset(path: Path) -> Ruleset:
-    """Load and validate a ruleset file."""
-    return validate(load_file(path), path)
+def load_ruleset(path: Path, allow: tuple[Path, ...] = ()) -> Ruleset:
+    """Load and validate a ruleset file; its sources may lie under its own folder or
+    one of the ``allow`` folders."""
+    return validate(load_file(path), path, allow)
