@@ -10,6 +10,9 @@ subset. Sizes are bounded: an expression cannot be long, deep or carry huge lite
 from __future__ import annotations
 
 import ast
+import operator
+
+import simpleeval
 
 from .errors import AssessError, Location, Problem, did_you_mean
 from .functions import FUNCTIONS, arity
@@ -20,6 +23,9 @@ MAX_DEPTH = 40
 MAX_NODES = 400
 MAX_NUMBER = 1e18
 MAX_TEXT = 1000
+_FOLD = {ast.Add: simpleeval.safe_add, ast.Sub: operator.sub, ast.Mult: simpleeval.safe_mult,
+         ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+         ast.Pow: simpleeval.safe_power}
 
 _ALLOWED = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
             ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.Tuple, ast.List,
@@ -90,6 +96,8 @@ def parse(text: str, location: Location, attributes: bool = False) -> Expression
                 raise _fail(location, node, f"text longer than {MAX_TEXT} characters")
             if not isinstance(value, (int, float, str, bool, type(None))):
                 raise _fail(location, node, f"literal {value!r} is not allowed")
+        if isinstance(node, ast.BinOp):
+            _fold(node, location)  # arithmetic on literals is done now, with simpleeval's bounds
         if isinstance(node, ast.Name):
             names.add(node.id)
         if isinstance(node, ast.Call):
@@ -102,6 +110,30 @@ def parse(text: str, location: Location, attributes: bool = False) -> Expression
 
     walk(tree, 0)
     return Expression(text, tree.body, location, frozenset(names), frozenset(attrs))
+
+
+def _fold(node: ast.expr, location: Location) -> float | None:
+    """The value of an arithmetic of number literals, or None when it names anything else;
+    a result too large to hold (``9**9**9``, ``2.0 ** 10000``) is refused here, at validation."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _fold(node.operand, location)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    if not isinstance(node, ast.BinOp) or type(node.op) not in _FOLD:
+        return None
+    left, right = _fold(node.left, location), _fold(node.right, location)
+    if left is None or right is None:
+        return None
+    try:
+        value = _FOLD[type(node.op)](left, right)
+    except ZeroDivisionError:
+        return None  # a null at run time, like any division by zero
+    except (ArithmeticError, simpleeval.InvalidExpression, ValueError):
+        raise _fail(location, node, "number too large", "write the number, not its computation") from None
+    if not abs(value) <= MAX_NUMBER:
+        raise _fail(location, node, f"number too large (more than {MAX_NUMBER:g})")
+    return value
 
 
 def _check_call(node: ast.Call, location: Location) -> None:
