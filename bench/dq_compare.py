@@ -430,6 +430,47 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
+ABLATIONS = {
+    "as shipped": lambda r: r,
+    "evidence off (settings.samples: 0)": lambda r: {**r, "settings": {"samples": 0}},
+    "without interaction_id_unique": lambda r: {**r, "checks": [c for c in r["checks"]
+                                                                if c["id"] != "interaction_id_unique"]},
+    "without it, evidence off": lambda r: {**r, "settings": {"samples": 0},
+                                           "checks": [c for c in r["checks"] if c["id"] != "interaction_id_unique"]},
+}
+
+
+def ablation(data: pathlib.Path, args: argparse.Namespace) -> str:
+    """assess alone on variants of the ruleset: what the evidence pass and the unique rule cost."""
+    import yaml
+    base = yaml.safe_load(RULESET.read_text())
+    folder = pathlib.Path(tempfile.mkdtemp())
+    paths = {}
+    for i, (name, change) in enumerate(ABLATIONS.items()):
+        paths[name] = folder / f"variant{i}.yaml"
+        paths[name].write_text(yaml.safe_dump(change(base), sort_keys=False, allow_unicode=True))
+    got: dict[str, list[dict]] = {name: [] for name in paths}
+    for round_ in range(args.runs + 1):
+        for name, path in paths.items():
+            out = folder / "out.json"
+            stats, stderr = run_child([args.assess, "run", str(path), "--data", str(data), "--format", "json",
+                                       "--out", str(out)])
+            if stats["code"] != 0:
+                raise SystemExit(f"assess exited {stats['code']} on {name}:\n{stderr[-4000:]}")
+            print(f"round {round_} {name:40s} {stats['wall']:6.2f} s wall {stats['cpu']:6.2f} s cpu "
+                  f"{mib(stats['rss_kib']):>6s} MiB", flush=True)
+            if round_:
+                got[name].append(stats)
+    shutil.rmtree(folder, ignore_errors=True)
+    lines = ["| assess on bench/dq_rules.yaml | wall, median (s) | CPU user+sys, median (s) | peak RSS, median (MiB) |",
+             "|---|---:|---:|---:|"]
+    for name, runs in got.items():
+        lines.append(f"| {name} | {statistics.median(r['wall'] for r in runs):.2f} | "
+                     f"{statistics.median(r['cpu'] for r in runs):.2f} | "
+                     f"{mib(statistics.median(r['rss_kib'] for r in runs))} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1_250_000,
@@ -444,6 +485,8 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(pathlib.Path(tempfile.gettempdir()) / "assess-bench"),
                         help="where the data is made and kept between runs")
     parser.add_argument("--json", help="write the results here (default bench/results/dq_compare-c<N>.json)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="time assess alone on variants of the ruleset (evidence off, no unique rule)")
     parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -459,6 +502,9 @@ def main() -> int:
     if unknown := set(tools) - set(TOOLS):
         parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
     data = make_data(args)
+    if args.ablation:
+        print("\n" + ablation(data, args))
+        return 0
     print("reference counts ...", flush=True)
     reference = reference_counts(data)
     print(json.dumps(reference), flush=True)

@@ -21,6 +21,7 @@ from .model import Source
 TYPES: dict[str, Any] = {"string": pl.String, "int": pl.Int64, "float": pl.Float64,
                          "bool": pl.Boolean, "date": pl.Date, "datetime": pl.Datetime("us")}
 FORMATS = (".csv", ".parquet", ".xlsx")
+ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 
 @dataclass
@@ -115,7 +116,10 @@ def scan(source: Source, path: Path) -> pl.LazyFrame:
             header = pl.read_csv(data, n_rows=0, encoding="utf8-lossy").columns
             options: dict[str, Any] = dict(
                 try_parse_dates=True,
-                schema_overrides={c: t for c, t in declared.items() if c in header})
+                # dates are read as text and parsed strictly by `conform`, so a malformed one
+                # is an error, not a null or a guess at another format
+                schema_overrides={c: pl.String if source.columns[c] in ("date", "datetime") else t
+                                  for c, t in declared.items() if c in header})
             if text is None:
                 return pl.scan_csv(path, **options)
             return pl.read_csv(io.BytesIO(text), **options).lazy()
@@ -152,18 +156,53 @@ def conform(source: Source, frame: pl.LazyFrame, used: set[str]) -> pl.LazyFrame
                                     f"its columns: {', '.join(schema.names()[:20])}"))
     if problems:
         raise AssessError(problems)
-    casts = []
-    for column, kind in declared.items():
-        want = TYPES[kind]
-        have = schema[column]
-        if have == want or (kind == "datetime" and isinstance(have, pl.Datetime)):
-            continue
-        if have == pl.String and kind in ("date", "datetime"):
-            parse = pl.col(column).str.to_date if kind == "date" else pl.col(column).str.to_datetime
-            casts.append(parse(strict=True).alias(column))
-        else:
-            casts.append(pl.col(column).cast(want).alias(column))
+    casts = [cast for column, kind in declared.items()
+             if (cast := _cast(pl.col(column), schema[column], kind)) is not None]
     return frame.with_columns(casts) if casts else frame
+
+
+def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
+    """The column in its declared type, or None when it has it. Text dates are read
+    strictly as ISO 8601 (a malformed one is an error naming it, not a silent null);
+    datetimes with a time zone become UTC, so every datetime compares with every other."""
+    name = column.meta.output_name()
+    if kind == "date":
+        if have == pl.Date:
+            return None
+        if have == pl.String:
+            return column.str.to_date("%Y-%m-%d", strict=True).alias(name)
+        return column.cast(pl.Date).alias(name)
+    if kind == "datetime":
+        if isinstance(have, pl.Datetime) and have.time_zone is None:
+            return None
+        if isinstance(have, pl.Datetime):
+            return column.dt.convert_time_zone("UTC").dt.replace_time_zone(None).alias(name)
+        if have == pl.String:
+            return column.str.to_datetime(strict=True, time_unit="us", time_zone="UTC") \
+                .dt.replace_time_zone(None).alias(name)
+        return column.cast(pl.Datetime("us")).alias(name)
+    return None if have == TYPES[kind] else column.cast(TYPES[kind]).alias(name)
+
+
+def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
+    """The first value of a declared date or datetime column that is not ISO 8601, with
+    its row, to put in the error instead of the parser's words."""
+    temporal = [c for c, t in (source.columns or {}).items() if t in ("date", "datetime")
+                and c not in source.borrowed]
+    if frame is None or not temporal:
+        return None
+    text = frame.select(pl.int_range(pl.len()).alias("__row__"), *(pl.col(c).cast(pl.String) for c in temporal))
+    for c in temporal:
+        wrong = ~pl.col(c).str.contains(ISO_DATETIME) if source.columns[c] == "datetime" else \
+            pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_null()
+        try:
+            bad = text.filter(pl.col(c).is_not_null() & wrong).head(1).collect()
+        except pl.exceptions.PolarsError:
+            continue
+        if bad.height:
+            kind = "date (2025-03-31)" if source.columns[c] == "date" else "date and time (2025-03-31T14:05:00)"
+            return f"column '{c}', row {bad['__row__'][0] + 1}: `{bad[c][0]}` is not an ISO 8601 {kind}"
+    return None
 
 
 def _first_line(exc: Exception) -> str:
@@ -173,6 +212,7 @@ def _first_line(exc: Exception) -> str:
 def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
             progress: Callable[[str], None] = lambda _: None, allow: tuple[Path, ...] = ()) -> Executed:
     raw: dict[str, pl.LazyFrame] = {}
+    scanned: dict[str, pl.LazyFrame] = {}  # as read, before the contract's types
     paths: dict[str, Path] = {}
     problems: list[Problem] = []
     files = [n for n, s in plan.ruleset.sources.items() if s.parent is None]
@@ -183,7 +223,8 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
         progress(f"opening {name} ({files.index(name) + 1}/{len(files)})")
         try:
             paths[name] = locate(source, ruleset_dir, data_dir, allow)
-            raw[name] = conform(source, scan(source, paths[name]), query.columns)
+            scanned[name] = scan(source, paths[name])
+            raw[name] = conform(source, scanned[name], query.columns)
         except AssessError as exc:
             problems += exc.problems
     if problems:
@@ -204,7 +245,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
     try:
         results = dict(zip(queries, pl.collect_all(list(queries.values()))))
     except pl.exceptions.PolarsError:
-        results = {n: _collect_one(plan, n.split(".")[0], q) for n, q in queries.items()}
+        results = {n: _collect_one(plan, n.split(".")[0], q, scanned) for n, q in queries.items()}
     values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")
     entities = _entities(plan, values, results) if plan.ruleset.by else None
     groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
@@ -324,12 +365,12 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
     return frame.with_columns(filled).with_columns(allocated)
 
 
-def _collect_one(plan: Plan, name: str, query: pl.LazyFrame) -> pl.DataFrame:
+def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
     """Run one source alone, to say which one broke and why."""
     try:
         return query.collect()
     except pl.exceptions.PolarsError as exc:
-        message = _first_line(exc)
+        message = _bad_date(plan.ruleset.sources[name], raw.get(name)) or _first_line(exc)
         hint = ("save the file as UTF-8 or set `encoding:` on the source" if "utf-8" in message
                 else "check the column types the ruleset declares against the file")
         raise AssessError(Problem(plan.ruleset.sources[name].location, "data",

@@ -100,6 +100,16 @@ def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> An
     return _e(pl, x).cast(pl.Date)
 
 
+def datetime(pl: ModuleType, x: Value) -> Any:
+    """A date and time: ``datetime('2025-03-31T08:00:00')``, or a date column as midnight
+    of its day. ``opened_at >= datetime('2025-01-01T08:00:00')``"""
+    if isinstance(x, str):
+        return dt.datetime.fromisoformat(x)
+    if isinstance(x, dt.date) and not isinstance(x, dt.datetime):
+        return dt.datetime(x.year, x.month, x.day)
+    return _e(pl, x).cast(pl.Datetime("us"))
+
+
 def month_start(pl: ModuleType, text: Value) -> Any:
     """The first day of a month written ``YYYY-MM`` (as in monthly tables).
     ``between(month_start(month), period_start, period_end)``"""
@@ -210,7 +220,7 @@ def rank(pl: ModuleType, x: Value) -> Any:
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     f.__name__: f for f in (
         coalesce, is_null, is_not_null, is_blank, div, abs, round, min, max, clip, between,
-        date, month_start, year, month, days, hours, minutes, hours_between, days_between,
+        date, datetime, month_start, year, month, days, hours, minutes, hours_between, days_between,
         matches, valid, contains, startswith, endswith, lower, upper, strip, length, share_of_total, rank)
 }
 

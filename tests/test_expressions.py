@@ -183,6 +183,9 @@ FUNCTION_CASES = [
     # a whole-match of the ready-made email pattern: "a@" has no domain, a space is not allowed
     ("valid", "valid(e, 'email')", pl.DataFrame({"e": ["a@b.cn", "a@", None, "x y@z.com"]}),
      [True, False, None, False]),
+    # a date becomes midnight; a literal reads as ISO date and time
+    ("datetime", "datetime(d) < datetime('2025-01-01T08:00:00')",
+     pl.DataFrame({"d": [dt.date(2025, 1, 1), dt.date(2025, 1, 2), None]}), [True, False, None]),
     # y sums to 5: 2/5, 0, 0, 3/5
     ("share_of_total", "share_of_total(y)", NUMS, [0.4, 0.0, 0.0, 0.6]),
     # 3 is largest (1), then 2 (2); the two zeros tie and share rank 3; no rank 4
