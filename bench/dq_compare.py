@@ -19,8 +19,10 @@ What it does:
    Parquet file, every rule, the result): `assess run bench/dq_rules.yaml --format json`,
    Great Expectations 1.x on a pandas DataFrame read from the file, Soda Core 3.x on DuckDB
    reading the file. A warm-up round (not timed) then --runs timed rounds, interleaved and
-   in a rotating order; wall clock with time.perf_counter and peak RSS from os.wait4's
-   rusage of that child, both taken by a small launcher process that starts it.
+   in a rotating order; wall clock with time.perf_counter, CPU time and peak RSS from
+   os.wait4's rusage of that child, all taken by a small launcher process that starts it.
+   Before each run it waits (--idle-wait, up to 120 s) for the machine to be 90% idle, as
+   the machine may be shared; `--ablation` times assess alone on variants of the ruleset.
 4. Checks on every run that each tool's failing counts equal the reference (so the tools
    agree with one another) and exits 1, naming the rule, when one does not.
 5. Prints a Markdown table (median wall, peak RSS, speed-up of assess) and the per-rule
@@ -315,6 +317,30 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[dict, str]:
     return got, err.read().decode(errors="replace")
 
 
+def idle_share(seconds: float = 1.0) -> float:
+    """The share of CPU time the machine spent idle over the next ``seconds``."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, total
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 1.0
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_idle(limit: float) -> float:
+    """Wait (up to ``limit`` seconds) until the machine is at least 90% idle, so that a run
+    does not share the cores with someone else's work; the idle share last seen."""
+    deadline = time.monotonic() + limit
+    while True:
+        idle = idle_share()
+        if idle >= 0.9 or time.monotonic() >= deadline:
+            return idle
+
+
 def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     out = pathlib.Path(tempfile.mkstemp(suffix=".json")[1])
     env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
@@ -323,6 +349,7 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     else:
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", tool,
                "--data", str(data), "--out", str(out)]
+    idle = wait_for_idle(args.idle_wait)
     load = os.getloadavg()[0]
     got, stderr = run_child(cmd, env)
     if got["code"] != 0:
@@ -335,6 +362,7 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     else:
         counts, phases = result["counts"], result["phases"]
     return {"tool": tool, "wall": got["wall"], "cpu": got["cpu"], "rss_kib": got["rss_kib"], "load1": load,
+            "idle_before": idle,
             "counts": counts, "phases": phases}
 
 
@@ -453,6 +481,7 @@ def ablation(data: pathlib.Path, args: argparse.Namespace) -> str:
     for round_ in range(args.runs + 1):
         for name, path in paths.items():
             out = folder / "out.json"
+            wait_for_idle(args.idle_wait)
             stats, stderr = run_child([args.assess, "run", str(path), "--data", str(data), "--format", "json",
                                        "--out", str(out)])
             if stats["code"] != 0:
@@ -485,6 +514,9 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(pathlib.Path(tempfile.gettempdir()) / "assess-bench"),
                         help="where the data is made and kept between runs")
     parser.add_argument("--json", help="write the results here (default bench/results/dq_compare-c<N>.json)")
+    parser.add_argument("--idle-wait", type=float, default=120,
+                        help="before each run, wait up to this many seconds for the machine to be "
+                             "90%% idle (default 120; 0 to not wait)")
     parser.add_argument("--ablation", action="store_true",
                         help="time assess alone on variants of the ruleset (evidence off, no unique rule)")
     parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
@@ -516,7 +548,7 @@ def main() -> int:
             run = run_tool(tool, data, args)
             run["round"] = round_
             print(f"round {round_} {tool:10s} {run['wall']:7.2f} s wall {run['cpu']:7.2f} s cpu "
-                  f"{mib(run['rss_kib']):>7s} MiB  load {run['load1']:.2f}  "
+                  f"{mib(run['rss_kib']):>7s} MiB  idle before {run['idle_before']:.0%}  "
                   + " ".join(f"{k}={v:.2f}" for k, v in run["phases"].items()), flush=True)
             problems += check_agreement(run, reference)
             if round_:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import jsonschema
 import polars as pl
 
 from .errors import AssessError, Location, Problem, did_you_mean
@@ -23,7 +22,7 @@ from .load import Document, load_file
 from .model import Ruleset
 from .result import KpiResult, Result
 from .run import assess
-from .validate import _jsonable, load_ruleset, ruleset_schema
+from .validate import load_ruleset, ruleset_schema, schema_problems
 
 TESTS_SUFFIXES = (".tests.yaml", ".tests.yml")
 
@@ -64,8 +63,7 @@ def _cases(doc: Document, key: str) -> list[tuple[dict[str, Any], Location]]:
 
 def _tests_file(file: Path) -> Suite:
     doc = load_file(file)
-    problems = [Problem(doc.at(tuple(e.absolute_path)), "schema", e.message)
-                for e in jsonschema.Draft202012Validator(_tests_schema()).iter_errors(_jsonable(doc.data))]
+    problems = list(schema_problems(doc, _tests_schema()))
     if problems:
         raise AssessError(problems)
     target = file.parent / doc.data.get("ruleset", file.name.rsplit(".tests.", 1)[0] + ".yaml")
@@ -96,6 +94,11 @@ def write_tables(ruleset: Ruleset, tables: dict[str, list[dict[str, Any]]], fold
     if unknown:
         raise AssessError(Problem(where, "unknown-source", f"tables: unknown source `{unknown[0]}`",
                                   did_you_mean(unknown[0], ruleset.sources)))
+    derived = sorted(n for n in tables if ruleset.sources[n].parent is not None)
+    if derived:
+        raise AssessError(Problem(where, "derived-source",
+                                  f"tables: `{derived[0]}` is derived from `{ruleset.sources[derived[0]].parent}`",
+                                  f"give the rows of `{ruleset.sources[derived[0]].parent}` instead"))
     for name, source in ruleset.sources.items():
         if source.parent is not None:
             continue
@@ -147,7 +150,7 @@ def compare(expect: dict[str, Any], result: Result, tolerance: float) -> Iterato
                 continue
             fields = want if isinstance(want, dict) else {"value": want}
             for name, value in fields.items():
-                yield from differ(f"{prefix}{kpi}.{name}", value, getattr(by_id[kpi], name))
+                yield from differ(f"{prefix}{kpi}.{name}", value, getattr(by_id[kpi], name, "(no such field)"))
 
     yield from kpis("kpis.", expect.get("kpis", {}), result.kpis)
     for key in ("score", "grade"):
@@ -194,5 +197,8 @@ def run_case(suite: Suite, case: dict[str, Any], where: Location) -> Outcome:
     return outcome
 
 
-def run(paths: list[Path]) -> list[Outcome]:
-    return [run_case(suite, case, where) for suite in suites(paths) for case, where in suite.cases]
+def run(paths: list[Path]) -> Iterator[Outcome]:
+    """Each case's outcome, as soon as it has run."""
+    for suite in suites(paths):
+        for case, where in suite.cases:
+            yield run_case(suite, case, where)

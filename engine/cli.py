@@ -180,8 +180,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     for path in map(Path, args.paths):
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
-    outcomes = run([Path(p) for p in args.paths])
-    for o in outcomes:
+    outcomes = []
+    for o in run([Path(p) for p in args.paths]):  # each printed as soon as it has run
+        outcomes.append(o)
         print(f"{o.file}::{o.name} {'PASSED' if o.passed else 'ERROR' if o.error else 'FAILED'}")
         for line in ([o.error] if o.error else []) + o.failures:
             print("    " + line.replace("\n", "\n    "))
@@ -195,15 +196,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain
     from .run import run
 
+    from .errors import did_you_mean
+    from .validate import load_ruleset
+
+    kpis = load_ruleset(Path(args.ruleset)).kpis  # a misspelt KPI is said before any data is read
+    if args.kpi not in kpis:
+        raise UsageError(f"no KPI `{args.kpi}` in {args.ruleset}; "
+                         + (did_you_mean(args.kpi, kpis) or "KPIs: " + ", ".join(kpis)))
     data = Path(args.data) if args.data else None
     plan, executed, result = run(Path(args.ruleset), data, _params(args.param))
-    if args.kpi not in plan.ruleset.kpis:
-        from .errors import did_you_mean
-        raise UsageError(f"no KPI `{args.kpi}` in {args.ruleset}; "
-                         + (did_you_mean(args.kpi, plan.ruleset.kpis) or "KPIs: " + ", ".join(plan.ruleset.kpis)))
-    if args.entity is not None and args.entity not in {e.id for e in result.entities}:
-        raise UsageError(f"--entity {args.entity}: no such entity")
-    sys.stdout.write(explain(plan, executed, result, args.kpi, args.entity))
+    entity = None
+    if args.entity is not None:
+        only(result, args.entity)  # by id or name, with a did-you-mean
+        entity = result.entities[0].id
+    sys.stdout.write(explain(plan, executed, result, args.kpi, entity))
     return 0
 
 
@@ -254,6 +260,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         load_ruleset(Path(args.source))  # only a valid ruleset is copied
         text = Path(args.source).read_text(encoding="utf-8")
         text = re.sub(r"(?m)^ruleset: *\S+", f"ruleset: {args.name}", text, count=1)
+        schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()
+        text = re.sub(r"(?m)^# yaml-language-server: \$schema=\S+", f"# yaml-language-server: $schema={schema}", text)
         text = f"# {args.name}: made by `assess init` from {args.source}.\n" + text
     else:
         schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()

@@ -1,20 +1,18 @@
 """`assess diff`: what a ruleset change does, in the rules and on the data.
 
-The rules: KPIs, checks and actions added or removed, and every changed formula, target,
-floor, weight, category or scoring. The data: both versions run on the same tables, and
-every total, grade, KPI score and status, entity rank and fired action that moves.
+The rules: every key added, removed or changed, anywhere in the ruleset. The data: both
+versions run on the same tables, and every total, grade, KPI score and status, entity
+rank and fired action that moves.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .model import Ruleset
 from .render import score, show
 from .result import Result
-
-KPI_FIELDS = ("formula", "target", "floor", "weight", "category", "better", "unit", "benchmark")
-
 
 @dataclass
 class Change:
@@ -22,34 +20,32 @@ class Change:
     data: list[str] = field(default_factory=list)
 
 
-def _kpi_field(ruleset: Ruleset, kpi: str, name: str) -> object:
-    k = ruleset.kpis[kpi]
-    return k.formula.text if name == "formula" else getattr(k, name)
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
-def rule_changes(base: Ruleset, head: Ruleset) -> list[str]:
-    out = []
-    for kind, old, new in (("KPI", base.kpis, head.kpis), ("check", {c.id: c for c in base.checks},
-                                                           {c.id: c for c in head.checks}),
-                           ("action", {a.id: a for a in base.actions}, {a.id: a for a in head.actions})):
-        out += [f"{kind} `{k}` added" for k in new if k not in old]
-        out += [f"{kind} `{k}` removed" for k in old if k not in new]
-    for kpi in (k for k in head.kpis if k in base.kpis):
-        for name in KPI_FIELDS:
-            before, after = _kpi_field(base, kpi, name), _kpi_field(head, kpi, name)
-            if before != after:
-                out.append(f"KPI `{kpi}`: {name} {before} -> {after}")
-        if base.kpis[kpi].scoring != head.kpis[kpi].scoring:
-            out.append(f"KPI `{kpi}`: scoring {base.kpis[kpi].scoring.method} -> {head.kpis[kpi].scoring.method}")
-    for cat in (c for c in head.categories if c in base.categories):
-        if base.categories[cat].weight != head.categories[cat].weight:
-            out.append(f"category `{cat}`: weight {base.categories[cat].weight:g} -> {head.categories[cat].weight:g}")
-    old_checks = {c.id: c for c in base.checks}
-    for check in head.checks:
-        before = old_checks.get(check.id)
-        if before and (before.warn, before.fail, before.options) != (check.warn, check.fail, check.options):
-            out.append(f"check `{check.id}`: rule settings changed")
-    return out
+def rule_changes(base: Any, head: Any, path: str = "") -> list[str]:
+    """Every difference between two rulesets as written, key by key: what was added,
+    removed or changed anywhere (items of a list matched by their `id`). The test cases
+    are left out; they do not change what the ruleset computes."""
+    if isinstance(base, dict) and isinstance(head, dict):
+        out = []
+        for key in [*base, *(k for k in head if k not in base)]:
+            if not path and key == "tests":
+                continue
+            where = f"{path}.{key}" if path else key
+            if key not in head:
+                out.append(f"`{where}` removed")
+            elif key not in base:
+                out.append(f"`{where}` added: {_short(head[key])}")
+            else:
+                out += rule_changes(base[key], head[key], where)
+        return out
+    if isinstance(base, list) and isinstance(head, list) and all(
+            isinstance(x, dict) and "id" in x for x in base + head):
+        return rule_changes({x["id"]: x for x in base}, {x["id"]: x for x in head}, path)
+    return [] if base == head else [f"`{path}`: {_short(base)} -> {_short(head)}"]
 
 
 def data_changes(base: Result, head: Result) -> list[str]:
@@ -90,12 +86,17 @@ def render_diff(name: str, change: Change, fmt: str) -> str:
 
 def diff(base: Path, head: Path, data: Path | None) -> Change:
     """Both versions validated, then run on ``data`` (each on its own sample data when
-    none is given)."""
+    none is given, which the change says when the two folders differ)."""
+    from .load import load_file
     from .run import assess
     from .validate import load_ruleset
 
-    rules = rule_changes(load_ruleset(base), load_ruleset(head))
-    return Change(rules, data_changes(assess(base, data), assess(head, data)))
+    load_ruleset(base), load_ruleset(head)  # both must be valid before anything is compared
+    change = Change(rule_changes(load_file(base).data, load_file(head).data),
+                    data_changes(assess(base, data), assess(head, data)))
+    if data is None and base.parent.resolve() != head.parent.resolve():
+        change.data.insert(0, "(each version ran on the sample data beside it)")
+    return change
 
 
 def from_git(ref: str, head: Path) -> str:

@@ -54,9 +54,12 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
     if fmt == "github":  # workflow commands: annotations on the pull request's files
         def clean(text: str) -> str:
             return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+        def prop(text: str) -> str:  # a property value also ends at , and :
+            return clean(text).replace(":", "%3A").replace(",", "%2C")
         return "".join(
-            f"::{p.severity} file={p.location.file},line={p.location.line or 1},"
-            f"col={p.location.column or 1},title={p.rule}::{clean(p.message + (f' ({p.hint})' if p.hint else ''))}\n"
+            f"::{p.severity} file={prop(p.location.file)},line={p.location.line or 1},"
+            f"col={p.location.column or 1},title={prop(p.rule)}::{clean(p.message + (f' ({p.hint})' if p.hint else ''))}\n"
             for p in problems)
     if fmt == "json":
         return json.dumps([{"file": p.location.file, "line": p.location.line, "column": p.location.column,

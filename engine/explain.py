@@ -66,7 +66,7 @@ def explain(plan: Plan, executed: Executed, result: Result, kpi_id: str, entity:
     k_result = next(x for x in card.kpis if x.id == kpi_id)
     goal = ", ".join(f"{n} {show(getattr(k, n), k.unit)}" for n in ("target", "floor", "benchmark")
                      if getattr(k, n) is not None)
-    lines.append(f"score: {k.scoring.method} ({k.better} is better; {goal}) = "
+    lines.append(f"score: {k.scoring.method} ({k.better} is better{'; ' + goal if goal else ''}) = "
                  f"{_number(k_result.score)}, status {k_result.status}, "
                  f"{k_result.share * 100:.1f}% of the total")
     for name in sorted(sources_used):

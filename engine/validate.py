@@ -48,8 +48,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _schema_problems(doc: Document) -> Iterator[Problem]:
-    validator = jsonschema.Draft202012Validator(ruleset_schema())
+def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iterator[Problem]:
+    """The document against a schema (the ruleset schema by default), each problem located,
+    unknown keys with the closest known one."""
+    validator = jsonschema.Draft202012Validator(schema or ruleset_schema())
     for error in validator.iter_errors(_jsonable(doc.data)):
         if error.context:  # oneOf/anyOf: the branch that got furthest says the most
             error = jsonschema.exceptions.best_match(error.context)
@@ -696,7 +698,7 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
 def validate(doc: Document, file: Path | None = None, allow: tuple[Path, ...] = ()) -> Ruleset:
     """Check a loaded document; return the ruleset (its warnings attached) or raise
     with every problem found, errors and warnings."""
-    problems = list(_schema_problems(doc))
+    problems = list(schema_problems(doc))
     builder = _Builder(doc, allow)
     ruleset = builder.build(file or Path(doc.file))
     problems += builder.problems

@@ -216,7 +216,8 @@ def test_actions_and_gains(result):
     texts = {a.id: a.text for a in result.actions}
     assert texts["data_integration"].startswith("Internal efficiency scores 27 and 60.0% of customers were touched")
     assert texts["analytics_capability"].startswith("60.0% of customers are at risk and 40.0% are high-value")
-    assert texts["cross_sell_and_advocacy"].startswith("Cross-sell reaches 20.0% of customers, NPS is 20 and CLV 77,000")
+    assert texts["cross_sell_and_advocacy"].startswith(
+        "Cross-sell reaches 20.0% of customers, NPS is 20 and CLV 77,000")
 
 
 def test_sources_and_derived_sources(result):

@@ -1,0 +1,540 @@
+"""The reports people read: HTML (one self-contained page), XLSX, Markdown, and the HTML
+in a real browser. Every shipped ruleset is run on its sample data through the command
+line; what each report must show is worked out from the ruleset (by, checks, trend,
+compare) and from the JSON result of the same run, so the tests hold as rulesets change.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from markupsafe import escape
+
+from engine.cli import main
+from engine.render import LABELS, render
+from engine.run import assess
+from engine.validate import load_ruleset
+
+ROOT = Path(__file__).resolve().parent.parent
+RULESETS = sorted(p.stem for p in (ROOT / "rulesets").glob("*.yaml") if not p.name.endswith(".tests.yaml"))
+VENDOR_DATA = Path(__file__).resolve().parent / "data" / "vendors"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """report(ruleset, fmt, lang) -> the path of `assess run RULESET --format FMT --out`,
+    each made once per module."""
+    folder = tmp_path_factory.mktemp("reports")
+    made: dict[tuple[str, str, str], Path] = {}
+
+    def make(name: str, fmt: str, lang: str = "en") -> Path:
+        if (name, fmt, lang) not in made:
+            out = folder / f"{name}.{lang}.{fmt}"
+            code = main(["run", str(ROOT / "rulesets" / f"{name}.yaml"), "--format", fmt,
+                         "--lang", lang, "--out", str(out)])
+            assert code in (0, 1), f"{name} --format {fmt}: exit {code}"  # 1: a check failed
+            assert out.exists()
+            made[(name, fmt, lang)] = out
+        return made[(name, fmt, lang)]
+    return make
+
+
+def result_of(report, name: str, lang: str = "en") -> dict[str, Any]:
+    return json.loads(report(name, "json", lang).read_text(encoding="utf-8"))
+
+
+def kpi_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every KPI row the page draws: the overall scorecard's, then each entity card's."""
+    return r["kpis"] + [k for e in r["entities"] for k in e["kpis"]]
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of a few elements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: dict[str, list[str]] = {}
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("title", "h1", "h2"):
+            self._open.append(tag)
+            self.text.setdefault(tag, []).append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and self._open[-1] == tag:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self.text[self._open[-1]][-1] += data
+
+
+def parse(page: str) -> Tags:
+    tags = Tags()
+    tags.feed(page)
+    return tags
+
+
+# --- HTML --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_html_is_one_self_contained_page(report, name):
+    page = report(name, "html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page.lower()
+    assert "http://" not in page and "https://" not in page
+    tags = parse(page)
+    # nothing fetched: no external stylesheet, image, frame or object, no URL in src/href
+    assert not [t for t, _ in tags.tags if t in ("link", "img", "iframe", "object", "embed", "base")]
+    urls = [v for _, attrs in tags.tags for k, v in attrs.items() if k in ("src", "href", "xlink:href")]
+    assert not [u for u in urls if u and re.match(r"\s*([a-z][a-z0-9+.-]*:|//)", u, re.I)
+                and not u.strip().startswith("data:")], urls
+    assert "@import" not in page and "url(" not in page
+    assert page.count("<style>") == 1
+    assert [attrs["charset"] for t, attrs in tags.tags if t == "meta" and "charset" in attrs] == ["utf-8"]
+
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_html_sections(report, name):
+    ruleset = load_ruleset(ROOT / "rulesets" / f"{name}.yaml")
+    r = result_of(report, name)
+    page = report(name, "html").read_text(encoding="utf-8")
+    tags = parse(page)
+    headings = [h.strip() for h in tags.text.get("h2", [])]
+    assert '<html lang="en">' in page
+    # header: the title, the sources with their row counts, the total and the grade
+    assert tags.text["title"] == [r["title"]] and tags.text["h1"] == [r["title"]]
+    header = page[page.index("<header>"):page.index("</header>")]
+    for s in r["sources"]:
+        assert f"{escape(s['name'])} ({s['rows']:,} rows)" in header
+    total = "n/a" if r["score"] is None else f"{r['score']:.1f}"
+    assert f'<div class="score">{total}</div>' in header
+    assert f'<div class="grade">Grade {r["grade"]}</div>' in header
+    # the overview: a radar for three categories or more, bars below that
+    assert "Overview" in headings
+    chart = "radar" if len(r["categories"]) >= 3 else "bars"
+    assert page.count(f'<svg class="{chart}"') == 1
+    for c in r["categories"]:
+        assert f"<tr><td>{escape(c['title'])}</td>" in page
+    # a bar against target, floor and benchmark on every KPI row, entity cards included
+    assert page.count('<svg class="kpi-bar"') == len(kpi_rows(r)) > 0
+    # ranking and entity cards only with `by`
+    if ruleset.by:
+        assert f"Ranking ({', '.join(ruleset.by)})" in headings
+        ranking = page[page.index("<h2>Ranking"):page.index('<div class="card">')]
+        assert ranking.count("<tr>") == 1 + len(r["entities"])
+        cards = re.findall(r'<div class="card">\n<h3>(.*?)</h3>', page)
+        assert len(cards) == len(r["entities"])
+        for e, card in zip(r["entities"], cards):
+            assert card.startswith(str(escape(e["name"])))
+            assert ("n/a" if e["score"] is None else f"{e['score']:.1f}") in card
+    else:
+        assert not [h for h in headings if h.startswith("Ranking")]
+        assert not re.search(r'<div class="card">\n<h3>', page)
+    # data quality only with checks, each rule listed
+    if ruleset.checks:
+        assert [h for h in headings if h.startswith("Data quality")]
+        for c in r["checks"]:
+            assert f"<code>{escape(c['id'])}</code></td>" in page
+    else:
+        assert not [h for h in headings if h.startswith("Data quality")]
+    # recommendations when actions fire, each with its text
+    if r["actions"]:
+        assert "Recommendations" in headings
+        table = page[page.index('<table class="actions">'):]
+        table = table[:table.index("</table>")]
+        assert table.count("<tr>") == 1 + len(r["actions"])
+        for a in r["actions"]:
+            assert str(escape(a["text"])) in table
+    else:
+        assert "Recommendations" not in headings
+    # breakdowns, one row per group
+    if r["breakdowns"]:
+        assert "Breakdowns" in headings
+        for b in r["breakdowns"]:
+            for row in b["rows"]:
+                for c in b["by"]:
+                    assert f"<td>{escape('' if row[c] is None else str(row[c]))}</td>" in page
+    # the appendix: every KPI's formula and the measures it uses
+    assert headings[-1] == "How this was computed"
+    appendix = page[page.index('<section class="appendix">'):]
+    assert appendix.count("<dt>") == len(r["kpis"])
+    for k in r["kpis"]:
+        assert f"<code>{k['id']}</code> = {escape(k['formula'])}</dt>" in appendix
+        used = set(re.findall(r"[A-Za-z_]\w*", k["formula"])) & set(r["definitions"]["measures"])
+        for m in used:
+            assert f"<dd><code>{m}</code>:" in appendix
+
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_html_sparklines_with_trend(report, name):
+    ruleset = load_ruleset(ROOT / "rulesets" / f"{name}.yaml")
+    r = result_of(report, name)
+    page = report(name, "html").read_text(encoding="utf-8")
+    drawn = [k for k in kpi_rows(r) if len(k["trend"]) >= 2 and any(t["value"] is not None for t in k["trend"])]
+    if ruleset.trend:
+        assert drawn and page.count('<svg class="spark"') == len(drawn)
+        assert "<th>Trend</th>" in page
+    else:
+        assert page.count('class="spark"') == 0 and not drawn
+
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_html_change_arrows_with_compare(report, name):
+    ruleset = load_ruleset(ROOT / "rulesets" / f"{name}.yaml")
+    r = result_of(report, name)
+    page = report(name, "html").read_text(encoding="utf-8")
+    arrows = re.findall(r'<span class="arrow (met|missed|na)"[^>]*>([▲▼=]) ', page)
+    changed = [k for k in kpi_rows(r) if k["change"] is not None]
+    if ruleset.compare:
+        assert changed and len(arrows) == len(changed)
+        # green when it went the way `better` says, red when not, grey when unchanged
+        expected = [("met" if k["improved"] else "missed" if k["improved"] is False else "na",
+                     "▲" if k["change"] > 0 else "▼" if k["change"] < 0 else "=") for k in changed]
+        assert arrows == expected
+    else:
+        assert arrows == [] and changed == []
+
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_html_in_chinese(report, name):
+    ruleset = load_ruleset(ROOT / "rulesets" / f"{name}.yaml")
+    r = result_of(report, name, "zh")
+    page = report(name, "html", "zh").read_text(encoding="utf-8")
+    zh = LABELS["zh"]
+    tags = parse(page)
+    headings = [h.strip() for h in tags.text.get("h2", [])]
+    assert '<html lang="zh">' in page
+    assert tags.text["title"] == [r["title"]] and re.search(r"[\u4e00-\u9fff]", r["title"])
+    assert "总览" in headings and "计算说明" in headings and "指标" in headings
+    assert f'<div class="grade">等级 {r["grade"]}</div>' in page
+    assert f"<h3 class=\"met\">{zh['strengths']}</h3>" in page
+    if ruleset.by:
+        assert [h for h in headings if h.startswith("排名")]
+    if r["checks"]:
+        assert [h for h in headings if h.startswith("数据质量")]
+    if r["actions"]:
+        assert "改进建议" in headings
+    for k in r["kpis"]:
+        assert str(escape(k["title"])) in page
+    for c in r["categories"]:
+        assert re.search(r"[\u4e00-\u9fff]", c["title"])
+    # no English label left
+    for label in ("Overview", "How this was computed", "Strengths", "Weaknesses", "Ranking",
+                  "Recommendations", "Data quality", ">Score<", ">Target<"):
+        assert label not in page, label
+
+
+def test_html_escapes_data_and_stays_script_free(tmp_path):
+    # entity names come from the data: markup in them is text, not markup
+    data = tmp_path / "data"
+    shutil.copytree(VENDOR_DATA, data)
+    names = data / "vendors.csv"
+    names.write_text(names.read_text().replace("V1,Alpha CRM", 'V1,"<script>alert(1)</script> <b>A</b>"'))
+    out = tmp_path / "r.html"
+    assert main(["run", str(ROOT / "rulesets" / "vendor_scoring.yaml"), "--data", str(data),
+                 "--format", "html", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<b>A</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;A&lt;/b&gt;" in page
+
+
+APPENDIX = (
+    "ruleset: r\n"
+    "sources: {orders: {path: orders.csv}}\n"
+    "measures:\n"
+    "  rev: {source: orders, sum: amount}\n"
+    "  rev_total: {source: orders, sum: amount}\n"
+    "  n: {source: orders, count: true}\n"
+    "kpis:\n"
+    "  avg: {formula: rev_total / n, target: 10, category: c}\n"
+    "categories: {c: {}}\n")
+
+
+def appendix_of(tmp_path: Path) -> str:
+    (tmp_path / "r.yaml").write_text(APPENDIX)
+    (tmp_path / "orders.csv").write_text("order_id,amount\na,10\nb,20\n")
+    out = tmp_path / "r.html"
+    assert main(["run", str(tmp_path / "r.yaml"), "--format", "html", "--out", str(out)]) == 0
+    return out.read_text(encoding="utf-8").split('<section class="appendix">')[1]
+
+
+def test_appendix_lists_the_measures_a_formula_uses(tmp_path):
+    appendix = appendix_of(tmp_path)
+    assert "<code>avg</code> = rev_total / n</dt>" in appendix
+    assert "<dd><code>rev_total</code>: sum of amount · orders</dd>" in appendix
+    assert "<dd><code>n</code>: count of rows · orders</dd>" in appendix
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: templates/scorecard.html.j2, the appendix picks a KPI's measures with "
+    "`for name, m in r.definitions.measures.items() if name in k.formula`, a substring test: "
+    "formula `rev_total / n` also lists the measure `rev`, which it does not use (expected "
+    "only rev_total and n, e.g. by matching whole names)"))
+def test_appendix_does_not_list_measures_named_inside_other_names(tmp_path):
+    assert "<dd><code>rev</code>:" not in appendix_of(tmp_path)
+
+
+# --- XLSX --------------------------------------------------------------------------------
+
+def sheet_rows(sheet) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+
+
+def find_row(rows: list[tuple[Any, ...]], *start: Any) -> int:
+    return next(i for i, row in enumerate(rows) if row[:len(start)] == start)
+
+
+def same(expected: Any, actual: Any) -> bool:
+    if expected is None or actual is None:
+        return expected is None and actual in (None, "")
+    if isinstance(expected, (int, float)):
+        return actual == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    return expected == actual
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("name", ["vendor_scoring", "data_census"])
+def test_xlsx_matches_the_json_result(report, name, lang):
+    openpyxl = pytest.importorskip("openpyxl")
+    ruleset = load_ruleset(ROOT / "rulesets" / f"{name}.yaml")
+    r = result_of(report, name, lang)
+    text = LABELS[lang]
+    book = openpyxl.load_workbook(report(name, "xlsx", lang))
+    expected = [text["sheet_scorecard"]] + [text["ranking"]] * bool(ruleset.by) \
+        + [text["checks"]] * bool(ruleset.checks) + [text["actions"]] * bool(r["actions"])
+    assert book.sheetnames == expected
+    # the scorecard: title, total, grade; every KPI's value, target, score, share and status
+    rows = sheet_rows(book[text["sheet_scorecard"]])
+    assert rows[0][0] == r["title"]
+    assert rows[1][:5] == (text["score"], pytest.approx(r["score"]), text["grade"], r["grade"], r["grade_label"])
+    first = find_row(rows, "id", text["kpi"]) + 1
+    assert len(r["kpis"]) > 0
+    for i, k in enumerate(r["kpis"]):
+        row = rows[first + i]
+        assert row[:2] == (k["id"], k["title"])
+        for column, key in ((2, "value"), (3, "target"), (4, "floor"), (5, "benchmark"), (6, "score"),
+                            (7, "share"), (10, "previous"), (11, "change")):
+            assert same(k[key], row[column]), (k["id"], key, k[key], row[column])
+        assert row[8] == k["status"] and row[9] == k["category"]
+    # the categories and the strengths and weaknesses
+    at = find_row(rows, text["category"], text["score"], text["weight"]) + 1
+    for i, c in enumerate(r["categories"]):
+        assert rows[at + i][0] == c["title"]
+        assert same(c["score"], rows[at + i][1]) and same(c["share"], rows[at + i][2])
+    strengths = rows[find_row(rows, text["strengths"])]
+    assert [v for v in strengths[1:] if v is not None] == r["strengths"]
+    weaknesses = rows[find_row(rows, text["weaknesses"])]
+    assert [v for v in weaknesses[1:] if v is not None] == r["weaknesses"]
+    if ruleset.by:  # every entity's rank, score, grade and KPI scores
+        ranking = sheet_rows(book[text["ranking"]])
+        assert ranking[0] == (text["rank"], "id", text["entity"], text["score"], text["grade"],
+                              *(k["id"] for k in r["kpis"]))
+        assert len(ranking) == 1 + len(r["entities"])
+        for e, row in zip(r["entities"], ranking[1:]):
+            assert row[1:3] == (e["id"], e["name"]) and row[4] == e["grade"]
+            assert same(e["rank"], row[0]) and same(e["score"], row[3])
+            for k, cell in zip(e["kpis"], row[5:]):
+                assert same(k["score"], cell), (e["id"], k["id"])
+    if ruleset.checks:  # every rule, then the failing rows of each rule that warns or fails
+        checks = sheet_rows(book[text["checks"]])
+        assert checks[0][:8] == ("id", text["check"], text["source"], "rule", text["status"], text["failed"],
+                                 text["rows"], text["pass_ratio"])
+        for c, row in zip(r["checks"], checks[1:]):
+            assert (row[0], row[1], row[2], row[4], row[5], row[6]) == (
+                c["id"], c["title"], c["source"], c["status"], c["failed"], c["rows"])
+            assert same(c["ratio"], row[7])
+    if r["actions"]:
+        actions = sheet_rows(book[text["actions"]])
+        assert len(actions) == 1 + len(r["actions"])
+        for a, row in zip(r["actions"], actions[1:]):
+            assert row[:4] == (a["priority"], a["id"], a["entity"] or None, a["owner"])
+            assert same(a["gain"], row[4]) and row[5] == a["text"]
+
+
+def test_xlsx_evidence_matches_the_run(tmp_path):
+    # which failing rows are sampled can change between runs (see the xfail below), so the
+    # workbook and the JSON are rendered from one run here
+    openpyxl = pytest.importorskip("openpyxl")
+    result = assess(ROOT / "rulesets" / "data_census.yaml")
+    r = json.loads(render(result, "json"))
+    text = LABELS["en"]
+    checks = sheet_rows(openpyxl.load_workbook(io.BytesIO(render(result, "xlsx")))[text["checks"]])
+    flagged = [c for c in r["checks"] if c["samples"]]
+    assert flagged and all(c["status"] != "pass" for c in flagged)  # the sample data has them
+    for c in flagged:  # a title row, the columns, then each failing row
+        at = find_row(checks, f"{text['samples']}: {c['id']}")
+        columns = list(c["samples"][0])
+        assert checks[at + 1][:len(columns)] == tuple(columns)
+        evidence = checks[at + 2:at + 2 + len(c["samples"])]
+        assert len(evidence) == len(c["samples"])
+        for sample, row in zip(c["samples"], evidence):
+            for column, cell in zip(columns, row):
+                value = sample[column]
+                if hasattr(cell, "isoformat") and isinstance(value, str):  # dates come back as datetimes
+                    cell = cell.isoformat()[:len(value)]
+                assert same(value, cell), (c["id"], column, value, cell)
+        end = at + 2 + len(c["samples"])
+        assert end == len(checks) or checks[end][0] is None  # the block ends there
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: engine/execute.py, the evidence samples are not deterministic: _frames() joins "
+    "with how='left' and no maintain_order (polars 2 does not keep the left order), and "
+    "samples() takes failing_rows(...).head(limit) without a sort, so two runs of "
+    "data_census on the same sample data list different failing rows (e.g. email_unique, "
+    "interaction_customer_exists, with more failing rows than `samples`) and in a different "
+    "order (every rule with samples); expected the same rows in the same order (e.g. source "
+    "order or sorted by key) so reports can be compared and reviewed"))
+def test_evidence_samples_are_the_same_on_every_run():
+    runs = [assess(ROOT / "rulesets" / "data_census.yaml") for _ in range(3)]
+    first = {c.id: c.samples for c in runs[0].checks}
+    assert any(first.values())
+    for other in runs[1:]:
+        assert {c.id: c.samples for c in other.checks} == first
+
+
+def test_xlsx_keeps_chinese_titles(report):
+    openpyxl = pytest.importorskip("openpyxl")
+    r = result_of(report, "vendor_scoring", "zh")
+    book = openpyxl.load_workbook(report("vendor_scoring", "xlsx", "zh"))
+    assert book.sheetnames[:2] == ["计分卡", "排名"]
+    rows = sheet_rows(book["计分卡"])
+    assert rows[0][0] == "供应商绩效评估" == r["title"]
+    titles = [row[1] for row in rows if row and row[0] in {k["id"] for k in r["kpis"]}]
+    assert titles == [k["title"] for k in r["kpis"]]
+    assert "客户满意度" in titles and "系统可用率" in titles
+    categories = {c["title"] for c in r["categories"]}
+    assert categories == {"业务成果", "系统稳定性", "技术支持", "供应商满意度"}
+    assert categories <= {row[0] for row in rows}
+    actions = sheet_rows(book["改进建议"])
+    assert all(re.search(r"[\u4e00-\u9fff]", row[5]) for row in actions[1:])
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+def tables(text: str) -> list[list[str]]:
+    """The runs of consecutive lines that start with `|`."""
+    found: list[list[str]] = []
+    previous = False
+    for line in text.splitlines():
+        row = line.startswith("|")
+        if row and previous:
+            found[-1].append(line)
+        elif row:
+            found.append([line])
+        previous = row
+    return found
+
+
+def pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?/?>")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("name", RULESETS)
+def test_markdown_has_no_html_and_its_tables_parse(report, name, lang):
+    text = report(name, "md", lang).read_text(encoding="utf-8")
+    assert not TAG.search(text), TAG.search(text)
+    found = tables(text)
+    assert found  # at least the KPI and category tables
+    for table in found:
+        assert len(table) >= 2, table
+        assert re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", table[1]), table[:2]
+        assert {pipes(line) for line in table} == {pipes(table[0])}, table
+        assert all(line.rstrip().endswith("|") for line in table), table
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: templates/scorecard.md.j2 writes data values as raw HTML: an entity name "
+    "`<b>A</b>` from vendors.csv comes out as `<b>A</b>` in the ranking table and the "
+    "entity heading (`e.name` is only `cell`-escaped for `|`); expected it escaped "
+    "(&lt;b&gt; or \\<b\\>) so a Markdown renderer shows it as text"))
+def test_markdown_escapes_markup_in_data(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(VENDOR_DATA, data)
+    names = data / "vendors.csv"
+    names.write_text(names.read_text().replace("V1,Alpha CRM", 'V1,"<b>A</b> | CRM"'))
+    out = tmp_path / "r.md"
+    assert main(["run", str(ROOT / "rulesets" / "vendor_scoring.yaml"), "--data", str(data),
+                 "--format", "md", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    for table in tables(text):  # the `|` in the name is escaped in tables
+        assert {pipes(line) for line in table} == {pipes(table[0])}
+    assert not TAG.search(text), TAG.search(text)
+
+
+# --- in a browser ------------------------------------------------------------------------
+
+PROBE = """<script>
+(function () {
+  var limit = document.body.clientWidth, view = document.documentElement.clientWidth, wide = [];
+  var all = document.body.querySelectorAll("*");
+  for (var i = 0; i < all.length; i++) {
+    var el = all[i], box = el.getBoundingClientRect();
+    if (el.scrollWidth > limit || box.right > view + 0.5) {
+      wide.push(el.tagName.toLowerCase() + ":" + el.scrollWidth + "/" + Math.round(box.right));
+    }
+  }
+  document.title = "PROBE " + JSON.stringify({body: limit, view: view,
+    page: document.documentElement.scrollWidth, svgs: document.querySelectorAll("svg").length,
+    radar: document.querySelectorAll("svg.radar, svg.bars").length, wide: wide.slice(0, 20)});
+})();
+</script>"""
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        if shutil.which(name):
+            return shutil.which(name)  # type: ignore[return-value]
+    pytest.skip("chromium is not installed: apt-get install chromium")
+
+
+def browse(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--window-size=1280,2000", *args],
+        capture_output=True, text=True, timeout=180)
+
+
+def test_html_in_a_browser(report, tmp_path):
+    binary = chromium()
+    page = report("vendor_scoring", "html")
+    r = result_of(report, "vendor_scoring")
+    shutil.copy(page, tmp_path / "report.html")
+    # the page as shipped, drawn: a screenshot kept beside the test's other files
+    shot = tmp_path / "report.png"
+    done = browse(binary, tmp_path / "profile", f"--screenshot={shot}", (tmp_path / "report.html").as_uri())
+    assert shot.exists(), done.stderr[-2000:]
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (1280, 2000)
+    assert len(png) > 50_000  # a drawn page, not a blank one
+    # a copy with a test-only script that measures the layout and reports in the title
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "\n</body>"), encoding="utf-8")
+    done = browse(binary, tmp_path / "profile", "--dump-dom", probe.as_uri())
+    title = re.search(r"<title>PROBE (.*?)</title>", done.stdout, re.S)
+    assert title, done.stdout[:500] + done.stderr[-2000:]
+    layout = json.loads(html.unescape(title.group(1)))
+    assert layout["radar"] == 1
+    # the radar, a bar per KPI row and its sparklines (none here): every SVG was drawn
+    assert layout["svgs"] == 1 + len(kpi_rows(r))
+    assert layout["wide"] == [], layout  # nothing wider than the body
+    assert layout["page"] <= layout["view"]  # and no horizontal scrolling at 1280 px
