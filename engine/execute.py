@@ -293,7 +293,7 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]
         if name not in own:
             source = sources[name]
             frame = raw[name] if source.parent is None else \
-                rows(source.parent).group_by(source.group_by).agg(plan.derived[name])
+                rows(source.parent).group_by(source.group_by, maintain_order=True).agg(plan.derived[name])
             own[name] = frame.cache() if name in lent else frame
         return own[name]
 
@@ -303,14 +303,14 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]
         for other, on, columns in source.joins:
             # the first row of each key wins, so a duplicate key cannot multiply rows
             out = out.join(rows(other).select(on, *columns).unique(subset=on, keep="first"),
-                           on=on, how="left")
+                           on=on, how="left", maintain_order="left")
         for c in lookups:  # references: one join per pair of columns marks the values found
             if c.check.source == name:
                 other, column = c.rule.lookup
                 found = rows(other).select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
                                            pl.lit(True).alias(f"{c.check.id}.found")).unique()
                 out = out.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
-                               right_on=f"{c.check.id}.key", how="left")
+                               right_on=f"{c.check.id}.key", how="left", maintain_order="left")
         query = plan.sources[name]
         for column in query.compute:  # one at a time: a computed column may use the ones before
             out = out.with_columns(column)

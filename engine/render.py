@@ -75,7 +75,8 @@ def _environment() -> jinja2.Environment:
                        kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS)
     env.filters.update(show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain,
-                       cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "))
+                       cell=lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+                       .replace("<", "&lt;").replace(">", "&gt;"))
     return env
 
 
@@ -148,7 +149,8 @@ def _table(result: Result, color: bool) -> str:
 
 
 LABELS: dict[str, dict[str, str]] = {
-    "en": {"sheet_scorecard": "Scorecard",
+    "en": {"rows_unit": "rows",
+           "sheet_scorecard": "Scorecard",
            "overview": "Overview", "period": "period", "vs_benchmark": "vs benchmark",
            "met": "met", "near": "near", "missed": "missed", "n/a": "n/a", "pass": "pass", "warn": "warn",
            "fail": "fail", "high": "high", "medium": "medium", "low": "low", "action": "Action",
@@ -166,7 +168,8 @@ LABELS: dict[str, dict[str, str]] = {
            "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
            "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
            "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
-    "zh": {"sheet_scorecard": "计分卡",
+    "zh": {"rows_unit": "行",
+           "sheet_scorecard": "计分卡",
            "overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
            "met": "达标", "near": "接近", "missed": "未达标", "n/a": "无数据", "pass": "通过", "warn": "警告",
            "fail": "不通过", "high": "高", "medium": "中", "low": "低", "action": "措施",

@@ -218,7 +218,8 @@ def definitions(ruleset: Ruleset) -> dict[str, Any]:
     """How each number is made, for the report's appendix: measures and sources."""
     def text(e: Any) -> str | None:
         return None if e is None else e.text
-    return {"measures": {m.name: {"source": m.source, "agg": m.agg, "of": text(m.of), "where": text(m.where),
+    return {"kpis": {k.id: sorted(k.formula.names) for k in ruleset.kpis.values()},
+            "measures": {m.name: {"source": m.source, "agg": m.agg, "of": text(m.of), "where": text(m.where),
                                   "by": m.by, "allocate": m.allocate, "shared": m.shared}
                          for m in ruleset.measures.values()},
             "sources": {s.name: {"path": s.path, "from": s.parent, "group_by": s.group_by,

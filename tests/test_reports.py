@@ -277,11 +277,6 @@ def test_appendix_lists_the_measures_a_formula_uses(tmp_path):
     assert "<dd><code>n</code>: count of rows · orders</dd>" in appendix
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: templates/scorecard.html.j2, the appendix picks a KPI's measures with "
-    "`for name, m in r.definitions.measures.items() if name in k.formula`, a substring test: "
-    "formula `rev_total / n` also lists the measure `rev`, which it does not use (expected "
-    "only rev_total and n, e.g. by matching whole names)"))
 def test_appendix_does_not_list_measures_named_inside_other_names(tmp_path):
     assert "<dd><code>rev</code>:" not in appendix_of(tmp_path)
 
@@ -364,8 +359,7 @@ def test_xlsx_matches_the_json_result(report, name, lang):
 
 
 def test_xlsx_evidence_matches_the_run(tmp_path):
-    # which failing rows are sampled can change between runs (see the xfail below), so the
-    # workbook and the JSON are rendered from one run here
+    # the workbook and the JSON are rendered from one run
     openpyxl = pytest.importorskip("openpyxl")
     result = assess(ROOT / "rulesets" / "data_census.yaml")
     r = json.loads(render(result, "json"))
@@ -389,14 +383,6 @@ def test_xlsx_evidence_matches_the_run(tmp_path):
         assert end == len(checks) or checks[end][0] is None  # the block ends there
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: engine/execute.py, the evidence samples are not deterministic: _frames() joins "
-    "with how='left' and no maintain_order (polars 2 does not keep the left order), and "
-    "samples() takes failing_rows(...).head(limit) without a sort, so two runs of "
-    "data_census on the same sample data list different failing rows (e.g. email_unique, "
-    "interaction_customer_exists, with more failing rows than `samples`) and in a different "
-    "order (every rule with samples); expected the same rows in the same order (e.g. source "
-    "order or sorted by key) so reports can be compared and reviewed"))
 def test_evidence_samples_are_the_same_on_every_run():
     runs = [assess(ROOT / "rulesets" / "data_census.yaml") for _ in range(3)]
     first = {c.id: c.samples for c in runs[0].checks}
@@ -459,11 +445,6 @@ def test_markdown_has_no_html_and_its_tables_parse(report, name, lang):
         assert all(line.rstrip().endswith("|") for line in table), table
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: templates/scorecard.md.j2 writes data values as raw HTML: an entity name "
-    "`<b>A</b>` from vendors.csv comes out as `<b>A</b>` in the ranking table and the "
-    "entity heading (`e.name` is only `cell`-escaped for `|`); expected it escaped "
-    "(&lt;b&gt; or \\<b\\>) so a Markdown renderer shows it as text"))
 def test_markdown_escapes_markup_in_data(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(VENDOR_DATA, data)

@@ -109,12 +109,6 @@ def test_lifecycle_stage_breakdown(result):
         "new": 2, "active": 1, "at risk": 2, "churned": 2}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (ruleset): rulesets/crm_strengths_weaknesses.yaml, customers.compute.stage labels "
-    "every customer that is not active at period_end 'churned', including customers created "
-    "after period_end; a customer created 2026-01-10 is counted as churned in 2025 "
-    "(churned 3 instead of 2). On the sample data with --param period_end=2025-06-30, 425 "
-    "of the 686 'churned' customers did not exist yet."))
 def test_customer_created_after_the_period_is_not_churned(tmp_path):
     for f in DATA.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())
