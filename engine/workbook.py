@@ -35,7 +35,7 @@ def workbook(result: Result) -> bytes:
         return row + len(rows) + 2
 
     def kpi_rows(kpis: list[Any]) -> tuple[list[list[Any]], list[Any]]:
-        rows = [[k.id, k.title, k.value, k.target, k.floor, k.benchmark, k.score, k.share, k.status,
+        rows = [[k.id, k.title, k.value, k.target, k.floor, k.benchmark, k.score, k.share, text.get(k.status, k.status),
                  k.category, k.previous, k.change, k.reason or ""] for k in kpis]
         return rows, [None, None, None, None, None, None, formats["score"], formats["percent"]]
 
@@ -77,7 +77,8 @@ def workbook(result: Result) -> bytes:
         checks = book.add_worksheet(text["checks"])
         row = table(checks, 0, ["id", text["check"], text["source"], "rule", text["status"], text["failed"],
                                 text["rows"], text["pass_ratio"], "area", text["fix"]],
-                    [[c.id, c.title, c.source, c.rule, c.status, c.failed, c.rows, c.ratio, c.area or "", c.fix]
+                    [[c.id, c.title, c.source, c.rule, text.get(c.status, c.status), c.failed, c.rows, c.ratio,
+                      c.area or "", c.fix]
                      for c in result.checks],
                     [None] * 7 + [formats["percent"]])
         for c in result.checks:  # the evidence of each rule that warns or fails
@@ -91,7 +92,7 @@ def workbook(result: Result) -> bytes:
     if result.actions:
         actions = book.add_worksheet(text["actions"])
         table(actions, 0, [text["priority"], "id", text["entity"], text["owner"], text["gain"], text["action"]],
-              [[a.priority, a.id, a.entity or "", a.owner, a.gain, a.text] for a in result.actions],
+              [[text.get(a.priority, a.priority), a.id, a.entity or "", a.owner, a.gain, a.text] for a in result.actions],
               [None, None, None, None, formats["score"]])
         actions.set_column(5, 5, 100)
     book.close()
