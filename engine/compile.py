@@ -126,6 +126,8 @@ class Compiler(simpleeval.SimpleEval):
             return (not value) if isinstance(value, bool) else ~_bool(value)
         if isinstance(value, str):
             raise ValueError("text cannot be negated")
+        if value is None:  # -(0 / 0): a null stays null
+            return None
         return -value if isinstance(node.op, ast.USub) else value
 
     def _boolop(self, node: ast.BoolOp) -> pl.Expr:
@@ -145,7 +147,7 @@ class Compiler(simpleeval.SimpleEval):
             parts.append(self._compare_one(op, left, right))
             left = right
         if all(not isinstance(p, pl.Expr) for p in parts):
-            return all(parts)
+            return False if False in parts else None if None in parts else True
         result = _bool(parts[0])
         for p in parts[1:]:
             result = result & _bool(p)
@@ -161,6 +163,8 @@ class Compiler(simpleeval.SimpleEval):
             found = lit(left).is_in(list(right))
             return ~found if isinstance(op, ast.NotIn) else found
         if not isinstance(left, pl.Expr) and not isinstance(right, pl.Expr):
+            if left is None or right is None:  # a comparison with null is null
+                return None
             return _COMPARE[type(op)](left, right)
         return _COMPARE[type(op)](lit(left), lit(right))
 

@@ -178,7 +178,7 @@ def weigh(ruleset: Ruleset, kpis: list[KpiResult], lang: str
             continue
         in_category = sum(o.weight for o in kpis if o.category == k.category
                           and o.score is not None and o.weight > 0)
-        k.share = k.weight / in_category * counted[k.category] / sum(counted.values())
+        k.share = (k.weight / in_category) * (counted[k.category] / sum(counted.values()))
         # the gain is measured, not estimated, so it holds for every rollup
         actual = k.score
         k.score = 100.0

@@ -700,7 +700,12 @@ def validate(doc: Document, file: Path | None = None, allow: tuple[Path, ...] = 
     with every problem found, errors and warnings."""
     problems = list(schema_problems(doc))
     builder = _Builder(doc, allow)
-    ruleset = builder.build(file or Path(doc.file))
+    try:
+        ruleset = builder.build(file or Path(doc.file))
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        if not problems:
+            raise  # on a ruleset the schema accepts, a crash is ours to fix
+        raise AssessError(_unique(problems)) from None  # the schema has said what is wrong
     problems += builder.problems
     if not problems:
         ruleset.warnings = list(lint(ruleset, doc))

@@ -1,0 +1,205 @@
+"""Properties checked on random inputs (hypothesis): the compiled expression agrees with a
+row-by-row Python evaluation, totals are weighted means in 0..100, and the loader only
+ever raises its own located error."""
+import math
+import operator
+
+import polars as pl
+import pytest
+import simpleeval
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.compile import lit, row_compiler
+from engine.errors import AssessError, Location
+from engine.expressions import parse
+from engine.load import load_text
+from engine.model import Category, Kpi, Ruleset, Scoring
+from engine.result import KpiResult
+from engine.score import weigh
+
+HERE = Location("p.yaml", 1, 1)
+
+# ---------------------------------------------------------------- expressions
+
+def _null(f):
+    """Python's operator with SQL's null: any null operand gives null."""
+    return lambda a, b: None if a is None or b is None else f(a, b)
+
+
+def _div(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _and(a, b):  # Kleene logic, as Polars
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _or(a, b):
+    if a is True or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+class RowEvaluator(simpleeval.SimpleEval):
+    """simpleeval, row by row, with the null and division semantics the engine documents."""
+
+    def __init__(self, row):
+        super().__init__(operators={
+            **{op: _null(f) for op, f in {
+                simpleeval.ast.Add: operator.add, simpleeval.ast.Sub: operator.sub,
+                simpleeval.ast.Mult: operator.mul, simpleeval.ast.Eq: operator.eq,
+                simpleeval.ast.NotEq: operator.ne, simpleeval.ast.Lt: operator.lt,
+                simpleeval.ast.LtE: operator.le, simpleeval.ast.Gt: operator.gt,
+                simpleeval.ast.GtE: operator.ge}.items()},
+            simpleeval.ast.Div: _div, simpleeval.ast.USub: lambda a: None if a is None else -a,
+        }, names=row)
+
+    def _eval_boolop(self, node):
+        values = [self._eval(v) for v in node.values]
+        combine = _and if isinstance(node.op, simpleeval.ast.And) else _or
+        out = values[0]
+        for v in values[1:]:
+            out = combine(out, v)
+        return out
+
+    def _eval_unaryop(self, node):
+        value = self._eval(node.operand)
+        if isinstance(node.op, simpleeval.ast.Not):
+            return None if value is None else not value
+        return self.operators[type(node.op)](value)
+
+    def _eval_compare(self, node):
+        left, out = self._eval(node.left), True
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self._eval(right_node)
+            out = _and(out, self.operators[type(op)](left, right))
+            left = right
+        return out
+
+    def _eval_ifexp(self, node):
+        return self._eval(node.body) if self._eval(node.test) is True else self._eval(node.orelse)
+
+
+numbers = st.integers(-5, 5).map(str) | st.sampled_from(["a", "b"])
+
+
+def arithmetic(depth: int):
+    if depth == 0:
+        return numbers
+    inner = arithmetic(depth - 1)
+    return numbers | st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})") | inner.map(lambda e: f"(-{e})")
+
+
+def logic(depth: int):
+    comparison = st.tuples(arithmetic(1), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+                           arithmetic(1)).map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+    if depth == 0:
+        return comparison
+    inner = logic(depth - 1)
+    return comparison | st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})") | inner.map(lambda e: f"(not {e})")
+
+
+expressions = arithmetic(3) | logic(2) | st.tuples(logic(1), arithmetic(2), arithmetic(2)).map(
+    lambda t: f"({t[1]} if {t[0]} else {t[2]})")
+cells = st.none() | st.integers(-3, 3)
+frames = st.lists(st.tuples(cells, cells), min_size=1, max_size=8)
+
+
+def same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a) == bool(b) and type(a) is type(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions, frames)
+def test_compiled_expressions_agree_with_python_row_by_row(text, rows):
+    frame = pl.DataFrame({"a": [r[0] for r in rows], "b": [r[1] for r in rows]},
+                         schema={"a": pl.Int64, "b": pl.Int64})
+    compiled = lit(row_compiler({}).compile(parse(text, HERE)))
+    got = frame.select(compiled.alias("x"))["x"].to_list()
+    if len(got) == 1 and len(rows) > 1:  # a literal broadcasts
+        got = got * len(rows)
+    for (a, b), value in zip(rows, got):
+        expected = RowEvaluator({"a": a, "b": b}).eval(text)
+        if isinstance(value, float) and math.isnan(value):
+            value = None  # 0/0 folded in floats; the engine reports it as no value
+        assert same(expected, value), (text, a, b, expected, value)
+
+
+# ---------------------------------------------------------------- scoring
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["x", "y", "z"]), st.floats(0, 100) | st.none(),
+                          st.floats(0, 50)), min_size=1, max_size=8),
+       st.dictionaries(st.sampled_from(["x", "y", "z"]), st.floats(0, 20), min_size=3, max_size=3))
+def test_totals_are_weighted_means_in_0_100(kpis, category_weights):
+    categories = {c: Category(c, {}, w) for c, w in category_weights.items()}
+    results = [KpiResult(f"k{i}", "", None if s is None else 1.0, 1.0, 0.0, None, s, w, 0.0,
+                         "met" if s is not None else "n/a", c, "ratio", "higher", "k", "no value" if s is None else None)
+               for i, (c, s, w) in enumerate(kpis)]
+    ruleset = Ruleset("r", None, {}, {}, "", {}, {}, {}, {k.id: None for k in results}, categories, [], [], [])
+    _, total, _ = weigh(ruleset, results, "en")
+    # the direct computation: category means over scored, weighted KPIs, then their mean
+    means = {}
+    for c in categories:
+        scored = [(w, s) for cc, s, w in kpis if cc == c and s is not None and w > 0]
+        if sum(w for w, _ in scored) > 0:
+            means[c] = sum(w * s for w, s in scored) / sum(w for w, _ in scored)
+    counted = [(categories[c].weight, m) for c, m in means.items() if categories[c].weight > 0]
+    if sum(w for w, _ in counted) == 0:
+        assert total is None
+    else:
+        expected = sum(w * m for w, m in counted) / sum(w for w, _ in counted)
+        assert total == pytest.approx(expected) and -1e-9 <= total <= 100 + 1e-9
+        assert sum(k.share for k in results) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- loading
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=300) | st.lists(st.sampled_from(
+    ["a:", " b", "- ", "&x", "*x", "!!python/object:os.system", "{", "}", "[", "]", "'", '"', "\n",
+     ":", "  ", "<<: *x", "? ", "|", ">", "%YAML 1.1", "---", "...", "#", "\t", "1", "2025-01-01"]),
+    max_size=40).map("".join))
+def test_the_loader_only_raises_its_own_located_error(text):
+    try:
+        load_text(text, "f.yaml")
+    except AssessError as exc:
+        assert all(str(p.location).startswith("f.yaml") for p in exc.problems)
+
+
+# ---------------------------------------------------------------- fuzzing regressions
+
+def test_mutated_rulesets_only_raise_located_errors():
+    """The fuzzer's (tests/fuzz_rulesets.py) first finds: odd values where the schema wants
+    others (a list as a KPI's category, a number as `requires`) crashed the semantic pass
+    with TypeError before the schema's own messages could be shown."""
+    import random
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fuzz_rulesets import mutate
+
+    from engine.validate import validate
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((root / "rulesets").glob("*.yaml"))
+               if not p.name.endswith(".tests.yaml")]
+    rng = random.Random(7)
+    for _ in range(80):
+        text = yaml.safe_dump(mutate(rng.choice(sources), rng), allow_unicode=True, sort_keys=False)
+        try:
+            validate(load_text(text, str(root / "rulesets" / "fuzz.yaml")))
+        except AssessError as exc:
+            assert exc.problems and all(p.location.file.endswith("fuzz.yaml") for p in exc.problems)
