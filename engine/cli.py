@@ -134,7 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, stop = _progress()
     try:
         result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update,
-                        Path(args.evidence) if args.evidence else None, tuple(map(Path, args.allow_path)))
+                        Path(args.evidence) if args.evidence else None, tuple(map(Path, args.allow_path)),
+                        args.engine)
         if args.entity is not None:
             only(result, args.entity)
         if history is not None:
@@ -361,6 +362,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
     r.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="also let sources read under DIR (by default: the ruleset's folder and --data)")
+    r.add_argument("--engine", choices=("auto", "streaming", "in-memory"), default="auto",
+                   help="Polars engine: streaming bounds memory on sources larger than RAM")
     r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
     r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.set_defaults(func=cmd_run)

@@ -210,7 +210,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
-            progress: Callable[[str], None] = lambda _: None, allow: tuple[Path, ...] = ()) -> Executed:
+            progress: Callable[[str], None] = lambda _: None, allow: tuple[Path, ...] = (),
+            engine: str = "auto") -> Executed:
     raw: dict[str, pl.LazyFrame] = {}
     scanned: dict[str, pl.LazyFrame] = {}  # as read, before the contract's types
     paths: dict[str, Path] = {}
@@ -243,7 +244,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
     progress(f"reading and evaluating {len(files)} sources in one pass")
     # one collect_all: a source read by several queries is scanned once (a shared cache)
     try:
-        results = dict(zip(queries, pl.collect_all(list(queries.values()))))
+        results = dict(zip(queries, pl.collect_all(list(queries.values()), engine=engine)))
     except pl.exceptions.PolarsError:
         results = {n: _collect_one(plan, n.split(".")[0], q, scanned) for n, q in queries.items()}
     values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")

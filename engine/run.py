@@ -241,20 +241,21 @@ def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
 
 def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
            lang: str = "en", progress: Callable[[str], None] = lambda _: None,
-           evidence: Path | None = None, allow: tuple[Path, ...] = ()) -> Result:
+           evidence: Path | None = None, allow: tuple[Path, ...] = (), engine: str = "auto") -> Result:
     """Run one ruleset on its data and return the scored, recommended result."""
-    return run(path, data_dir, overrides, lang, progress, evidence, allow)[2]
+    return run(path, data_dir, overrides, lang, progress, evidence, allow, engine)[2]
 
 
 def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
         lang: str = "en", progress: Callable[[str], None] = lambda _: None,
-        evidence: Path | None = None, allow: tuple[Path, ...] = ()) -> tuple[Plan, Executed, Result]:
+        evidence: Path | None = None, allow: tuple[Path, ...] = (),
+        engine: str = "auto") -> tuple[Plan, Executed, Result]:
     """The whole flow, keeping the plan and the collected values (for `explain`)."""
     progress("validating")
     ruleset = load_ruleset(path, allow)
     params = with_params(ruleset, overrides or {})
     plan = compile_plan(ruleset, params)
-    executed = execute(plan, path.parent, data_dir, progress, allow)
+    executed = execute(plan, path.parent, data_dir, progress, allow, engine)
     values = executed.values
     progress("scoring")
     kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)

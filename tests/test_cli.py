@@ -207,3 +207,11 @@ def test_entity_rulesets_rank_every_entity(capsys, ruleset):
     scores = [e["score"] for e in entities]
     assert scores == sorted(scores, reverse=True)
     assert all(len(e["kpis"]) == len(result["kpis"]) and e["grade"] for e in entities)
+
+
+@pytest.mark.parametrize("ruleset", ["crm_assessment", "vendor_scoring", "data_census"])
+def test_streaming_engine_gives_the_same_result(capsys, ruleset):
+    path = ROOT / "rulesets" / f"{ruleset}.yaml"
+    results = [json.loads(run(capsys, "run", str(path), "--format", "json", "--engine", engine)[1])
+               for engine in ("auto", "streaming")]
+    assert results[0] == results[1]
