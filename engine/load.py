@@ -109,7 +109,7 @@ class _Builder:
     def scalar(self, node: yaml.Node) -> Any:
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as exc:
+        except yaml.constructor.ConstructorError:
             raise AssessError(Problem(_loc(self.doc.file, node), "yaml-tag",
                                       f"tag {node.tag} is not allowed",
                                       "only plain YAML values are accepted")) from None

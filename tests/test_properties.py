@@ -14,7 +14,7 @@ from engine.compile import lit, row_compiler
 from engine.errors import AssessError, Location
 from engine.expressions import parse
 from engine.load import load_text
-from engine.model import Category, Kpi, Ruleset, Scoring
+from engine.model import Category, Ruleset
 from engine.result import KpiResult
 from engine.score import weigh
 

@@ -1,6 +1,5 @@
 """All measures and checks over one source are one aggregation over one scan, and all
 sources are collected together."""
-from pathlib import Path
 
 import polars as pl
 

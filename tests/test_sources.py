@@ -1,5 +1,4 @@
 """Sources in every format, source filters, on_null, and the data contract at run time."""
-import json
 import textwrap
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 from engine.cli import main
 from engine.errors import AssessError
 from engine.run import assess
-from conftest import HAND, RULESET
+from conftest import RULESET
 
 RULESET_TEXT = textwrap.dedent("""\
     ruleset: orders_check
