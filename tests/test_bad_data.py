@@ -129,3 +129,19 @@ def test_internal_errors_show_a_traceback_only_when_asked(tmp_path):
                               capture_output=True, text=True, env=env)
         assert proc.returncode == 2 and "internal error: ZeroDivisionError" in proc.stderr
         assert ("Traceback" in proc.stderr) == shown
+
+
+def test_interrupted_run_exits_130_and_keeps_the_previous_report(tmp_path, capsys, monkeypatch):
+    import engine.run
+    (tmp_path / "r.yaml").write_text(RULESET.format(ext="csv"))
+    (tmp_path / "t.csv").write_text("id,n,d,ts\n")
+    report = tmp_path / "report.md"
+    report.write_text("previous")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.run, "run", interrupted)
+    assert main(["run", str(tmp_path / "r.yaml"), "--out", str(report)]) == 130
+    assert report.read_text() == "previous" and "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml", "report.md", "t.csv"]
