@@ -582,11 +582,28 @@ class _Builder:
             if source is None:
                 continue
             self.check_columns(check, source, ruleset, path)
+            self.check_values(check, source, path)
             for e in (check.expression, check.where):
                 if e:
                     self.row_names(e, source, ruleset.sources, self.params)
             out.append(check)
         return out
+
+    def check_values(self, check: Check, source: Source, path: tuple) -> None:
+        """Values a rule compares with must have the declared type of the column."""
+        kind = (source.columns or {}).get(str(check.options.get("column")))
+        numeric = kind in ("int", "float")
+        for key in ("values", "min", "max"):
+            given = check.options.get(key)
+            for value in given if isinstance(given, list) else [] if given is None else [given]:
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if kind and (numeric != number or (kind == "bool") != isinstance(value, bool)) \
+                        and kind not in ("date", "datetime"):
+                    self.problem(self.doc.at(path + (key,)), "value-type",
+                                 f"`{check.id}`: {value!r} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind}, "
+                                 f"the type of column `{check.options['column']}`",
+                                 "write the values as the column holds them")
+                    return
 
     def check_columns(self, check: Check, source: Source, ruleset: Ruleset, path: tuple) -> None:
         """Columns a check names exist in the contracts that declare columns."""

@@ -145,3 +145,33 @@ def test_interrupted_run_exits_130_and_keeps_the_previous_report(tmp_path, capsy
     assert main(["run", str(tmp_path / "r.yaml"), "--out", str(report)]) == 130
     assert report.read_text() == "previous" and "interrupted" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml", "report.md", "t.csv"]
+
+
+CHECKS_ONLY = """\
+ruleset: checks_only
+sources:
+  t: {path: t.csv, key: id, columns: {id: string, score: float, n: int}}
+checks:
+  - {id: score_range, source: t, rule: range, column: score, min: 1, max: 5}
+"""
+
+
+def test_a_ruleset_of_checks_alone_with_nan_in_the_evidence(tmp_path, capsys):
+    (tmp_path / "r.yaml").write_text(CHECKS_ONLY)
+    (tmp_path / "t.csv").write_text("id,score,n\na,NaN,1\nb,3,2\nc,9,4\n")
+    for fmt in ("md", "html", "json", "table", "xlsx"):
+        code = main(["run", str(tmp_path / "r.yaml"), "--format", fmt, "--out", str(tmp_path / f"r.{fmt}")])
+        # NaN and 9 are outside 1..5: the rule fails (exit 1), and every format renders it
+        assert code == 1, (fmt, capsys.readouterr().err)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["kpis"] == [] and result["score"] is None and result["grade"] == "n/a"
+    assert [c["failed"] for c in result["checks"]] == [2]
+    assert "nan" in (tmp_path / "r.md").read_text()
+
+
+def test_values_of_another_type_than_the_column_are_refused_at_validation(tmp_path, capsys):
+    (tmp_path / "r.yaml").write_text(CHECKS_ONLY.replace(
+        "rule: range, column: score, min: 1, max: 5", "rule: allowed_values, column: n, values: ['1', '2']"))
+    assert main(["validate", str(tmp_path / "r.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "r.yaml:5:" in out and "[value-type]" in out and "'1' is not an int" in out
