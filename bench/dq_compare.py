@@ -18,7 +18,8 @@ What it does:
 3. Runs each tool end to end in a child process of its own (start-up, imports, reading the
    Parquet file, every rule, the result): `assess run bench/dq_rules.yaml --format json`,
    Great Expectations 1.x on a pandas DataFrame read from the file, Soda Core 3.x on DuckDB
-   reading the file. A warm-up round (not timed) then --runs timed rounds, interleaved and
+   (a view on the file, or a table loaded from it). A warm-up round (checked, not kept),
+   then --runs timed rounds, interleaved and
    in a rotating order; wall clock with time.perf_counter, CPU time and peak RSS from
    os.wait4's rusage of that child, all taken by a small launcher process that starts it.
    Before each run it waits (--idle-wait, up to 120 s) for the machine to be 90% idle, as
@@ -102,15 +103,16 @@ RULES = [
      "count": {"assess": "resolved_before", "gx": "resolved_before", "soda": "resolved_before"}},
 ]
 
-TOOLS = ("assess", "gx", "soda", "soda_table")
-TOOL_NAMES = {"assess": "assess", "gx": "Great Expectations (pandas)",
+TOOLS = ("assess", "gx", "soda", "soda_table", "assess_streaming")
+DEFAULT_TOOLS = TOOLS[:4]
+TOOL_NAMES = {"assess": "assess", "assess_streaming": "assess --engine streaming", "gx": "Great Expectations (pandas)",
               "soda": "Soda Core (DuckDB view on the Parquet file)",
               "soda_table": "Soda Core (DuckDB table loaded from the file)"}
 
 
 def count_of(rule: dict, tool: str) -> str:
     """The reference count that ``tool`` reports for ``rule``."""
-    return rule["count"]["soda" if tool.startswith("soda") else tool]
+    return rule["count"][tool.split("_")[0]]
 
 
 # ---------------------------------------------------------------------------- data
@@ -344,8 +346,10 @@ def wait_for_idle(limit: float) -> float:
 def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     out = pathlib.Path(tempfile.mkstemp(suffix=".json")[1])
     env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
-    if tool == "assess":
+    if tool.startswith("assess"):
         cmd = [args.assess, "run", str(RULESET), "--data", str(data), "--format", "json", "--out", str(out)]
+        if tool == "assess_streaming":
+            cmd += ["--engine", "streaming"]
     else:
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", tool,
                "--data", str(data), "--out", str(out)]
@@ -356,7 +360,7 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
         raise SystemExit(f"{tool} exited {got['code']}:\n{stderr[-4000:]}")
     result = json.loads(out.read_text())
     out.unlink()
-    if tool == "assess":
+    if tool.startswith("assess"):
         counts = {c["id"]: (c["observed"] if c["rule"] == "row_count" else c["failed"]) for c in result["checks"]}
         phases = {}
     else:
@@ -409,9 +413,19 @@ def versions(args: argparse.Namespace) -> dict:
         py = shebang[2:].strip()
         probe = ("import platform, polars, numpy; "
                  "print(platform.python_version(), polars.__version__, numpy.__version__)")
-        got = subprocess.run([py, "-c", probe], capture_output=True, text=True).stdout.split()
+        got = subprocess.run([py, "-c", probe], capture_output=True, text=True, cwd="/").stdout.split()
         if len(got) == 3:
             out["python (assess)"], out["polars (assess)"], out["numpy (assess)"] = got
+        where = subprocess.run([py, "-c", "import engine; print(engine.__file__)"], capture_output=True,
+                               text=True, cwd="/").stdout.strip()
+        out["assess engine"] = where
+        if where.startswith(str(REPO)):  # an editable install: the work tree as it is now
+            head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+            dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "engine"],
+                                   capture_output=True, text=True)
+            out["assess commit"] = head.stdout.strip() + (" (engine/ modified)" if dirty.stdout.strip() else "")
+    if args.label:
+        out["label"] = args.label
     return out
 
 
@@ -436,7 +450,7 @@ def report(results: dict) -> str:
         lines.append(f"| {TOOL_NAMES[tool]} | {med[tool]:.2f} | {min(walls):.2f}..{max(walls):.2f} | "
                      f"{statistics.median(cpu):.2f} | "
                      f"{mib(statistics.median(rss))} | {speed} |")
-    phases = [t for t in results["tools"] if t != "assess"]
+    phases = [t for t in results["tools"] if not t.startswith("assess")]
     if phases:
         lines += ["", "Phases inside the peers' processes (median s): import, load, validate",
                   ""]
@@ -508,18 +522,20 @@ def main() -> int:
     parser.add_argument("--defect-rate", type=float, default=0.001,
                         help="share of rows hit by each injected defect (default 0.001)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per tool (default 5)")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated, of: " + ",".join(TOOLS))
+    parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS),
+                        help=f"comma-separated, of: {','.join(TOOLS)} (default {','.join(DEFAULT_TOOLS)})")
     parser.add_argument("--assess", default=shutil.which("assess") or str(REPO / ".venv" / "bin" / "assess"),
                         help="the assess command (default: on PATH, else .venv/bin/assess)")
     parser.add_argument("--data-root", default=str(pathlib.Path(tempfile.gettempdir()) / "assess-bench"),
                         help="where the data is made and kept between runs")
+    parser.add_argument("--label", help="a note kept with the results, e.g. the commit assess was installed from")
     parser.add_argument("--json", help="write the results here (default bench/results/dq_compare-c<N>.json)")
     parser.add_argument("--idle-wait", type=float, default=120,
                         help="before each run, wait up to this many seconds for the machine to be "
                              "90%% idle (default 120; 0 to not wait)")
     parser.add_argument("--ablation", action="store_true",
                         help="time assess alone on variants of the ruleset (evidence off, no unique rule)")
-    parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("gx", "soda", "soda_table"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -547,7 +563,7 @@ def main() -> int:
         for tool in order:
             run = run_tool(tool, data, args)
             run["round"] = round_
-            print(f"round {round_} {tool:10s} {run['wall']:7.2f} s wall {run['cpu']:7.2f} s cpu "
+            print(f"round {round_} {tool:16s} {run['wall']:7.2f} s wall {run['cpu']:7.2f} s cpu "
                   f"{mib(run['rss_kib']):>7s} MiB  idle before {run['idle_before']:.0%}  "
                   + " ".join(f"{k}={v:.2f}" for k, v in run["phases"].items()), flush=True)
             problems += check_agreement(run, reference)
