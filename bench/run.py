@@ -4,39 +4,49 @@
 Issue "Performance: within 1.25x of hand-written Polars, bounded memory". Run it from the
 repository root with the project's environment (Polars, `assess` on PATH or --assess):
 
-    python bench/run.py                         # everything below; about 25 minutes
+    python bench/run.py                         # everything below: about 15 minutes
+    python bench/run.py --steps profile         # pyinstrument and query plans (1 minute)
     python bench/run.py --steps timing --sizes 125000 --runs 3   # a quick try
 
 Steps (--steps, comma-separated; default all but `profile`):
 
 - data: makes (or reuses) Parquet exports under --data-root (default /tmp/bench-data):
   `assess sample-data --customers N --format parquet` for each of --sizes (125,000
-  customers give 999,062 interaction rows, "1M"; 1,250,000 give 10,000,792, "10M"), and
-  `i100m/`: the 10M interactions repeated --copies times (10: 100,007,920 rows) with
-  the ids made unique again, written by a lazy `sink_parquet`, beside hard links to the
-  10M export's other tables.
+  customers give 999,062 interaction rows, "1M"; 1,250,000 give 10,000,792, "10M";
+  about 20 s and 1.6 GB of RAM for the larger), and `i10x/`: the 10M interactions
+  repeated --copies times (10: 100,007,920 rows, 1.1 GB) with the ids made unique again,
+  written by a lazy `sink_parquet` (20 s, 0.6 GB of RAM), beside hard links to the 10M
+  export's other tables (a symlink would be refused: it points out of --data).
 - timing: for each size, `assess run bench/engine_rules.yaml --data DIR --format json
   --out FILE` against `python bench/hand.py --data DIR --out FILE` (the same numbers in
   plain Polars), each in a fresh process, one warm-up round then --runs rounds, A B A B
   ... Wall clock, CPU and peak RSS of each run come from bench/launch.py (os.wait4 of a
   child it forks). Every run, warm-up included, is checked: every KPI value overall and
-  per owner, every rule's rows, failed count, status and failing-row samples must agree
-  (floats to 1e-9 relative); a mismatch stops the benchmark (exit 1).
-- ablation: the same pairs with no failing-row samples (`settings: samples: 0` and
-  `hand.py --samples 0`), and on Polars' in-memory engine (`--engine in-memory`).
-- validate: `assess validate rulesets/` wall time (--runs runs), and whether it imports
-  Polars (checked in a child that runs the CLI's main and looks at sys.modules).
-- formats: on the smallest size, `assess run --format F --out FILE` for json, md, html,
-  xlsx, interleaved, --runs rounds; the extra median wall over json; plus the render call
-  alone, timed in one process on one result.
-- stream: `--engine streaming` on i100m (100M interaction rows), engine and hand, peak RSS
-  against --memory-goal (4 GiB), results checked against each other.
-- profile: pyinstrument of one 10M engine run, and the optimized plans of the engine's
-  and the hand-written queries (`explain_all`), written under --data-root/profile.
+  per owner, every rule's rows, failed count, status and failing-row samples, and every
+  source's row count must agree (floats to 1e-9 relative); a mismatch stops the
+  benchmark (exit 1).
+- ablation: the same pairs (--ablation-runs rounds) with no failing-row samples
+  (`settings: {samples: 0}` and `hand.py --samples 0`), and on Polars' in-memory engine
+  (`--engine in-memory` for both; `auto`, the default, is Polars' streaming engine).
+- validate: `assess validate rulesets/` wall time (--runs runs after the warm-up), the
+  same inside one process, and whether it imports Polars (a child runs the CLI's main
+  and looks at sys.modules).
+- formats: on the smallest size, `assess run --format F --out FILE` for json, md, html
+  and xlsx, --runs rounds in a rotating order; the extra median wall over json; and the
+  render call alone, timed in one process on one result.
+- stream: `--engine streaming` on i10x (100M interaction rows), assess and hand,
+  --stream-runs rounds, peak RSS against --memory-goal (4 GiB), results checked against
+  each other; for the benchmark ruleset and for its streamable variant (UNSTREAMABLE
+  left out). A run passing --rss-cap-gib (default 80% of RAM) is killed and reported as
+  stopped at the cap, so the machine never reaches the OOM killer.
+- profile: pyinstrument of one 10M run of assess and of hand.py, and the optimized plans
+  of both's queries (`explain_all`), written under --data-root/profile.
 
 Results: a Markdown summary on stdout and everything (every run) in --json (default
---data-root/engine-bench.json). The machine may be shared: before each run the harness
-waits (up to --idle-wait seconds) for the CPUs to be 90% idle and records what it saw.
+--data-root/engine-bench.json); bench/ENGINE.md reports them. The machine may be shared:
+before each run the harness waits (up to --idle-wait seconds) for the CPUs to be 90%
+idle, and a round during which other processes took more than --max-foreign of the
+CPUs (measured by launch.py from /proc/stat) is run again, up to --retries times.
 """
 from __future__ import annotations
 
@@ -446,6 +456,14 @@ def step_formats(args: argparse.Namespace, data: Path, results: dict[str, Any]) 
     print("  formats: " + ", ".join(f"{f} {results['formats']['wall'][f]:.2f} s" for f in FORMATS), file=sys.stderr)
 
 
+def parquet_rows(data: Path) -> dict[str, int]:
+    """Row counts from the Parquet footers (when no run got as far as reporting them)."""
+    code = ("import sys, json, polars as pl, pathlib; print(json.dumps({p.stem: pl.scan_parquet(p).select(pl.len())"
+            ".collect().item() for p in pathlib.Path(sys.argv[1]).glob('*.parquet')}))")
+    out = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def step_stream(args: argparse.Namespace, data: Path, results: dict[str, Any]) -> None:
     """--engine streaming on the 100M-row source: the benchmark ruleset as it is, and its
     streamable variant (see UNSTREAMABLE). A run passing --rss-cap-gib is stopped there
@@ -478,7 +496,8 @@ def step_stream(args: argparse.Namespace, data: Path, results: dict[str, Any]) -
                   + ("" if a["capped"] or b["capped"] else ", agree"), file=sys.stderr)
             engine.append(a)
             hand.append(b)
-        rows = {s["name"]: s["rows"] for s in json.loads(e_out.read_text())["sources"]} if e_out.exists() else {}
+        rows = {s["name"]: s["rows"] for s in json.loads(e_out.read_text())["sources"]} if e_out.exists() else \
+            parquet_rows(data)
         peak = max(r["maxrss_kib"] for r in engine) / 1024 ** 2
         capped = any(r["capped"] for r in engine)
         results["stream"][variant] = {"engine": engine, "hand": hand, "rows": rows, **summary(engine, hand),
