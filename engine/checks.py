@@ -69,6 +69,9 @@ class Plan:
     observed: Any = None  # the measured value of a rule about the whole table
     lookup: tuple[str, str] | None = None  # (source, column) a `references` rule joins
     schema: dict[str, str] | None = None  # the columns and types a `schema` rule requires
+    # a duplicates rule's value (null where a row does not count): its evidence is the rows
+    # of the first repeated values, found by grouping rather than `failing` over every row
+    repeats: Any = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def unique(ctx: Context) -> Plan:
     optional ``normalize``: ``lower``, ``trim``, ``lower_trim``, ``digits`` or ``phone``
     (digits, with a leading 86 dropped). ``failed`` counts the rows beyond the first of
     each value (rows with a value - distinct values), so ``[1, 1, 1, 2, 2, 3, null]`` has
-    3 failing rows of 7; the evidence lists every row of each duplicate group. Nulls are
+    3 failing rows of 7; the samples are the rows of the smallest repeated values and
+    ``--evidence`` writes every row of each repeated value. Nulls are
     ignored unless ``ignore_nulls: false`` (then they are one more value).
 
     Fails: ``{rule: unique, column: email, normalize: lower_trim}`` when ``A@x.cn`` and
@@ -154,7 +158,8 @@ def unique(ctx: Context) -> Plan:
     counted = ctx.scope(ctx.pl.when(present).then(key))
     failed = ctx.scope(present).sum() - counted.drop_nulls().n_unique() \
         if ctx.option("ignore_nulls", True) else ctx.rows() - ctx.scope(key).n_unique()
-    return Plan(present & key.is_duplicated(), list(names), failed=failed)
+    return Plan(present & key.is_duplicated(), list(names), failed=failed,
+                repeats=ctx.pl.when(present).then(key) if ctx.option("ignore_nulls", True) else None)
 
 
 @rule("column", "values")

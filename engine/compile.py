@@ -307,7 +307,8 @@ class CheckPlan:
         """True on a failing row, evaluated on the rows in scope."""
         return lit(self.rule.failing).fill_null(False)
 
-    def aggregations(self) -> list[pl.Expr]:
+    def aggregations(self, overall: bool = True) -> list[pl.Expr]:
+        """Its counts; overall, a duplicates rule's ``failed`` comes from its own grouping."""
         if self.rule.schema is not None:  # judged from the file's schema, not its rows
             return []
         scope = self.where if self.where is not None else None
@@ -315,7 +316,9 @@ class CheckPlan:
         rows = self.rule.rows if self.rule.rows is not None else \
             (pl.len() if scope is None else scope.sum())
         failed = self.rule.failed if self.rule.failed is not None else failing.sum()
-        out = [rows.cast(pl.Int64).alias(self.rows), failed.cast(pl.Int64).alias(self.failed)]
+        out = [rows.cast(pl.Int64).alias(self.rows)]
+        if not (overall and self.rule.repeats is not None):
+            out.append(failed.cast(pl.Int64).alias(self.failed))
         if self.rule.observed is not None:
             out.append(self.rule.observed.alias(self.observed))
         return out

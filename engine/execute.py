@@ -32,6 +32,8 @@ class Executed:
     paths: dict[str, Path]
     groups: dict[str, pl.DataFrame] = field(default_factory=dict)  # check id -> counts per group
     breakdowns: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = field(default_factory=dict)
+    engine: str = "auto"  # the Polars engine of the first pass, kept for the evidence
+    repeated: dict[str, pl.Series] = field(default_factory=dict)  # check id -> repeated values
 
 
 NAME = "__name__"
@@ -235,8 +237,11 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
     queries |= {f"{name}.by": _grouped(plan, name, frames[name])
                 for name, q in plan.sources.items() if q.per_entity}
     queries |= {f"{c.check.source}.{c.check.id}.groups": frames[c.check.source].group_by(c.check.by)
-                .agg(c.aggregations()).sort(c.check.by, nulls_last=True)
+                .agg(c.aggregations(overall=False)).sort(c.check.by, nulls_last=True)
                 for c in plan.checks if c.check.by and c.rule.schema is None}
+    queries |= {f"{c.check.source}.{c.check.id}.repeats": _repeats(c, frames[c.check.source],
+                                                                   plan.ruleset.samples)
+                for c in plan.checks if c.rule.repeats is not None}
     if plan.ruleset.names:
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
     queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
@@ -247,12 +252,16 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
         results = dict(zip(queries, pl.collect_all(list(queries.values()), engine=engine)))
     except pl.exceptions.PolarsError:
         results = {n: _collect_one(plan, n.split(".")[0], q, scanned) for n, q in queries.items()}
-    values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")
+    repeats = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".repeats")}
+    values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)]
+                       + [df.select(pl.col("failed").alias(f"{c}.failed")) for c, df in repeats.items()],
+                       how="horizontal")
     entities = _entities(plan, values, results) if plan.ruleset.by else None
     groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
     breakdowns = {(n.split(".")[0], tuple(n.split(".")[1].split("+"))): df
                   for n, df in results.items() if n.endswith(".breakdown")}
-    return Executed(values, entities, frames, paths, groups, breakdowns)
+    return Executed(values, entities, frames, paths, groups, breakdowns, engine,
+                    {c: df["value"][0] for c, df in repeats.items()})
 
 
 def _schemas(plan: Plan, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
@@ -378,23 +387,39 @@ def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.L
                                   f"source `{name}`: {message}", hint)) from None
 
 
-def failing_rows(plan: CheckPlan, executed: Executed, key: list[str]) -> pl.LazyFrame:
-    """Every failing row of a rule: the source's key and the columns the rule names."""
+def failing_rows(plan: CheckPlan, executed: Executed, key: list[str],
+                 repeated: pl.Series | None = None) -> pl.LazyFrame:
+    """Every failing row of a rule: the source's key and the columns the rule names; for a
+    duplicates rule given ``repeated`` values, only the rows of those values."""
     frame = executed.frames[plan.check.source]
     if plan.where is not None:  # scope first, so window rules (duplicates) see only it
         frame = frame.filter(plan.where)
     columns = list(dict.fromkeys(key + plan.check.by + plan.columns))
-    return frame.filter(plan.failing).select(columns)
+    failing = plan.failing if repeated is None else plan.rule.repeats.is_in(repeated.implode())
+    return frame.filter(failing).select(columns)
+
+
+def _repeats(plan: CheckPlan, frame: pl.LazyFrame, limit: int) -> pl.LazyFrame:
+    """A duplicates rule by grouping its values: ``failed`` (rows beyond the first of each
+    value) and the ``limit`` smallest repeated values for the samples. The grouping costs
+    what ``n_unique`` would and spares the evidence a pass marking every duplicated row;
+    the smallest values keep the samples the same from run to run."""
+    if plan.where is not None:
+        frame = frame.filter(plan.where)
+    counts = frame.select(plan.rule.repeats.alias("value")).drop_nulls().group_by("value").len()
+    return counts.select((pl.col("len").sum() - pl.len()).cast(pl.Int64).alias("failed"),
+                         pl.col("value").filter(pl.col("len") > 1).sort().head(limit).implode())
 
 
 def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],
             limit: int) -> dict[str, pl.DataFrame]:
     """Up to ``limit`` failing rows for each of ``plans``, in one collect_all."""
-    wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, [])).head(limit)
+    wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, []),
+                                       executed.repeated.get(p.check.id)).head(limit)
               for p in plans if limit > 0 and p.rule.schema is None}
     if not wanted:
         return {}
-    return dict(zip(wanted, pl.collect_all(list(wanted.values()))))
+    return dict(zip(wanted, pl.collect_all(list(wanted.values()), engine=executed.engine)))
 
 
 def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],

@@ -772,3 +772,18 @@ def test_rules_reference_has_every_rule(capsys):
         first = RULES[kind].plan.__doc__.strip().splitlines()[0].strip()
         assert first and first in text, kind
         assert f"### `{kind}`" in printed and first in printed, kind
+
+
+def test_unique_samples_are_the_smallest_repeated_values(tmp_path):
+    table = ("{id: string, v: int}", "id,v\n1,9\n2,9\n3,5\n4,1\n5,5\n6,1\n7,\n8,\n9,3\n")
+    path = write(tmp_path, """
+        - {id: dup, source: t, rule: unique, column: v}
+    """, {"t": table})
+    path.write_text(path.read_text(encoding="utf-8") + "settings: {samples: 2}\n", encoding="utf-8")
+    for engine in ("auto", "in-memory", "streaming"):
+        (c,) = assess(path, engine=engine).checks
+        # repeated: 9 (rows 1, 2), 5 (rows 3, 5), 1 (rows 4, 6); 7 values - 4 distinct = 3.
+        # The evidence takes the 2 smallest repeated values, 1 and 5, then the first 2 of
+        # their rows in file order: 3 (a 5) and 4 (a 1). The nulls are ignored.
+        assert (c.rows, c.failed) == (9, 3)
+        assert [s["id"] for s in c.samples] == ["3", "4"]
