@@ -226,7 +226,9 @@ def measure_expr(measure: Measure, params: dict[str, Any], suffix: str = "") -> 
             label = label.filter(_bool(where))
         return label.sort_by(of, descending=True, nulls_last=True).first().alias(measure.name + suffix)
     agg = {
-        "count": of.count(), "sum": of.sum(), "mean": of.mean(), "median": of.median(),
+        # a median as the linear 0.5 quantile, the same number, because that one streams
+        "count": of.count(), "sum": of.sum(), "mean": of.mean(),
+        "median": of.quantile(0.5, interpolation="linear"),
         "min": of.min(), "max": of.max(), "n_unique": of.drop_nulls().n_unique(),
         "quantile": of.quantile(measure.q, interpolation="linear"),
     }[measure.agg]
@@ -349,6 +351,10 @@ class SourceQuery:
     per_entity: list[pl.Expr] = field(default_factory=list)  # the measures grouped by entity
     columns: set[str] = field(default_factory=set)  # every column name its expressions use
     compute: list[pl.Expr] = field(default_factory=list)  # its computed columns, in order
+    # aggregations whose state grows with the rows read, which a bounded run computes
+    # apart (execute._bounded): output name -> the values of a distinct count, by whose
+    # hash the rows can be sliced, or None for an order statistic
+    heavy: dict[str, pl.Expr | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -372,6 +378,7 @@ class Plan:
 
 
 ROWS = "__rows__"
+HEAVY = ("median", "quantile", "n_unique", "top")  # their state grows with the rows read
 
 
 def _ratio(check: Check) -> pl.Expr:
@@ -454,6 +461,9 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         for variant in runs:
             agg = measure_expr(measure, variant.params, variant.suffix)
             query.aggregations.append(agg)
+            if measure.agg in HEAVY:
+                query.heavy[measure.name + variant.suffix] = \
+                    lit(compile_row(measure.of, variant.params)) if measure.agg == "n_unique" else None
             if ruleset.by and not (measure.shared or measure.allocate):
                 query.per_entity.append(agg)
         for e in (measure.of, measure.where):

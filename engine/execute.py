@@ -213,7 +213,12 @@ def _first_line(exc: Exception) -> str:
 
 def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
             progress: Callable[[str], None] = lambda _: None, allow: tuple[Path, ...] = (),
-            engine: str = "auto") -> Executed:
+            engine: str = "auto", slice_rows: int = 20_000_000) -> Executed:
+    """Every query of ``plan`` over its sources' files in one ``collect_all``. With the
+    streaming engine, the aggregations whose state grows with the rows read (distinct
+    counts, per-entity medians and quantiles, `unique` rules) are left to ``_bounded``,
+    which runs them after the main pass over slices of at most ``slice_rows`` rows."""
+    bounded = engine == "streaming"
     raw: dict[str, pl.LazyFrame] = {}
     scanned: dict[str, pl.LazyFrame] = {}  # as read, before the contract's types
     paths: dict[str, Path] = {}
@@ -232,16 +237,18 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
             problems += exc.problems
     if problems:
         raise AssessError(problems)
-    frames = _frames(plan, raw)
-    queries = {name: frames[name].select(q.aggregations) for name, q in plan.sources.items()}
-    queries |= {f"{name}.by": _grouped(plan, name, frames[name])
+    frames, plain = _frames(plan, raw)
+    queries = {name: frames[name].select(_light(q.aggregations, q.heavy, bounded))
+               for name, q in plan.sources.items()}
+    queries |= {f"{name}.by": frames[name].group_by(_key(plan, name))
+                .agg(_light(q.per_entity, q.heavy, bounded))
                 for name, q in plan.sources.items() if q.per_entity}
     queries |= {f"{c.check.source}.{c.check.id}.groups": frames[c.check.source].group_by(c.check.by)
                 .agg(c.aggregations(overall=False)).sort(c.check.by, nulls_last=True)
                 for c in plan.checks if c.check.by and c.rule.schema is None}
     queries |= {f"{c.check.source}.{c.check.id}.repeats": _repeats(c, frames[c.check.source],
                                                                    plan.ruleset.samples)
-                for c in plan.checks if c.rule.repeats is not None}
+                for c in plan.checks if c.rule.repeats is not None and not bounded}
     if plan.ruleset.names:
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
     queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
@@ -252,6 +259,8 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
         results = dict(zip(queries, pl.collect_all(list(queries.values()), engine=engine)))
     except pl.exceptions.PolarsError:
         results = {n: _collect_one(plan, n.split(".")[0], q, scanned) for n, q in queries.items()}
+    if bounded:
+        _bounded(plan, plain, results, slice_rows, progress)
     repeats = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".repeats")}
     values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)]
                        + [df.select(pl.col("failed").alias(f"{c}.failed")) for c, df in repeats.items()],
@@ -287,11 +296,12 @@ def _is(dtype: Any, kind: str) -> bool:
     return dtype == TYPES[kind]
 
 
-def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> tuple[dict[str, pl.LazyFrame],
+                                                               dict[str, pl.LazyFrame]]:
     """Every source as the queries read it: its own rows (read from the file, or grouped
-    from its parent's own rows), borrowed columns joined from the lenders' own rows,
-    `references` lookups marked, the `where` applied. Lending from own rows, never from
-    a joined frame, means no chain of sources can loop; a frame that is lent is cached,
+    from its parent's own rows), borrowed columns joined from the lenders' own rows, the
+    `where` applied, `references` lookups marked; and the same without the lookups, for
+    queries that need none. Lending from own rows, never from a joined frame, means no chain of sources can loop; a frame that is lent is cached,
     so its file is scanned once."""
     sources = plan.ruleset.sources
     lookups = [c for c in plan.checks if c.rule.lookup]
@@ -307,13 +317,17 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]
             own[name] = frame.cache() if name in lent else frame
         return own[name]
 
-    frames = {}
+    frames, plain = {}, {}
     for name, source in sources.items():
         out = rows(name)
         for other, on, columns in source.joins:
             # the first row of each key wins, so a duplicate key cannot multiply rows
             out = out.join(rows(other).select(on, *columns).unique(subset=on, keep="first"),
                            on=on, how="left", maintain_order="left")
+        query = plan.sources[name]
+        for column in query.compute:  # one at a time: a computed column may use the ones before
+            out = out.with_columns(column)
+        out = plain[name] = out if query.where is None else out.filter(query.where)
         for c in lookups:  # references: one join per pair of columns marks the values found
             if c.check.source == name:
                 other, column = c.rule.lookup
@@ -321,11 +335,8 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]
                                            pl.lit(True).alias(f"{c.check.id}.found")).unique()
                 out = out.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
                                right_on=f"{c.check.id}.key", how="left", maintain_order="left")
-        query = plan.sources[name]
-        for column in query.compute:  # one at a time: a computed column may use the ones before
-            out = out.with_columns(column)
-        frames[name] = out if query.where is None else out.filter(query.where)
-    return frames
+        frames[name] = out
+    return frames, plain
 
 
 def _key(plan: Plan, source: str) -> list[pl.Expr]:
@@ -334,8 +345,53 @@ def _key(plan: Plan, source: str) -> list[pl.Expr]:
     return [pl.col(c).cast(pl.String).alias(b) for c, b in zip(columns, plan.ruleset.by)]
 
 
-def _grouped(plan: Plan, source: str, frame: pl.LazyFrame) -> pl.LazyFrame:
-    return frame.group_by(_key(plan, source)).agg(plan.sources[source].per_entity)
+def _light(aggregations: list[pl.Expr], heavy: dict[str, pl.Expr | None],
+           bounded: bool) -> list[pl.Expr]:
+    """The aggregations of the main pass: all of them, unless a bounded run computes the
+    heavy ones apart."""
+    return [a for a in aggregations if not bounded or a.meta.output_name() not in heavy]
+
+
+def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.DataFrame],
+             slice_rows: int, progress: Callable[[str], None]) -> None:
+    """The heavy aggregations of a streaming run, into ``results``, each in a narrow query
+    of its own, one at a time. Distinct counts, and anything per entity, run over slices
+    of the source (its rows split by a hash of the values counted, or of the entity key),
+    so what they hold is a slice's, not the whole source's; an overall median cannot be
+    sliced, but alone in its query it streams."""
+    def slices(name: str, frame: pl.LazyFrame, by: pl.Expr) -> list[pl.LazyFrame]:
+        parts = max(1, -(-int(results[name][f"{name}.{ROWS}"][0]) // slice_rows))
+        return [frame.filter(by.hash() % parts == i) for i in range(parts)] if parts > 1 else [frame]
+
+    for name, q in plan.sources.items():
+        frame = frames[name]
+        overall = [a for a in q.aggregations if a.meta.output_name() in q.heavy]
+        per_entity = [a for a in q.per_entity if a.meta.output_name() in q.heavy]
+        if overall or per_entity:
+            progress(f"distinct counts and medians of {name}, a slice at a time")
+        for a in overall:
+            values = q.heavy[a.meta.output_name()]
+            if values is None:
+                results[name] = results[name].hstack(frame.select(a).collect(engine="streaming"))
+            else:  # the distinct values of disjoint slices add up
+                pieces = [f.select(a).collect(engine="streaming") for f in slices(name, frame, values)]
+                results[name] = results[name].hstack(pl.concat(pieces).sum())
+        if per_entity:
+            key = _key(plan, name)
+            pieces = [f.group_by(key).agg(per_entity).collect(engine="streaming")
+                      for f in slices(name, frame, pl.struct(key))]
+            results[f"{name}.by"] = results[f"{name}.by"].join(
+                pl.concat(pieces, how="vertical_relaxed"), on=plan.ruleset.by, how="left")
+    limit = plan.ruleset.samples
+    for c in plan.checks:
+        if c.rule.repeats is None:
+            continue
+        source = c.check.source
+        pieces = [_repeats(c, f, limit).collect(engine="streaming")
+                  for f in slices(source, frames[source], c.rule.repeats)]
+        values = pl.concat([p["value"][0] for p in pieces]).sort().head(limit)
+        results[f"{source}.{c.check.id}.repeats"] = pl.DataFrame(
+            {"failed": [sum(int(p["failed"][0]) for p in pieces)], "value": [values]})
 
 
 def _names(plan: Plan, frame: pl.LazyFrame) -> pl.LazyFrame:
