@@ -6,6 +6,7 @@ a node budget so a "billion laughs" document is refused instead of eating the me
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ Path_ = tuple[str | int, ...]
 MAX_NODES = 100_000
 MAX_BYTES = 2_000_000
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+STR = "tag:yaml.org,2002:str"
+EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 @dataclass
@@ -107,12 +110,24 @@ class _Builder:
         return str(node.value)
 
     def scalar(self, node: yaml.Node) -> Any:
+        if node.tag == STR and not node.style and EXPONENT.fullmatch(node.value):
+            return float(node.value)  # YAML 1.1 reads 1e9 as text; YAML 1.2 and users, as a number
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:
             raise AssessError(Problem(_loc(self.doc.file, node), "yaml-tag",
                                       f"tag {node.tag} is not allowed",
                                       "only plain YAML values are accepted")) from None
+
+
+def _compose(text: str) -> yaml.Node | None:
+    fast = getattr(yaml, "CSafeLoader", None)  # libyaml, when PyYAML was built with it
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass  # parsed again below: the pure-Python parser words its errors better
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def load_text(text: str, file: str = "<string>") -> Document:
@@ -122,7 +137,7 @@ def load_text(text: str, file: str = "<string>") -> Document:
         raise AssessError(Problem(Location(file), "yaml-too-large",
                                   f"the file is larger than {MAX_BYTES} bytes"))
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)

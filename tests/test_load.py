@@ -183,3 +183,15 @@ def test_empty_document(text):
 
 def test_complex_key_is_refused():
     assert only("[a, b]: 1\n").rule == "yaml-key"
+
+
+def test_numbers_with_an_exponent_are_numbers():
+    # YAML 1.1 (PyYAML) wants a dot in 1.0e9 and reads 1e9 as text; users mean a number
+    data = load_text("a: 1e9\nb: 2.5E-3\nc: '1e9'\nd: 1.0e9\ne: 1e\nf: -3e+2\ng: .5e1\n").data
+    assert data == {"a": 1e9, "b": 0.0025, "c": "1e9", "d": 1e9, "e": "1e", "f": -300.0, "g": 5.0}
+
+
+def test_syntax_errors_keep_the_clearer_message_of_the_python_parser():
+    with pytest.raises(AssessError) as caught:
+        load_text("a: [1, 2\n", "r.yaml")
+    assert "expected ',' or ']'" in str(caught.value)
