@@ -149,18 +149,24 @@ class Result:
 
 
 def _plain(value: Any) -> Any:
+    """JSON's types, walking dataclasses by their fields (dataclasses.asdict deep-copies
+    every leaf: seconds on a result with thousands of entities)."""
+    if value is None or isinstance(value, (str, int)):
+        return value
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
     return value
 
 
 def to_json(result: Result) -> dict[str, Any]:
-    return _plain(dataclasses.asdict(result))
+    return _plain(result)

@@ -13,7 +13,7 @@ from .execute import NAME, Executed, execute, samples, source_rows, write_eviden
 from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
-from .score import grade_of, profile, score_value, status, weigh
+from .score import Peers, grade_of, profile, score_value, status, weigh
 from .validate import load_ruleset
 
 
@@ -120,7 +120,7 @@ def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
     return frame.collect()
 
 
-def _kpis(plan: Plan, row: dict[str, Any], peers: dict[str, list[Any]] | None,
+def _kpis(plan: Plan, row: dict[str, Any], peers: dict[str, Peers] | None,
           lang: str) -> list[KpiResult]:
     """One scorecard's KPIs from its row; ``peers`` holds every entity's values when the
     row is an entity, None on the overall scorecard."""
@@ -162,7 +162,7 @@ def _entities(plan: Plan, frame: pl.DataFrame, lang: str) -> list[EntityResult]:
     """A scorecard per entity, ranked: ties share a rank, and only entities scored on
     the same weights are ranked together (the others say why they are not)."""
     ruleset = plan.ruleset
-    peers = {k: frame[k].to_list() for k in ruleset.kpis}
+    peers = {k: Peers.of(frame[k].to_list()) for k in ruleset.kpis}
     out = []
     for row in frame.iter_rows(named=True):
         kpis = _kpis(plan, row, peers, lang)

@@ -7,6 +7,7 @@ weight redistributed over the others, and the result says so.
 """
 from __future__ import annotations
 
+import bisect
 import inspect
 import math
 from typing import Callable, Sequence
@@ -66,15 +67,35 @@ def boolean(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     return 100.0 if _meets(kpi, value, kpi.target) else 0.0
 
 
+class Peers(tuple):
+    """Every entity's value of one KPI, sorted, the missing ones left out, with their mean
+    and standard deviation: worked out once per KPI, so scoring n entities against each
+    other costs n log n, not n x n."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Peers:
+        if isinstance(values, Peers):
+            return values
+        peers = cls(sorted(v for v in values if v is not None))
+        peers.mean = sum(peers) / len(peers) if peers else math.nan
+        peers.std = math.sqrt(sum((p - peers.mean) ** 2 for p in peers) / len(peers)) if peers else 0.0
+        return peers
+
+
 def percentile(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """Against the other entities: the best scores 100, the worst 0, the rest by the share
     of entities they beat (ties count half). Needs `by`; for peer benchmarking without a
     target. Values 1, 2, 3 (higher is better) score 0, 50, 100; 1, 1, 3 score 25, 25, 100."""
+    peers = Peers.of(peers)
     others = len(peers) - 1
     if others <= 0:
         return 100.0
-    worse = sum((p < value) if kpi.better == "higher" else (p > value) for p in peers)
-    ties = sum(p == value for p in peers) - 1
+    below, above = bisect.bisect_left(peers, value), len(peers) - bisect.bisect_right(peers, value)
+    worse = below if kpi.better == "higher" else above
+    ties = len(peers) - below - above - 1
     return _clip((worse + ties / 2) / others * 100)
 
 
@@ -82,11 +103,10 @@ def zscore(kpi: Kpi, value: float, peers: Sequence[float] = ()) -> float:
     """Against the other entities: 50 at their mean, 50 x z / clip more or less for a
     value z standard deviations away (clip defaults to 2, so z = 2 scores 100), clipped
     to 0..100; 50 for all when they are equal. Needs `by`."""
-    mean = sum(peers) / len(peers) if peers else value
-    std = math.sqrt(sum((p - mean) ** 2 for p in peers) / len(peers)) if peers else 0.0
-    if std == 0:
+    peers = Peers.of(peers)
+    if not peers or peers.std == 0:
         return 50.0
-    z = (value - mean) / std * (1 if kpi.better == "higher" else -1)
+    z = (value - peers.mean) / peers.std * (1 if kpi.better == "higher" else -1)
     return _clip(50 + 50 * z / kpi.scoring.clip)
 
 
@@ -110,7 +130,7 @@ def score_value(kpi: Kpi, value: float | None, peers: Sequence[float | None] = (
     """The score of one value; ``peers`` are every entity's values (peer methods only)."""
     if value is None or math.isnan(value):
         return None
-    return METHODS[kpi.scoring.method](kpi, value, [p for p in peers if p is not None])
+    return METHODS[kpi.scoring.method](kpi, value, Peers.of(peers))
 
 
 def status(kpi: Kpi, value: float | None, score: float | None) -> str:
@@ -151,9 +171,12 @@ def _total(ruleset: Ruleset, kpis: list[KpiResult]) -> tuple[dict[str, float | N
     for cat in ruleset.categories.values():
         categories[cat.id] = _rollup(cat.rollup, [(k.weight, k.score) for k in kpis if k.category == cat.id
                                                   and k.score is not None and k.weight > 0])
-    counted = [(c.weight, categories[c.id]) for c in ruleset.categories.values()
-               if categories[c.id] is not None and c.weight > 0]
-    return categories, _rollup("mean", counted)
+    return categories, _mean(ruleset, categories)
+
+
+def _mean(ruleset: Ruleset, categories: dict[str, float | None]) -> float | None:
+    return _rollup("mean", [(c.weight, categories[c.id]) for c in ruleset.categories.values()
+                            if categories[c.id] is not None and c.weight > 0])
 
 
 def weigh(ruleset: Ruleset, kpis: list[KpiResult], lang: str
@@ -179,11 +202,12 @@ def weigh(ruleset: Ruleset, kpis: list[KpiResult], lang: str
         in_category = sum(o.weight for o in kpis if o.category == k.category
                           and o.score is not None and o.weight > 0)
         k.share = (k.weight / in_category) * (counted[k.category] / sum(counted.values()))
-        # the gain is measured, not estimated, so it holds for every rollup
-        actual = k.score
-        k.score = 100.0
-        k.gain = max(0.0, _total(ruleset, kpis)[1] - total)
-        k.score = actual
+        # the gain is measured, not estimated, so it holds for every rollup; only the
+        # KPI's own category changes
+        cat = ruleset.categories[k.category]
+        changed = _rollup(cat.rollup, [(o.weight, 100.0 if o is k else o.score) for o in kpis
+                                       if o.category == k.category and o.score is not None and o.weight > 0])
+        k.gain = max(0.0, _mean(ruleset, {**scores, k.category: changed}) - total)
     return categories, total, notes
 
 

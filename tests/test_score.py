@@ -316,3 +316,33 @@ def test_rollup_worst_gain_is_what_the_total_would_gain():
     assert k["k1"].gain == pytest.approx(0.0)
     # k2 at 100: a = min(80, 100) = 80, total (3 x 80 + 100) / 4 = 85, 85 - 55 = 30
     assert k["k2"].gain == pytest.approx(30.0)
+
+
+# ---------------------------------------------------------------- peer methods
+
+
+def test_percentile_by_hand_with_ties_and_missing_peers():
+    # peers 1, 1, 3 and a missing one (left out): 1 beats none and ties one -> 0.5 / 2 = 25
+    peers = [3.0, None, 1.0, 1.0]
+    assert score_value(kpi("percentile"), 1.0, peers) == pytest.approx(25.0)
+    assert score_value(kpi("percentile"), 3.0, peers) == pytest.approx(100.0)
+    # lower is better: 1 beats the 3 and ties the other 1 -> 1.5 / 2 = 75
+    assert score_value(kpi("percentile", better="lower"), 1.0, peers) == pytest.approx(75.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_peer_scores_match_a_count_over_every_pair(seed):
+    import random
+    rng = random.Random(seed)
+    values = [float(rng.randint(0, 20)) for _ in range(60)]
+    for better in ("higher", "lower"):
+        k = kpi("percentile", better=better)
+        for v in values:
+            beaten = sum((p < v) if better == "higher" else (p > v) for p in values)
+            tied = sum(p == v for p in values) - 1
+            assert score_value(k, v, values) == pytest.approx((beaten + tied / 2) / 59 * 100)
+    mean = sum(values) / 60
+    std = math.sqrt(sum((p - mean) ** 2 for p in values) / 60)
+    for v in values:
+        z = (v - mean) / std
+        assert score_value(kpi("zscore", clip=2), v, values) == pytest.approx(min(100, max(0, 50 + 25 * z)))
