@@ -69,8 +69,8 @@ class Plan:
     observed: Any = None  # the measured value of a rule about the whole table
     lookup: tuple[str, str] | None = None  # (source, column) a `references` rule joins
     schema: dict[str, str] | None = None  # the columns and types a `schema` rule requires
-    # a duplicates rule's value (null where a row does not count): its evidence is the rows
-    # of the first repeated values, found by grouping rather than `failing` over every row
+    # a duplicates rule's value (null where a row does not count): its samples are the rows
+    # of a few repeated values, found by grouping rather than `failing` over every row
     repeats: Any = None
 
 
@@ -143,8 +143,9 @@ def unique(ctx: Context) -> Plan:
     optional ``normalize``: ``lower``, ``trim``, ``lower_trim``, ``digits`` or ``phone``
     (digits, with a leading 86 dropped). ``failed`` counts the rows beyond the first of
     each value (rows with a value - distinct values), so ``[1, 1, 1, 2, 2, 3, null]`` has
-    3 failing rows of 7; the samples are the rows of the smallest repeated values and
-    ``--evidence`` writes every row of each repeated value. Nulls are
+    3 failing rows of 7. The samples are rows of the smallest values repeated within the
+    first 100,000 rows in scope (of the whole table when none repeats there), and
+    ``--evidence`` writes every row of every repeated value. Nulls are
     ignored unless ``ignore_nulls: false`` (then they are one more value).
 
     Fails: ``{rule: unique, column: email, normalize: lower_trim}`` when ``A@x.cn`` and
@@ -155,11 +156,14 @@ def unique(ctx: Context) -> Plan:
     key = parts[0] if len(parts) == 1 else ctx.pl.struct(parts)
     present = ctx.pl.all_horizontal([p.is_not_null() for p in parts]) \
         if ctx.option("ignore_nulls", True) else ctx.pl.lit(True)
-    counted = ctx.scope(ctx.pl.when(present).then(key))
-    failed = ctx.scope(present).sum() - counted.drop_nulls().n_unique() \
-        if ctx.option("ignore_nulls", True) else ctx.rows() - ctx.scope(key).n_unique()
-    return Plan(present & key.is_duplicated(), list(names), failed=failed,
-                repeats=ctx.pl.when(present).then(key) if ctx.option("ignore_nulls", True) else None)
+    if not ctx.option("ignore_nulls", True):
+        return Plan(key.is_duplicated(), list(names), failed=ctx.rows() - ctx.scope(key).n_unique())
+    value = key if len(parts) == 1 else ctx.pl.when(present).then(key)  # null without a value
+    # n_unique counts null as one more value: subtracting it is cheaper than dropping nulls
+    distinct = ctx.scope(value).n_unique().cast(ctx.pl.Int64) \
+        - (ctx.scope(value).null_count() > 0).cast(ctx.pl.Int64)
+    return Plan(present & key.is_duplicated(), list(names),
+                failed=ctx.scope(present).sum().cast(ctx.pl.Int64) - distinct, repeats=value)
 
 
 @rule("column", "values")

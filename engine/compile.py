@@ -309,8 +309,7 @@ class CheckPlan:
         """True on a failing row, evaluated on the rows in scope."""
         return lit(self.rule.failing).fill_null(False)
 
-    def aggregations(self, overall: bool = True) -> list[pl.Expr]:
-        """Its counts; overall, a duplicates rule's ``failed`` comes from its own grouping."""
+    def aggregations(self) -> list[pl.Expr]:
         if self.rule.schema is not None:  # judged from the file's schema, not its rows
             return []
         scope = self.where if self.where is not None else None
@@ -318,9 +317,7 @@ class CheckPlan:
         rows = self.rule.rows if self.rule.rows is not None else \
             (pl.len() if scope is None else scope.sum())
         failed = self.rule.failed if self.rule.failed is not None else failing.sum()
-        out = [rows.cast(pl.Int64).alias(self.rows)]
-        if not (overall and self.rule.repeats is not None):
-            out.append(failed.cast(pl.Int64).alias(self.failed))
+        out = [rows.cast(pl.Int64).alias(self.rows), failed.cast(pl.Int64).alias(self.failed)]
         if self.rule.observed is not None:
             out.append(self.rule.observed.alias(self.observed))
         return out
@@ -481,6 +478,8 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         checks.append(plan)
         query = sources[check.source]
         query.aggregations += plan.aggregations()
+        if plan.rule.repeats is not None:  # rows beyond the first of each value: additive
+            query.heavy[plan.failed] = plan.rule.repeats  # over slices split by the value
         query.columns |= set(plan.columns) | set(check.by)
         if plan.rule.lookup:
             sources[plan.rule.lookup[0]].columns.add(plan.rule.lookup[1])

@@ -33,10 +33,11 @@ class Executed:
     groups: dict[str, pl.DataFrame] = field(default_factory=dict)  # check id -> counts per group
     breakdowns: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = field(default_factory=dict)
     engine: str = "auto"  # the Polars engine of the first pass, kept for the evidence
-    repeated: dict[str, pl.Series] = field(default_factory=dict)  # check id -> repeated values
+    slice_rows: int = 20_000_000  # rows a bounded run reads at a time for a heavy query
 
 
 NAME = "__name__"
+PREFIX = 100_000  # rows searched first for the repeated values a duplicates rule shows
 ADDITIVE = ("count", "sum", "n_unique")  # zero, not null, for an entity with no rows
 
 
@@ -244,11 +245,8 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
                 .agg(_light(q.per_entity, q.heavy, bounded))
                 for name, q in plan.sources.items() if q.per_entity}
     queries |= {f"{c.check.source}.{c.check.id}.groups": frames[c.check.source].group_by(c.check.by)
-                .agg(c.aggregations(overall=False)).sort(c.check.by, nulls_last=True)
+                .agg(c.aggregations()).sort(c.check.by, nulls_last=True)
                 for c in plan.checks if c.check.by and c.rule.schema is None}
-    queries |= {f"{c.check.source}.{c.check.id}.repeats": _repeats(c, frames[c.check.source],
-                                                                   plan.ruleset.samples)
-                for c in plan.checks if c.rule.repeats is not None and not bounded}
     if plan.ruleset.names:
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
     queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
@@ -261,16 +259,12 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
         results = {n: _collect_one(plan, n.split(".")[0], q, scanned) for n, q in queries.items()}
     if bounded:
         _bounded(plan, plain, results, slice_rows, progress)
-    repeats = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".repeats")}
-    values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)]
-                       + [df.select(pl.col("failed").alias(f"{c}.failed")) for c, df in repeats.items()],
-                       how="horizontal")
+    values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")
     entities = _entities(plan, values, results) if plan.ruleset.by else None
     groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
     breakdowns = {(n.split(".")[0], tuple(n.split(".")[1].split("+"))): df
                   for n, df in results.items() if n.endswith(".breakdown")}
-    return Executed(values, entities, frames, paths, groups, breakdowns, engine,
-                    {c: df["value"][0] for c, df in repeats.items()})
+    return Executed(values, entities, frames, paths, groups, breakdowns, engine, slice_rows)
 
 
 def _schemas(plan: Plan, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
@@ -352,6 +346,13 @@ def _light(aggregations: list[pl.Expr], heavy: dict[str, pl.Expr | None],
     return [a for a in aggregations if not bounded or a.meta.output_name() not in heavy]
 
 
+def _slices(frame: pl.LazyFrame, by: pl.Expr, rows: int, slice_rows: int) -> list[pl.LazyFrame]:
+    """``frame`` in slices of about ``slice_rows`` of its ``rows``, split by a hash of ``by``,
+    so that rows with the same ``by`` fall in the same slice."""
+    parts = max(1, -(-rows // slice_rows))
+    return [frame.filter(by.hash() % parts == i) for i in range(parts)] if parts > 1 else [frame]
+
+
 def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.DataFrame],
              slice_rows: int, progress: Callable[[str], None]) -> None:
     """The heavy aggregations of a streaming run, into ``results``, each in a narrow query
@@ -360,8 +361,7 @@ def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.
     so what they hold is a slice's, not the whole source's; an overall median cannot be
     sliced, but alone in its query it streams."""
     def slices(name: str, frame: pl.LazyFrame, by: pl.Expr) -> list[pl.LazyFrame]:
-        parts = max(1, -(-int(results[name][f"{name}.{ROWS}"][0]) // slice_rows))
-        return [frame.filter(by.hash() % parts == i) for i in range(parts)] if parts > 1 else [frame]
+        return _slices(frame, by, int(results[name][f"{name}.{ROWS}"][0]), slice_rows)
 
     for name, q in plan.sources.items():
         frame = frames[name]
@@ -382,16 +382,6 @@ def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.
                       for f in slices(name, frame, pl.struct(key))]
             results[f"{name}.by"] = results[f"{name}.by"].join(
                 pl.concat(pieces, how="vertical_relaxed"), on=plan.ruleset.by, how="left")
-    limit = plan.ruleset.samples
-    for c in plan.checks:
-        if c.rule.repeats is None:
-            continue
-        source = c.check.source
-        pieces = [_repeats(c, f, limit).collect(engine="streaming")
-                  for f in slices(source, frames[source], c.rule.repeats)]
-        values = pl.concat([p["value"][0] for p in pieces]).sort().head(limit)
-        results[f"{source}.{c.check.id}.repeats"] = pl.DataFrame(
-            {"failed": [sum(int(p["failed"][0]) for p in pieces)], "value": [values]})
 
 
 def _names(plan: Plan, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -431,6 +421,7 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
     return frame.with_columns(filled).with_columns(allocated)
 
 
+
 def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
     """Run one source alone, to say which one broke and why."""
     try:
@@ -455,26 +446,43 @@ def failing_rows(plan: CheckPlan, executed: Executed, key: list[str],
     return frame.filter(failing).select(columns)
 
 
-def _repeats(plan: CheckPlan, frame: pl.LazyFrame, limit: int) -> pl.LazyFrame:
-    """A duplicates rule by grouping its values: ``failed`` (rows beyond the first of each
-    value) and the ``limit`` smallest repeated values for the samples. The grouping costs
-    what ``n_unique`` would and spares the evidence a pass marking every duplicated row;
-    the smallest values keep the samples the same from run to run."""
-    if plan.where is not None:
-        frame = frame.filter(plan.where)
-    counts = frame.select(plan.rule.repeats.alias("value")).drop_nulls().group_by("value").len()
-    return counts.select((pl.col("len").sum() - pl.len()).cast(pl.Int64).alias("failed"),
-                         pl.col("value").filter(pl.col("len") > 1).sort().head(limit).implode())
+def _repeated(plans: list[CheckPlan], executed: Executed, limit: int) -> dict[str, pl.Series]:
+    """The values whose rows a duplicates rule shows as samples: the ``limit`` smallest
+    repeated within the first PREFIX rows in scope, which is cheap and almost always
+    enough; when none repeats there, the smallest in the whole source (in slices, on a
+    bounded run)."""
+    def smallest(plan: CheckPlan, frame: pl.LazyFrame) -> pl.LazyFrame:
+        value = pl.col("value")
+        return (frame.group_by(plan.rule.repeats.alias("value")).len()
+                .filter(value.is_not_null() & (pl.col("len") > 1)).select(value.sort().head(limit)))
+
+    scoped = [executed.frames[p.check.source] if p.where is None else
+              executed.frames[p.check.source].filter(p.where) for p in plans]
+    first = pl.collect_all([smallest(p, f.head(PREFIX)) for p, f in zip(plans, scoped)],
+                           engine=executed.engine) if plans else []
+    out = {}
+    for p, frame, found in zip(plans, scoped, first):
+        if found.height == 0:
+            rows = source_rows(executed, p.check.source)
+            pieces = [smallest(p, f).collect(engine=executed.engine) for f in
+                      _slices(frame, p.rule.repeats, rows, executed.slice_rows
+                              if executed.engine == "streaming" else max(rows, 1))]
+            found = pl.concat(pieces).sort("value").head(limit)
+        out[p.check.id] = found["value"]
+    return out
 
 
 def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],
             limit: int) -> dict[str, pl.DataFrame]:
-    """Up to ``limit`` failing rows for each of ``plans``, in one collect_all."""
-    wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, []),
-                                       executed.repeated.get(p.check.id)).head(limit)
-              for p in plans if limit > 0 and p.rule.schema is None}
-    if not wanted:
+    """Up to ``limit`` failing rows for each of ``plans``, in one collect_all (after the
+    repeated values of the duplicates rules)."""
+    plans = [p for p in plans if limit > 0 and p.rule.schema is None]
+    if not plans:
         return {}
+    repeated = _repeated([p for p in plans if p.rule.repeats is not None], executed, limit)
+    wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, []),
+                                       repeated.get(p.check.id)).head(limit)
+              for p in plans}
     return dict(zip(wanted, pl.collect_all(list(wanted.values()), engine=executed.engine)))
 
 
