@@ -48,6 +48,15 @@ def count(cond: pl.Expr) -> pl.Expr:
     return cond.sum().cast(pl.Float64)
 
 
+def repeated(frame: pl.LazyFrame, key: pl.Expr, limit: int, engine: str) -> pl.Series:
+    """The values whose rows assess shows as a `unique` rule's samples."""
+    def smallest(f: pl.LazyFrame) -> pl.DataFrame:
+        return (f.group_by(key.alias("v")).len().filter(c("v").is_not_null() & (c("len") > 1))
+                .select(c("v").sort().head(limit)).collect(engine=engine))
+    found = smallest(frame.head(100_000))
+    return (found if found.height else smallest(frame))["v"]
+
+
 def distinct_extra(key: pl.Expr, scope: pl.Expr | None = None) -> pl.Expr:
     """Rows with a value beyond the first of each value (the `unique` rule's count)."""
     present = key.is_not_null() if scope is None else key.is_not_null() & scope
@@ -376,7 +385,10 @@ def main() -> None:
         frame = scan(data, source)
         if r.get("scope") is not None:
             frame = frame.filter(r["scope"])
-        failing = r["unique"].is_not_null() & r["unique"].is_duplicated() if "unique" in r else r["failing"]
+        failing = r.get("failing")
+        if "unique" in r:  # assess's samples: the rows of the smallest values repeated in
+            # the first 100,000 rows in scope (in all of them when none repeats there)
+            failing = r["unique"].is_in(repeated(frame, r["unique"], args.samples, args.engine).implode())
         wanted.append(frame.filter(failing).select(columns).head(args.samples))
     if wanted and args.samples > 0:
         for rid, df in zip(flagged, pl.collect_all(wanted, engine=args.engine)):

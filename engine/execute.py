@@ -295,8 +295,8 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> tuple[dict[str, pl.Lazy
     """Every source as the queries read it: its own rows (read from the file, or grouped
     from its parent's own rows), borrowed columns joined from the lenders' own rows, the
     `where` applied, `references` lookups marked; and the same without the lookups, for
-    queries that need none. Lending from own rows, never from a joined frame, means no chain of sources can loop; a frame that is lent is cached,
-    so its file is scanned once."""
+    queries that need none. Lending from own rows, never from a joined frame, means no
+    chain of sources can loop; a frame that is lent is cached, so its file is scanned once."""
     sources = plan.ruleset.sources
     lookups = [c for c in plan.checks if c.rule.lookup]
     lent = {j[0] for s in sources.values() for j in s.joins} | {s.parent for s in sources.values() if s.parent} \
@@ -419,7 +419,6 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
     # data-quality counts are overall: every entity sees them, for KPIs built on them
     filled += [pl.lit(values[c][0]).alias(c) for p in plan.checks for c in (p.rows, p.failed)]
     return frame.with_columns(filled).with_columns(allocated)
-
 
 
 def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:

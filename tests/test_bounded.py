@@ -122,3 +122,19 @@ def test_slices_of_a_big_source_each_read_a_part(ruleset, tmp_path, monkeypatch)
     sliced = [s for s in seen if "hash" in s]
     assert len(sliced) == 3 * 3
     assert len(seen) - len(sliced) == 3
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming"])
+def test_unique_samples_fall_back_to_the_whole_table(ruleset, tmp_path, monkeypatch, engine):
+    # searched in the first 2 rows only, c is x, y: nothing repeats there, so the whole
+    # table is grouped (in slices when streaming): x, y and z repeat, the 2 smallest are
+    # x and y, and the first rows with either are 1 (x) and 2 (y)
+    import engine.execute as executing
+    monkeypatch.setattr(executing, "PREFIX", 2)
+    plan = compile_plan(ruleset, ruleset.params)
+    done = execute(plan, tmp_path, engine=engine, slice_rows=3)
+    (check,) = plan.checks
+    assert samples([check], done, {"t": ["id"]}, 2)["dup"]["id"].to_list() == ["1", "2"]
+    # searched in the first 3 rows, x repeats there (rows 1 and 3) and is enough
+    monkeypatch.setattr(executing, "PREFIX", 3)
+    assert samples([check], done, {"t": ["id"]}, 2)["dup"]["id"].to_list() == ["1", "3"]
