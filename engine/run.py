@@ -114,9 +114,14 @@ def quality(checks: list[CheckResult], ruleset: Ruleset) -> dict[str, Any]:
 def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
     """Every KPI of every variant over a frame of measures (one row, or one per entity),
     in dependency order, so a KPI can use the ones before it."""
+    kpis = plan.ruleset.kpis
+    level: dict[str, int] = {}
+    for k in plan.kpis:  # in dependency order: a KPI comes after the KPIs it uses
+        level[k.kpi.id] = 1 + max((level[n] for n in k.kpi.formula.names if n in kpis), default=-1)
     frame = values.lazy()
-    for k in plan.kpis:
-        frame = frame.with_columns(k.value, k.reason)
+    for depth in range(max(level.values(), default=-1) + 1):  # one with_columns per level
+        frame = frame.with_columns(*(e for k in plan.kpis if level[k.kpi.id] == depth
+                                     for e in (k.value, k.reason)))
     return frame.collect()
 
 
