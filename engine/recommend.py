@@ -104,6 +104,7 @@ def _fire(actions: list[Action], cards: list[Card], checks: list[CheckResult],
         raise AssessError(Problem(actions[0].location, "action",
                                   f"cannot evaluate action conditions: {exc}")) from None
     env = environment()
+    templates: dict[str, jinja2.Template] = {}
     out = []
     for card, row in zip(cards, fired.iter_rows(named=True)):
         context = _context(card, checks, params)
@@ -114,7 +115,9 @@ def _fire(actions: list[Action], cards: list[Card], checks: list[CheckResult],
             kpis = sorted(action.when.names & set(gains) | {n for n, _ in action.when.attributes if n in gains})
             known = [gains[k] for k in kpis if gains[k] is not None]
             try:
-                text = env.from_string(text_in(action.text, lang)).render(context)[:MAX_TEXT]
+                if action.id not in templates:  # compiled once, not once per card
+                    templates[action.id] = env.from_string(text_in(action.text, lang))
+                text = templates[action.id].render(context)[:MAX_TEXT]
             except jinja2.TemplateError as exc:
                 raise AssessError(Problem(action.location, "template",
                                           f"action `{action.id}`: {exc}")) from None
