@@ -246,11 +246,13 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
                 for name, q in plan.sources.items() if q.per_entity}
     queries |= {f"{c.check.source}.{c.check.id}.groups": frames[c.check.source].group_by(c.check.by)
                 .agg(c.aggregations()).sort(c.check.by, nulls_last=True)
-                for c in plan.checks if c.check.by and c.rule.schema is None}
+                for c in plan.checks if c.check.by and c.rule.schema is None
+                and not (bounded and c.rule.repeats is not None)}
     if plan.ruleset.names:
         queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
-    queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
-                .sort(list(by), nulls_last=True) for (source, by), aggs in plan.breakdowns.items()}
+    if not bounded:
+        queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
+                    .sort(list(by), nulls_last=True) for (source, by), aggs in plan.breakdowns.items()}
     progress(f"reading and evaluating {len(files)} sources in one pass")
     # one collect_all: a source read by several queries is scanned once (a shared cache)
     try:
@@ -356,10 +358,10 @@ def _slices(frame: pl.LazyFrame, by: pl.Expr, rows: int, slice_rows: int) -> lis
 def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.DataFrame],
              slice_rows: int, progress: Callable[[str], None]) -> None:
     """The heavy aggregations of a streaming run, into ``results``, each in a narrow query
-    of its own, one at a time. Distinct counts, and anything per entity, run over slices
-    of the source (its rows split by a hash of the values counted, or of the entity key),
-    so what they hold is a slice's, not the whole source's; an overall median cannot be
-    sliced, but alone in its query it streams."""
+    of its own, one at a time. Distinct counts, and anything per entity or per group, run
+    over slices of the source (its rows split by a hash of the values counted, or of the
+    entity or group key), so what they hold is a slice's, not the whole source's; an
+    overall median cannot be sliced, but alone in its query it streams."""
     def slices(name: str, frame: pl.LazyFrame, by: pl.Expr) -> list[pl.LazyFrame]:
         return _slices(frame, by, int(results[name][f"{name}.{ROWS}"][0]), slice_rows)
 
@@ -382,6 +384,18 @@ def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.
                       for f in slices(name, frame, pl.struct(key))]
             results[f"{name}.by"] = results[f"{name}.by"].join(
                 pl.concat(pieces, how="vertical_relaxed"), on=plan.ruleset.by, how="left")
+    for c in plan.checks:  # a duplicates rule per group: the counts of value slices add up
+        if c.check.by and c.rule.repeats is not None:
+            source = c.check.source
+            pieces = [f.group_by(c.check.by).agg(c.aggregations()).collect(engine="streaming")
+                      for f in slices(source, frames[source], c.rule.repeats)]
+            results[f"{source}.{c.check.id}.groups"] = pl.concat(pieces).group_by(c.check.by) \
+                .agg(pl.all().sum()).sort(c.check.by, nulls_last=True)
+    for (source, by), aggs in plan.breakdowns.items():  # each group whole in one slice
+        pieces = [f.group_by(list(by)).agg(aggs).collect(engine="streaming")
+                  for f in slices(source, frames[source], pl.struct(list(by)))]
+        results[f"{source}.{'+'.join(by)}.breakdown"] = \
+            pl.concat(pieces, how="vertical_relaxed").sort(list(by), nulls_last=True)
 
 
 def _names(plan: Plan, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -403,6 +417,8 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
         frame = frame.with_columns(pl.lit(None, pl.String).alias(NAME))
     filled, allocated = [], []  # allocation reads the filled values, so it comes after
     for m in plan.ruleset.measures.values():
+        if m.by:  # a breakdown: a table of its own, not a value per entity
+            continue
         for v in plan.variants:
             name = m.name + v.suffix
             overall = pl.lit(values[name][0])

@@ -184,3 +184,24 @@ def test_shipped_rulesets_give_the_same_result_over_slices(name, monkeypatch):
     for result in (default, sliced):
         result.pop("generated_at", None)
     assert _same(default, sliced) == []
+
+
+@pytest.mark.parametrize("slice_rows", [20_000_000, 3, 1])
+def test_per_group_duplicates_and_breakdowns_over_slices(tmp_path, slice_rows):
+    text = RULESET.replace("  - {id: dup, source: t, rule: unique, column: c}",
+                           "  - {id: dup, source: t, rule: unique, column: c, by: g}")
+    text = text.replace("  total: {source: t, sum: v}", "  total: {source: t, sum: v}\n"
+                        "  mid_by: {source: t, median: v, by: g}")
+    (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "t.csv").write_text(TABLE, encoding="utf-8")
+    ruleset = load_ruleset(tmp_path / "r.yaml")
+    plan = compile_plan(ruleset, ruleset.params)
+    for engine in ("auto", "streaming"):
+        done = execute(plan, tmp_path, engine=engine, slice_rows=slice_rows)
+        # per group, rows with a c beyond the first of each value: a x, y, x, q -> 1;
+        # b z, z, y -> 1; c w -> 0 (rows 4, 3, 1)
+        groups = done.groups["dup"]
+        assert groups.select("g", "dup.rows", "dup.failed").rows() == [("a", 4, 1), ("b", 3, 1), ("c", 1, 0)]
+        # medians by g, as worked out above: a 5.5, b 3, c 5
+        (breakdown,) = done.breakdowns.values()
+        assert breakdown.select("g", "mid_by").rows() == [("a", 5.5), ("b", 3.0), ("c", 5.0)]
