@@ -316,16 +316,21 @@ def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> tuple[dict[str, pl.Lazy
     frames, plain = {}, {}
     for name, source in sources.items():
         out = rows(name)
+        marked = set()
         for other, on, columns in source.joins:
+            # a `references` rule on the same key marks its values in the same join
+            marks = [c.check.id for c in lookups if c.check.source == name
+                     and c.rule.lookup == (other, on) and c.check.options["column"] == on]
+            marked |= set(marks)
             # the first row of each key wins, so a duplicate key cannot multiply rows
-            out = out.join(rows(other).select(on, *columns).unique(subset=on, keep="first"),
-                           on=on, how="left", maintain_order="left")
+            out = out.join(rows(other).select(on, *columns, *(pl.lit(True).alias(f"{m}.found") for m in marks))
+                           .unique(subset=on, keep="first"), on=on, how="left", maintain_order="left")
         query = plan.sources[name]
         for column in query.compute:  # one at a time: a computed column may use the ones before
             out = out.with_columns(column)
         out = plain[name] = out if query.where is None else out.filter(query.where)
         for c in lookups:  # references: one join per pair of columns marks the values found
-            if c.check.source == name:
+            if c.check.source == name and c.check.id not in marked:
                 other, column = c.rule.lookup
                 found = rows(other).select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
                                            pl.lit(True).alias(f"{c.check.id}.found")).unique()

@@ -527,6 +527,29 @@ def test_references(tmp_path):
     assert counts(c["passes"]) == (3, 0, "pass")
 
 
+
+def test_references_beside_a_join_to_the_same_source(tmp_path):
+    # interactions also borrow `segment` from customers on customer_id: the rule's marker
+    # rides on that join, and the counts are those of test_references
+    customers = ("{customer_id: string, segment: string}",
+                 "customer_id,segment\nC1,smb\nC2,enterprise\nC3,smb\nC1,mid_market\n")
+    path = write(tmp_path, """
+        - {id: orphans, source: interactions, rule: references, column: customer_id, to: {source: customers, column: customer_id}}
+        - {id: orphans_nulls, source: interactions, rule: references, column: customer_id, ignore_nulls: false, to: {source: customers, column: customer_id}}
+        - {id: smb_orphans, source: interactions, rule: references, column: customer_id, where: "segment == 'smb'", to: {source: customers, column: customer_id}}
+    """, {"customers": customers, "interactions": INTERACTIONS})
+    text = path.read_text(encoding="utf-8").replace(
+        "  interactions: {path: interactions.csv,",
+        "  interactions: {join: {source: customers, on: customer_id, columns: [segment]}, path: interactions.csv,")
+    path.write_text(text, encoding="utf-8")
+    c = {r.id: r for r in assess(path).checks}
+    # C9 is unknown, the null ignored; C1 twice in customers: the first row (smb) wins
+    assert counts(c["orphans"]) == (5, 1, "fail")
+    assert [s["interaction_id"] for s in c["orphans"].samples] == ["I3"]
+    assert counts(c["orphans_nulls"]) == (5, 2, "fail")
+    # in scope: I1 and I5 (C1, smb); C3 has no interaction -> 2 rows, none failing
+    assert counts(c["smb_orphans"]) == (2, 0, "pass")
+
 # ---------------------------------------------------------------- freshness, row_count
 
 EVENTS = ("{id: string, at: date, g: string}", """\
