@@ -241,33 +241,9 @@ def worker_cuallee(data: pathlib.Path) -> dict:
 
 
 def worker_gx(data: pathlib.Path) -> dict:
-    t0 = time.perf_counter()
-    import great_expectations as gx
-    import pandas as pd
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    t1 = time.perf_counter()
-    df = pd.read_parquet(data / f"{TABLE}.parquet")
-    t2 = time.perf_counter()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (context.data_sources.add_pandas("bench").add_dataframe_asset(TABLE)
-             .add_batch_definition_whole_dataframe("all"))
-    suite = context.suites.add(gx.ExpectationSuite(name="cuallee_bench"))
-    for check in CHECKS:
-        cls = (gx.expectations.ExpectColumnValuesToNotBeNull if check["kind"] == "complete"
-               else gx.expectations.ExpectColumnValuesToBeUnique)
-        suite.add_expectation(cls(column=check["column"], meta={"check": check["id"]}))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(data=batch, suite=suite, name="cuallee_bench"))
-    result = definition.run(batch_parameters={"dataframe": df}, result_format="BASIC")
-    t3 = time.perf_counter()
-    counts = {}
-    for r in result.results:
-        check = r.expectation_config.meta["check"]
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            raise RuntimeError(f"GX raised on {check}: {r.exception_info}")
-        counts[check] = r.result["unexpected_count"]
-    return {"counts": counts, "rows": len(df), "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+    return dq.gx_counts(data, TABLE, "cuallee_bench", [
+        (c["id"], "ExpectColumnValuesToNotBeNull" if c["kind"] == "complete" else "ExpectColumnValuesToBeUnique",
+         {"column": c["column"]}) for c in CHECKS])
 
 
 def soda_checks_yaml() -> str:
@@ -278,37 +254,7 @@ def soda_checks_yaml() -> str:
 
 
 def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
-    t0 = time.perf_counter()
-    # no network here: a config that turns Soda's usage statistics off (as dq_compare does)
-    config = pathlib.Path(tempfile.mkdtemp()) / "config.yml"
-    config.write_text("send_anonymous_usage_stats: false\n")
-    from soda.common.config_helper import ConfigHelper
-    ConfigHelper.get_instance(str(config))
-    import duckdb
-    from soda.scan import Scan
-    t1 = time.perf_counter()
-    con = duckdb.connect()
-    parquet = str(data / f"{TABLE}.parquet").replace("'", "''")
-    con.execute(f"CREATE {'TABLE' if table else 'VIEW'} {TABLE} AS SELECT * FROM read_parquet('{parquet}')")
-    t2 = time.perf_counter()
-    scan = Scan()
-    scan.set_scan_definition_name("cuallee_bench")
-    scan.set_data_source_name("bench")
-    scan.add_duckdb_connection(con, data_source_name="bench")
-    scan.add_sodacl_yaml_str(soda_checks_yaml())
-    scan.execute()
-    t3 = time.perf_counter()
-    if scan.has_error_logs():
-        raise RuntimeError("Soda logged errors:\n" + scan.get_error_logs_text())
-    counts = {}
-    for check in scan.get_scan_results()["checks"]:
-        if check["outcome"] is None:
-            raise RuntimeError(f"Soda did not evaluate {check['name']}")
-        counts[check["name"]] = int(check["diagnostics"]["value"])
-    queries = len(getattr(scan, "_queries", []))  # how many queries Soda ran (not its public API)
-    shutil.rmtree(config.parent, ignore_errors=True)
-    return {"counts": counts, "queries": queries,
-            "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+    return dq.soda_counts(data, TABLE, "cuallee_bench", soda_checks_yaml(), load=table)
 
 
 WORKERS = {"cuallee": worker_cuallee, "gx": worker_gx, "soda": worker_soda,

@@ -213,33 +213,38 @@ def reference_counts(data: pathlib.Path) -> dict[str, int]:
 # ---------------------------------------------------------------------------- workers
 # Each runs in a child process and writes {"counts": {rule: n}, "phases": {...}} to --out.
 
-def worker_gx(data: pathlib.Path) -> dict:
+def gx_counts(data: pathlib.Path, table: str, name: str, expectations: list[tuple[str, str, dict]]) -> dict:
+    """Great Expectations on pandas: ``table``.parquet read into a DataFrame, one suite of
+    ``expectations`` (id, class name, keyword arguments), each one's unexpected count (its
+    observed value for a table-level expectation). Shared with cuallee_compare.py."""
     t0 = time.perf_counter()
-    import pandas as pd
     import great_expectations as gx
+    import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
     t1 = time.perf_counter()
-    df = pd.read_parquet(data / "interactions.parquet")
+    df = pd.read_parquet(data / f"{table}.parquet")
     t2 = time.perf_counter()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (context.data_sources.add_pandas("bench").add_dataframe_asset("interactions")
+    batch = (context.data_sources.add_pandas("bench").add_dataframe_asset(table)
              .add_batch_definition_whole_dataframe("all"))
-    suite = context.suites.add(gx.ExpectationSuite(name="dq_bench"))
-    for rule in RULES:
-        cls, kwargs = rule["gx"]
-        suite.add_expectation(getattr(gx.expectations, cls)(**kwargs, meta={"rule": rule["id"]}))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(data=batch, suite=suite, name="dq_bench"))
+    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for rid, cls, kwargs in expectations:
+        suite.add_expectation(getattr(gx.expectations, cls)(**kwargs, meta={"rule": rid}))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=name))
     result = definition.run(batch_parameters={"dataframe": df}, result_format="BASIC")
     t3 = time.perf_counter()
     counts = {}
     for r in result.results:
-        rule = r.expectation_config.meta["rule"]
+        rid = r.expectation_config.meta["rule"]
         if r.exception_info and r.exception_info.get("raised_exception"):
-            raise RuntimeError(f"GX raised on {rule}: {r.exception_info}")
-        counts[rule] = r.result["observed_value"] if rule == "row_count" else r.result["unexpected_count"]
-    return {"counts": counts, "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+            raise RuntimeError(f"GX raised on {rid}: {r.exception_info}")
+        counts[rid] = r.result["unexpected_count"] if "unexpected_count" in r.result else r.result["observed_value"]
+    return {"counts": counts, "rows": len(df), "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+
+
+def worker_gx(data: pathlib.Path) -> dict:
+    return gx_counts(data, "interactions", "dq_bench", [(r["id"], *r["gx"]) for r in RULES])
 
 
 def soda_checks_yaml() -> str:
@@ -255,7 +260,10 @@ def soda_checks_yaml() -> str:
     return yaml.safe_dump({"checks for interactions": checks}, sort_keys=False)
 
 
-def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
+def soda_counts(data: pathlib.Path, table: str, name: str, checks: str, load: bool = False) -> dict:
+    """Soda Core on DuckDB: ``table``.parquet behind a view (or loaded into a table with
+    ``load``), one scan of the SodaCL ``checks``, each check's value by its name. Shared
+    with cuallee_compare.py."""
     t0 = time.perf_counter()
     # Soda Core sends anonymous usage statistics unless its config says not to; there is
     # no network here, so point it at a config that turns them off (not ~/.soda).
@@ -267,15 +275,15 @@ def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
     from soda.scan import Scan
     t1 = time.perf_counter()
     con = duckdb.connect()
-    parquet = str(data / "interactions.parquet").replace("'", "''")
+    parquet = str(data / f"{table}.parquet").replace("'", "''")
     # A view reads the file inside every query; a table reads it once, into memory.
-    con.execute(f"CREATE {'TABLE' if table else 'VIEW'} interactions AS SELECT * FROM read_parquet('{parquet}')")
+    con.execute(f"CREATE {'TABLE' if load else 'VIEW'} {table} AS SELECT * FROM read_parquet('{parquet}')")
     t2 = time.perf_counter()
     scan = Scan()
-    scan.set_scan_definition_name("dq_bench")
+    scan.set_scan_definition_name(name)
     scan.set_data_source_name("bench")
     scan.add_duckdb_connection(con, data_source_name="bench")
-    scan.add_sodacl_yaml_str(soda_checks_yaml())
+    scan.add_sodacl_yaml_str(checks)
     scan.execute()
     t3 = time.perf_counter()
     if scan.has_error_logs():
@@ -285,8 +293,14 @@ def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
         if check["outcome"] is None:
             raise RuntimeError(f"Soda did not evaluate {check['name']}")
         counts[check["name"]] = int(check["diagnostics"]["value"])
+    queries = len(getattr(scan, "_queries", []))  # how many queries Soda ran (not its public API)
     shutil.rmtree(config.parent, ignore_errors=True)
-    return {"counts": counts, "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+    return {"counts": counts, "queries": queries,
+            "phases": {"import": t1 - t0, "load": t2 - t1, "validate": t3 - t2}}
+
+
+def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
+    return soda_counts(data, "interactions", "dq_bench", soda_checks_yaml(), load=table)
 
 
 # ---------------------------------------------------------------------------- harness
