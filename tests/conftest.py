@@ -15,3 +15,14 @@ def hand_data(tmp_path: Path) -> Path:
     for f in HAND.iterdir():
         (out / f.name).write_bytes(f.read_bytes())
     return out
+
+
+def approx_equal(a, b) -> bool:
+    """Two JSON results equal, floats to 1e-9 relative (sums may add up in another order)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(approx_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(approx_equal, a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9)
+    return a == b

@@ -8,6 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from conftest import approx_equal
+
 from engine.compile import compile_plan
 from engine.execute import execute, samples
 from engine.validate import load_ruleset
@@ -152,22 +154,6 @@ def test_an_empty_source_gives_the_same_as_the_default_engine(ruleset, tmp_path)
         assert done.entities.height == 0
 
 
-def _same(a, b, path: str = "") -> list[str]:
-    """Where two JSON results differ, floats compared to 1e-9 (sums over slices add up in
-    another order)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return [] if a == pytest.approx(b, rel=1e-9, abs=1e-9) else [path]
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [path]
-        return [d for k in a for d in _same(a[k], b[k], f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [path]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _same(x, y, f"{path}[{i}]")]
-    return [] if a == b else [path]
-
-
 @pytest.mark.parametrize("name", ["crm_assessment", "crm_department", "crm_strengths_weaknesses",
                                   "data_census", "vendor_scoring"])
 def test_shipped_rulesets_give_the_same_result_over_slices(name, monkeypatch):
@@ -183,7 +169,7 @@ def test_shipped_rulesets_give_the_same_result_over_slices(name, monkeypatch):
     sliced = to_json(running.assess(path, engine="streaming"))
     for result in (default, sliced):
         result.pop("generated_at", None)
-    assert _same(default, sliced) == []
+    assert approx_equal(default, sliced)
 
 
 @pytest.mark.parametrize("slice_rows", [20_000_000, 3, 1])

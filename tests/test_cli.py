@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from engine.cli import main
-from conftest import HAND, ROOT, RULESET
+from conftest import HAND, ROOT, RULESET, approx_equal
 
 RESULT_SCHEMA = json.loads((ROOT / "schemas" / "result.schema.json").read_text())
 
@@ -216,12 +216,3 @@ def test_streaming_engine_gives_the_same_result(capsys, ruleset):
                for engine in ("auto", "streaming")]
     assert approx_equal(results[0], results[1])  # sums may add up in another order
 
-
-def approx_equal(a, b) -> bool:
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(approx_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(approx_equal, a, b))
-    if isinstance(a, float) and isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-9)
-    return a == b
