@@ -123,8 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .render import render
     from .run import assess
 
-    data = Path(args.data) if args.data else None
-    if data is not None and not data.is_dir():
+    data: Any = Path(args.data) if args.data and "://" not in args.data else args.data
+    if isinstance(data, Path) and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
     if args.format == "xlsx" and not args.out and sys.stdout.isatty():
         raise UsageError("--format xlsx writes a binary file: add --out report.xlsx")
@@ -362,8 +362,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
     r.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="also let sources read under DIR (by default: the ruleset's folder and --data)")
-    r.add_argument("--engine", choices=("auto", "streaming", "in-memory"), default="auto",
-                   help="Polars engine: streaming bounds memory on sources larger than RAM")
+    r.add_argument("--engine", choices=("auto", "streaming", "in-memory", "duckdb", "spark"), default="auto",
+                   help="where the queries run: Polars (auto, streaming bounds memory on sources larger "
+                        "than RAM, in-memory), embedded DuckDB, or Spark (local, or a cluster through the "
+                        "standard Spark settings); a database URL in --data runs them in that database")
     r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
     r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.set_defaults(func=cmd_run)

@@ -31,44 +31,80 @@ Value = Any  # pl.Expr or a Python literal
 _NUMBER = (int, float)
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """What one engine needs to lower the expression language: the same tree walk builds
+    a Polars expression or an Ibis one, so every engine reads a formula the same way."""
+
+    expr: type | tuple[type, ...]  # the engine's expression type(s)
+    literal: Callable[[Any], Any]
+    when: Callable[[Any, Any, Any], Any]  # when(condition, then, otherwise)
+    boolean: Callable[[Any], Any]
+    is_in: Callable[[Any, list[Any]], Any]
+    to_float: Callable[[Any], Any]
+    functions: dict[str, Callable[..., Any]]
+    errors: tuple[type[BaseException], ...] = ()
+
+    def lit(self, x: Value) -> Any:
+        return x if isinstance(x, self.expr) else self.literal(x)
+
+
+POLARS = Dialect(
+    expr=pl.Expr, literal=pl.lit,
+    when=lambda c, a, b: pl.when(c).then(a).otherwise(b),
+    boolean=lambda x: x.cast(pl.Boolean), is_in=lambda x, values: x.is_in(values),
+    to_float=lambda x: x.cast(pl.Float64),
+    functions={n: partial(f, pl) for n, f in functions.FUNCTIONS.items()},
+    errors=(pl.exceptions.PolarsError,))
+
+
 def lit(x: Value) -> pl.Expr:
-    return x if isinstance(x, pl.Expr) else pl.lit(x)
+    return POLARS.lit(x)
 
 
 def _is_number(x: Value) -> bool:
     return isinstance(x, _NUMBER)
 
 
-def _safe_div(a: Value, b: Value, op: Callable[[Any, Any], Any]) -> Value:
-    if _is_number(a) and _is_number(b):
-        return None if b == 0 else op(a, b)
-    b = lit(b)
-    return pl.when(b != 0).then(op(lit(a), b)).otherwise(None)
+def operators(d: Dialect) -> dict[type, Callable[..., Value]]:
+    """The arithmetic of the language in dialect ``d``: literals folded within simpleeval's
+    bounds, division by zero null (never infinity, never an error)."""
+    def safe_div(op: Callable[[Any, Any], Any]) -> Callable[[Value, Value], Value]:
+        def apply(a: Value, b: Value) -> Value:
+            if _is_number(a) and _is_number(b):
+                return None if b == 0 else op(a, b)
+            if a is None or b is None:  # a folded null (1 / 0) stays null
+                return None
+            b = d.lit(b)
+            return d.when(b != 0, op(d.lit(a), b), d.literal(None))
+        return apply
+
+    def arithmetic(folded: Callable[[Any, Any], Any], vectorized: Callable[[Any, Any], Any]):
+        def apply(a: Value, b: Value) -> Value:
+            if isinstance(a, str) or isinstance(b, str):
+                raise ValueError("text can be compared, not used in arithmetic")
+            if a is None or b is None:  # a folded null (0 / 0) stays null
+                return None
+            if _is_number(a) and _is_number(b):
+                value = folded(a, b)
+                if not abs(value) <= MAX_NUMBER:  # an engine would overflow it to null, silently
+                    raise ValueError(f"number too large (more than {MAX_NUMBER:g})")
+                return value
+            return vectorized(d.lit(a), d.lit(b))
+        return apply
+
+    return {
+        ast.Add: arithmetic(simpleeval.safe_add, operator.add),
+        ast.Sub: arithmetic(operator.sub, operator.sub),
+        ast.Mult: arithmetic(simpleeval.safe_mult, operator.mul),
+        # in floats: an integer column to a negative power would fail, a large one overflow
+        ast.Pow: arithmetic(simpleeval.safe_power, lambda a, b: d.to_float(a) ** b),
+        ast.Div: safe_div(operator.truediv),
+        ast.FloorDiv: safe_div(operator.floordiv),
+        ast.Mod: safe_div(operator.mod),
+    }
 
 
-def _arithmetic(folded: Callable[[Any, Any], Any], vectorized: Callable[[Any, Any], Any]):
-    def apply(a: Value, b: Value) -> Value:
-        if isinstance(a, str) or isinstance(b, str):
-            raise ValueError("text can be compared, not used in arithmetic")
-        if _is_number(a) and _is_number(b):
-            value = folded(a, b)
-            if not abs(value) <= MAX_NUMBER:  # Polars would overflow it to null, silently
-                raise ValueError(f"number too large (more than {MAX_NUMBER:g})")
-            return value
-        return vectorized(lit(a), lit(b))
-    return apply
-
-
-OPERATORS: dict[type, Callable[..., Value]] = {
-    ast.Add: _arithmetic(simpleeval.safe_add, operator.add),
-    ast.Sub: _arithmetic(operator.sub, operator.sub),
-    ast.Mult: _arithmetic(simpleeval.safe_mult, operator.mul),
-    # in floats: an integer column to a negative power would fail, a large one overflow
-    ast.Pow: _arithmetic(simpleeval.safe_power, lambda a, b: a.cast(pl.Float64).pow(b)),
-    ast.Div: lambda a, b: _safe_div(a, b, operator.truediv),
-    ast.FloorDiv: lambda a, b: _safe_div(a, b, operator.floordiv),
-    ast.Mod: lambda a, b: _safe_div(a, b, operator.mod),
-}
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -88,12 +124,12 @@ class Compiler(simpleeval.SimpleEval):
     """
 
     def __init__(self, resolve: Callable[[str], Value],
-                 attribute: Callable[[str, str], Value] | None = None):
-        super().__init__(operators=OPERATORS, names={},
-                         functions={n: partial(f, pl) for n, f in functions.FUNCTIONS.items()})
+                 attribute: Callable[[str, str], Value] | None = None, dialect: Dialect = POLARS):
+        super().__init__(operators=operators(dialect), names={}, functions=dialect.functions)
+        self.d = dialect
         self.names = lambda node: resolve(node.id)
         self.attribute = attribute
-        self.denominators: list[tuple[str, pl.Expr]] = []
+        self.denominators: list[tuple[str, Any]] = []
         self.nodes = {
             ast.Name: self._eval_name, ast.Constant: self._eval_constant,
             ast.BinOp: self._binop, ast.UnaryOp: self._unaryop, ast.BoolOp: self._boolop,
@@ -108,14 +144,14 @@ class Compiler(simpleeval.SimpleEval):
         except AssessError:
             raise
         except (ValueError, TypeError, ArithmeticError, simpleeval.InvalidExpression,
-                pl.exceptions.PolarsError) as exc:
+                *self.d.errors) as exc:
             raise AssessError(Problem(expression.location, "expression",
                                       f"cannot compile `{expression.text}`: {exc}")) from None
 
     def _binop(self, node: ast.BinOp) -> Value:
         left, right = self._eval(node.left), self._eval(node.right)
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
-            self.denominators.append((ast.unparse(node.right), lit(right)))
+            self.denominators.append((ast.unparse(node.right), self.d.lit(right)))
         return self.operators[type(node.op)](left, right)
 
     def _unaryop(self, node: ast.UnaryOp) -> Value:
@@ -123,15 +159,18 @@ class Compiler(simpleeval.SimpleEval):
         if isinstance(node.op, ast.Not):
             if value is None:
                 return None  # not null is null, as on a column
-            return (not value) if isinstance(value, bool) else ~_bool(value)
+            return (not value) if isinstance(value, bool) else ~self.bool(value)
         if isinstance(value, str):
             raise ValueError("text cannot be negated")
         if value is None:  # -(0 / 0): a null stays null
             return None
         return -value if isinstance(node.op, ast.USub) else value
 
-    def _boolop(self, node: ast.BoolOp) -> pl.Expr:
-        values = [_bool(self._eval(v)) for v in node.values]
+    def bool(self, x: Value) -> Any:
+        return self.d.boolean(self.d.lit(x))
+
+    def _boolop(self, node: ast.BoolOp) -> Any:
+        values = [self.bool(self._eval(v)) for v in node.values]
         combine = operator.and_ if isinstance(node.op, ast.And) else operator.or_
         result = values[0]
         for v in values[1:]:
@@ -146,31 +185,31 @@ class Compiler(simpleeval.SimpleEval):
             right = self._eval(right_node)
             parts.append(self._compare_one(op, left, right))
             left = right
-        if all(not isinstance(p, pl.Expr) for p in parts):
+        if all(not isinstance(p, self.d.expr) for p in parts):
             return False if False in parts else None if None in parts else True
-        result = _bool(parts[0])
+        result = self.bool(parts[0])
         for p in parts[1:]:
-            result = result & _bool(p)
+            result = result & self.bool(p)
         return result
 
-    @staticmethod
-    def _compare_one(op: ast.cmpop, left: Value, right: Value) -> Value:
+    def _compare_one(self, op: ast.cmpop, left: Value, right: Value) -> Value:
+        lit = self.d.lit
         if isinstance(op, (ast.In, ast.NotIn)):
             if not isinstance(right, tuple):
                 raise ValueError("`in` needs a list of values: x in ('a', 'b')")
-            if any(isinstance(v, pl.Expr) for v in right):
+            if any(isinstance(v, self.d.expr) for v in right):
                 raise ValueError("the values after `in` must be literals")
-            found = lit(left).is_in(list(right))
+            found = self.d.is_in(lit(left), list(right))
             return ~found if isinstance(op, ast.NotIn) else found
-        if not isinstance(left, pl.Expr) and not isinstance(right, pl.Expr):
+        if not isinstance(left, self.d.expr) and not isinstance(right, self.d.expr):
             if left is None or right is None:  # a comparison with null is null
                 return None
             return _COMPARE[type(op)](left, right)
         return _COMPARE[type(op)](lit(left), lit(right))
 
-    def _ifexp(self, node: ast.IfExp) -> pl.Expr:
-        return pl.when(_bool(self._eval(node.test))).then(lit(self._eval(node.body))) \
-            .otherwise(lit(self._eval(node.orelse)))
+    def _ifexp(self, node: ast.IfExp) -> Any:
+        return self.d.when(self.bool(self._eval(node.test)), self.d.lit(self._eval(node.body)),
+                           self.d.lit(self._eval(node.orelse)))
 
     def _sequence(self, node: ast.Tuple | ast.List) -> tuple:
         return tuple(self._eval(e) for e in node.elts)

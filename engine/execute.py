@@ -34,6 +34,7 @@ class Executed:
     breakdowns: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = field(default_factory=dict)
     engine: str = "auto"  # the Polars engine of the first pass, kept for the evidence
     slice_rows: int = 20_000_000  # rows a bounded run reads at a time for a heavy query
+    remote: Any = None  # the engine's handle when the queries ran elsewhere (engine.backends)
 
 
 NAME = "__name__"
@@ -499,6 +500,9 @@ def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]
     plans = [p for p in plans if limit > 0 and p.rule.schema is None]
     if not plans:
         return {}
+    if executed.remote is not None:
+        from .backends.ibis import samples as remote_samples
+        return remote_samples(executed.remote, plans, key, limit)
     repeated = _repeated([p for p in plans if p.rule.repeats is not None], executed, limit)
     wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, []),
                                        repeated.get(p.check.id)).head(limit)
@@ -510,6 +514,9 @@ def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, li
                    folder: Path) -> list[Path]:
     """Every failing row of each of ``plans`` to FOLDER/<check>.csv, streamed to disk so
     memory stays bounded whatever the count."""
+    if executed.remote is not None:
+        from .backends.ibis import write_evidence as remote_evidence
+        return remote_evidence(executed.remote, plans, key, folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for p in plans:

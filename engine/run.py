@@ -9,12 +9,15 @@ import polars as pl
 
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
-from .execute import NAME, Executed, execute, samples, source_rows, write_evidence
+from .execute import NAME, Executed, execute, locate, samples, source_rows, write_evidence
 from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import Peers, grade_of, profile, score_value, status, weigh
 from .validate import load_ruleset
+
+
+REMOTE = ("duckdb", "spark")  # engines reached through Ibis (engine.backends.ibis)
 
 
 def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
@@ -260,7 +263,14 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
     ruleset = load_ruleset(path, allow)
     params = with_params(ruleset, overrides or {})
     plan = compile_plan(ruleset, params)
-    executed = execute(plan, path.parent, data_dir, progress, allow, engine)
+    if engine in REMOTE or "://" in str(data_dir or ""):
+        from .backends import ibis as lowering
+
+        con = lowering.connect(engine, data_dir)
+        raw, paths = lowering.tables(plan, con, data_dir, lambda s: locate(s, path.parent, data_dir, allow))
+        executed, _ = lowering.execute(plan, raw, paths, progress)
+    else:
+        executed = execute(plan, path.parent, data_dir, progress, allow, engine)
     values = executed.values
     progress("scoring")
     kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)

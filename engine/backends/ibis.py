@@ -1,0 +1,594 @@
+"""The plan lowered to Ibis: the same ruleset run inside DuckDB, PostgreSQL or Spark.
+
+Every expression of the ruleset (formulas' measures, `where` filters, computed columns,
+check expressions) is lowered by the same tree walk as for Polars
+(:class:`engine.compile.Compiler`), with the Ibis :data:`DIALECT`: names become columns,
+``and``/``or``/``not`` become ``&``/``|``/``~``, ``x if c else y`` becomes
+``ibis.ifelse``, the functions of the language come from :data:`FUNCTIONS`. Each source
+becomes one aggregate query (``SELECT agg(...) FILTER (WHERE ...) ...``) run where the data
+lives, plus one per entity grouping, per grouped rule and per breakdown; failing-row
+samples are bounded queries run only for the rules that did not pass.
+
+Where an engine answers differently from Polars, the difference is settled here so that
+the numbers agree (a sum over no rows is 0, not NULL; division by zero is null) or, where
+it cannot be, refused before any query runs (:func:`unsupported`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from ..checks import PATTERNS
+from ..compile import Compiler, Dialect, Plan, ROWS, param_value
+from ..errors import AssessError, Problem
+from ..execute import NAME, Executed, _entities
+from ..model import Check, Expression, Measure, Source
+
+Value = Any
+
+
+def _null_safe_literal(x: Any) -> ir.Value:
+    return ibis.null() if x is None else ibis.literal(x)
+
+
+def _when(c: Any, a: Any, b: Any) -> ir.Value:
+    return ibis.ifelse(c, a, b)
+
+
+DIALECT: Dialect  # set below, once FUNCTIONS exist
+
+
+def _e(x: Value) -> ir.Value:
+    return DIALECT.lit(x)
+
+
+def _text(x: Value) -> ir.StringValue:
+    return x.cast("string") if isinstance(x, ir.Value) else ibis.literal(str(x))
+
+
+def _interval(unit: str) -> Callable[[Value], Any]:
+    def make(n: Value) -> Any:
+        if isinstance(n, ir.Value):
+            return n.cast("int64").as_interval(unit)
+        return ibis.interval(**{unit: int(n)})
+    return make
+
+
+def _seconds(start: Value, end: Value) -> ir.NumericValue:
+    # epoch differences rather than interval arithmetic: every engine has the former
+    return _e(end).cast("timestamp").epoch_seconds() - _e(start).cast("timestamp").epoch_seconds()
+
+
+def _date(x: Value, month: Value = None, day: Value = None) -> Any:
+    if month is not None or day is not None:
+        return dt.date(int(x), int(month), int(day))
+    if isinstance(x, str):
+        return dt.date.fromisoformat(x)
+    if isinstance(x, dt.date):
+        return x.date() if isinstance(x, dt.datetime) else x
+    return x.cast("date")
+
+
+def _datetime(x: Value) -> Any:
+    if isinstance(x, str):
+        return dt.datetime.fromisoformat(x)
+    if isinstance(x, dt.date) and not isinstance(x, dt.datetime):
+        return dt.datetime(x.year, x.month, x.day)
+    return x.cast("timestamp")
+
+
+def _valid(s: Value, pattern: Value) -> ir.BooleanValue:
+    if str(pattern) not in PATTERNS:
+        raise ValueError(f"valid: no pattern `{pattern}`; patterns: {', '.join(PATTERNS)}")
+    return _text(s).re_search(f"^(?:{PATTERNS[str(pattern)]})$")
+
+
+def _round(x: Value, digits: Value = 0) -> ir.NumericValue:
+    if isinstance(digits, ir.Value) or digits != int(digits):
+        raise ValueError("round: the number of digits must be a whole number, written literally")
+    return _e(x).round(int(digits))
+
+
+def _horizontal(pick: Callable[..., Any]) -> Callable[..., Any]:
+    # skipping nulls, as Polars' min_horizontal does (SQL LEAST is null with any null)
+    def apply(x: Value, *others: Value) -> ir.Value:
+        values = [_e(v) for v in (x, *others)]
+        return pick(*(ibis.coalesce(v, *values) for v in values))
+    return apply
+
+
+# One Ibis builder per function of the language (engine.functions has the docs).
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "coalesce": lambda x, *o: ibis.coalesce(*(_e(v) for v in (x, *o))),
+    "is_null": lambda x: _e(x).isnull(),
+    "is_not_null": lambda x: _e(x).notnull(),
+    "is_blank": lambda s: _e(s).isnull() | (_text(s).strip() == ""),
+    "div": lambda a, b, default=None: ibis.ifelse(_e(b) != 0, _e(a) / _e(b), _e(default)),
+    "abs": lambda x: _e(x).abs(),
+    "round": _round,
+    "min": _horizontal(ibis.least),
+    "max": _horizontal(ibis.greatest),
+    "clip": lambda x, low, high: ibis.least(ibis.greatest(_e(x), _e(low)), _e(high)),
+    "between": lambda x, low, high: _e(x).between(_e(low), _e(high)),
+    "date": _date,
+    "datetime": _datetime,
+    "month_start": lambda text: (_text(text) + "-01").cast("date"),
+    "year": lambda d: _e(d).year(),
+    "month": lambda d: _e(d).month(),
+    "days": _interval("days"),
+    "hours": _interval("hours"),
+    "minutes": _interval("minutes"),
+    "hours_between": lambda start, end: _seconds(start, end) / 3600,
+    "days_between": lambda start, end: _seconds(start, end) / 86400,
+    "matches": lambda s, pattern: _text(s).re_search(str(pattern)),
+    "valid": _valid,
+    "contains": lambda s, text: _text(s).contains(_text(text)),
+    "startswith": lambda s, prefix: _text(s).startswith(_text(prefix)),
+    "endswith": lambda s, suffix: _text(s).endswith(_text(suffix)),
+    "lower": lambda s: _text(s).lower(),
+    "upper": lambda s: _text(s).upper(),
+    "strip": lambda s: _text(s).strip(),
+    "length": lambda s: _text(s).length(),
+}
+
+DIALECT = Dialect(
+    expr=ir.Value, literal=_null_safe_literal, when=_when,
+    boolean=lambda x: x.cast("boolean"), is_in=lambda x, values: x.isin(values),
+    to_float=lambda x: x.cast("float64"), functions=FUNCTIONS,
+    errors=(ibis.common.exceptions.IbisError,))
+
+TYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "boolean",
+         "date": "date", "datetime": "timestamp"}
+SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}  # to read CSV
+
+
+def row(expression: Expression | None, params: dict[str, Any]) -> Value:
+    """A row expression over a source: names are params if declared, else columns."""
+    if expression is None:
+        return None
+    def resolve(name: str) -> Value:
+        return param_value(params[name]) if name in params else ibis._[name]
+    return Compiler(resolve, dialect=DIALECT).compile(expression)
+
+
+def _bind(value: Value, table: ir.Table) -> ir.Value:
+    """A lowered expression bound to ``table`` (names were deferred: ``ibis._[name]``)."""
+    if isinstance(value, ibis.Deferred):
+        return value.resolve(table)
+    return _e(value) if not isinstance(value, ir.Value) else value
+
+
+class _Rows:
+    """Row expressions over one table, lowered and bound."""
+
+    def __init__(self, table: ir.Table, params: dict[str, Any]):
+        self.table, self.params = table, params
+
+    def __call__(self, expression: Expression | None) -> Value:
+        if expression is None:
+            return None
+        def resolve(name: str) -> Value:
+            return param_value(self.params[name]) if name in self.params else self.table[name]
+        return Compiler(resolve, dialect=DIALECT).compile(expression)
+
+    def condition(self, expression: Expression | None) -> ir.BooleanValue | None:
+        value = self(expression)
+        if value is None:
+            return None
+        return _e(value).cast("boolean").fill_null(False)
+
+
+def measure(m: Measure, table: ir.Table, params: dict[str, Any]) -> ir.Scalar:
+    """One measure as an aggregate over ``table`` (its filter as ``FILTER (WHERE ...)``),
+    with Polars' answers: a count or sum over no rows is 0, not NULL."""
+    rows = _Rows(table, params)
+    where = rows.condition(m.where)
+    if m.agg == "count" and m.of is None:
+        return table.count(where=where).cast("float64")
+    of = _e(rows(m.of))
+    if m.agg == "top":
+        return _e(rows(m.label)).argmax(of, where=where)
+    if m.agg == "sum":
+        return ibis.coalesce(of.sum(where=where), 0)
+    if m.agg == "count":
+        return of.count(where=where).cast("float64")
+    if m.agg == "n_unique":
+        return of.nunique(where=where)
+    if m.agg in ("median", "quantile"):
+        return of.quantile(0.5 if m.agg == "median" else m.q, where=where)
+    return getattr(of, m.agg)(where=where)
+
+
+@dataclass
+class Rule:
+    """A rule's counts over its source: rows checked, rows failed, and what was observed;
+    ``failing`` marks the failing rows for the samples."""
+
+    failing: ir.BooleanValue
+    rows: ir.Scalar | None = None
+    failed: ir.Scalar | None = None
+    observed: ir.Scalar | None = None
+    repeats: ir.Value | None = None  # a duplicates rule's value: its samples are rows of repeated ones
+
+
+def _normalised(check: Check, value: ir.Value) -> ir.Value:
+    how = check.options.get("normalize")
+    if not how:
+        return value
+    value = value.cast("string")
+    if how in ("trim", "lower_trim"):
+        value = value.strip()
+    if how in ("lower", "lower_trim"):
+        value = value.lower()
+    if how in ("digits", "phone"):
+        value = value.re_replace(r"[^0-9]", "")
+    if how == "phone":
+        value = value.re_replace(r"^86([0-9]{11})$", r"\1")
+    return ibis.ifelse(value.length() > 0, value, ibis.null("string"))
+
+
+def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
+               params: dict[str, Any]) -> Rule:
+    """The counts of one rule in Ibis: each kind as its Polars definition in engine.checks."""
+    o = check.options
+    rows_of = _Rows(table, params)
+    col = table[o["column"]] if "column" in o else None
+    inside = scope if scope is not None else ibis.literal(True)
+    kind = check.rule
+    if kind == "not_null":
+        return Rule(col.isnull())
+    if kind == "not_empty":
+        return Rule(col.isnull() | (col.cast("string").strip() == ""))
+    if kind == "allowed_values":
+        return Rule(col.notnull() & ~col.isin(list(o["values"])))
+    if kind == "matches":
+        regex = PATTERNS.get(o.get("pattern"), o.get("regex"))
+        return Rule(col.notnull() & ~col.cast("string").re_search(f"^(?:{regex})$"))
+    if kind == "range":
+        low, high = param_value(o.get("min")), param_value(o.get("max"))
+        out = ibis.literal(False)
+        if low is not None:
+            out = out | ((col < low) if o.get("min_inclusive", True) else (col <= low))
+        if high is not None:
+            out = out | ((col > high) if o.get("max_inclusive", True) else (col >= high))
+        return Rule(col.notnull() & out)
+    if kind == "type":
+        text = col.cast("string").strip()
+        target = {"int": "int64", "float": "float64", "date": "date", "datetime": "timestamp"}[o["type"]]
+        return Rule(col.notnull() & text.try_cast(target).isnull())
+    if kind == "references":
+        found = table[f"{check.id}.found"]
+        return Rule(found.isnull() & (col.notnull() if o.get("ignore_nulls", True) else ibis.literal(True)))
+    if kind == "expression":
+        holds = _e(rows_of(check.expression)).cast("boolean")
+        return Rule(~holds.fill_null(False))
+    if kind == "consistency":
+        holds = _e(rows_of(check.expression)).cast("boolean")
+        names = sorted(check.expression.names - set(params))
+        present = ibis.and_(*(table[n].notnull() for n in names)) if names else ibis.literal(True)
+        return Rule(present & ~holds.fill_null(True), rows=table.count(where=present & inside))
+    if kind == "unique":
+        names = o.get("columns") or [o["column"]]
+        parts = [_normalised(check, table[n]) for n in names]
+        present = ibis.and_(*(p.notnull() for p in parts))
+        key = parts[0] if len(parts) == 1 else ibis.struct({n: p for n, p in zip(names, parts)})
+        if not o.get("ignore_nulls", True):
+            raise AssessError(Problem(check.location, "engine",
+                                      f"rule `{check.id}`: `ignore_nulls: false` on `unique` runs on Polars only"))
+        distinct = key.nunique(where=present & inside)
+        return Rule(ibis.literal(False), failed=table.count(where=present & inside) - distinct,
+                    repeats=ibis.ifelse(present, key, ibis.null()))
+    if kind == "freshness":
+        newest = col.max(where=inside).cast("date")
+        as_of = o.get("as_of", "period_end")
+        as_of = param_value(params[as_of]) if as_of in params else param_value(as_of)
+        stale = newest.isnull() | (newest < ibis.literal(as_of - dt.timedelta(days=o["max_age"])))
+        return Rule(ibis.literal(False), rows=ibis.literal(1), failed=stale.cast("int64"),
+                    observed=newest)
+    if kind == "row_count":
+        count = table.count(where=inside)
+        out = ibis.literal(False)
+        if o.get("min") is not None:
+            out = out | (count < o["min"])
+        if o.get("max") is not None:
+            out = out | (count > o["max"])
+        return Rule(ibis.literal(False), rows=ibis.literal(1), failed=out.cast("int64"), observed=count)
+    raise AssessError(Problem(check.location, "engine",
+                              f"rule `{check.id}`: the `{kind}` rule is not yet supported on this engine",
+                              "run it with --engine polars"))
+
+
+@dataclass
+class Remote:
+    """A run's handle on the engine, for the bounded queries after the main pass."""
+
+    frames: dict[str, ir.Table]
+    # check id -> (its source's table, its failing rows, its scope, a duplicates rule's value)
+    scopes: dict[str, tuple[ir.Table, ir.BooleanValue, ir.BooleanValue, ir.Value | None]] = \
+        field(default_factory=dict)
+    queries: int = 0
+
+    def collect(self, expr: ir.Table) -> pl.DataFrame:
+        self.queries += 1
+        return expr.to_polars()
+
+
+def conform(source: Source, table: ir.Table, used: set[str]) -> ir.Table:
+    """The table held to the source's contract: declared and used columns must exist,
+    declared types are cast to (dates from text strictly ISO 8601)."""
+    from ..errors import did_you_mean
+
+    schema = table.schema()
+    declared = {c: t for c, t in (source.columns or {}).items() if c not in source.borrowed}
+    missing = [Problem(source.location, "missing-column", f"source `{source.name}` has no column `{c}`",
+                       did_you_mean(c, list(schema.names)) or f"its columns: {', '.join(list(schema.names)[:20])}")
+               for c in sorted(set(declared) | used) if c not in schema]
+    if missing:
+        raise AssessError(missing)
+    casts = {c: table[c].cast(TYPES[t]) for c, t in declared.items()
+             if schema[c] != ibis.dtype(TYPES[t])}
+    return table.mutate(**casts) if casts else table
+
+
+def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
+    """Every source as the queries read it. A lender, a `from` parent and a `references`
+    target are read after their own `where` (the rows table in the README); a lender's
+    duplicate keys never multiply rows (one row per key is kept)."""
+    ruleset = plan.ruleset
+    sources = ruleset.sources
+    filtered: dict[str, ir.Table] = {}
+
+    def own(name: str) -> ir.Table:
+        source = sources[name]
+        if source.parent is None:
+            return raw[name]
+        parent = after_where(source.parent)
+        return parent.group_by(source.group_by).aggregate(
+            **{m.name: measure(m, parent, plan.params) for m in source.aggregate.values()})
+
+    def after_where(name: str) -> ir.Table:
+        if name not in filtered:
+            source, table = sources[name], own(name)
+            for other, on, columns in source.joins:
+                lender = after_where(other)
+                picked = lender.group_by(on).aggregate(**{c: lender[c].arbitrary() for c in columns})
+                table = _left_join(table, picked, on)
+            for column, e in source.compute.items():  # in order: one may use the ones before
+                table = table.mutate(**{column: _e(_Rows(table, plan.params)(e))})
+            where = _Rows(table, plan.params).condition(source.where)
+            filtered[name] = table if where is None else table.filter(where)
+        return filtered[name]
+
+    frames = {}
+    for name in sources:
+        table = after_where(name)
+        for c in ruleset.checks:
+            if c.source == name and c.rule == "references":
+                to = c.options["to"]
+                target = after_where(to["source"])
+                keys = target.select(**{f"{c.id}.key": target[to["column"]]}).distinct() \
+                    .mutate(**{f"{c.id}.found": ibis.literal(True)})
+                table = table.left_join(keys, table[c.options["column"]] == keys[f"{c.id}.key"]) \
+                    .drop(f"{c.id}.key")
+        frames[name] = table
+    return frames
+
+
+def _left_join(table: ir.Table, other: ir.Table, on: str) -> ir.Table:
+    joined = table.left_join(other, on)
+    return joined.drop(f"{on}_right") if f"{on}_right" in joined.columns else joined
+
+
+def _key(plan: Plan, name: str, table: ir.Table) -> dict[str, ir.Value]:
+    columns = plan.ruleset.key_of(plan.ruleset.sources[name])
+    return {b: table[c].cast("string") for c, b in zip(columns, plan.ruleset.by)}
+
+
+def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
+            progress: Callable[[str], None] = lambda _: None) -> tuple[Executed, Remote]:
+    """The plan's queries on the engine holding ``raw`` (each file source's table)."""
+    ruleset = plan.ruleset
+    problems = []
+    conformed = {}
+    for name, table in raw.items():
+        try:
+            conformed[name] = conform(ruleset.sources[name], table, plan.sources[name].columns)
+        except AssessError as exc:
+            problems += exc.problems
+    if problems:
+        raise AssessError(problems)
+    frames = _frames(plan, conformed)
+    remote = Remote(frames)
+    results: dict[str, pl.DataFrame] = {}
+    variants = plan.variants
+    for name in ruleset.sources:
+        table = frames[name]
+        aggs: dict[str, ir.Scalar] = {f"{name}.{ROWS}": table.count()}
+        for m in ruleset.measures.values():
+            if m.source == name and not m.by:
+                for v in variants:
+                    aggs[m.name + v.suffix] = measure(m, table, v.params)
+        for cp in plan.checks:
+            c = cp.check
+            if c.source != name or c.rule == "schema":
+                continue
+            scope = _Rows(table, plan.params).condition(c.where)
+            rule = check_rule(c, table, scope, plan.params)
+            inside = scope if scope is not None else ibis.literal(True)
+            remote.scopes[c.id] = (table, rule.failing.fill_null(False) & inside, inside, rule.repeats)
+            aggs[cp.rows] = (rule.rows if rule.rows is not None else table.count(where=inside)).cast("int64")
+            aggs[cp.failed] = (rule.failed if rule.failed is not None else
+                               table.count(where=rule.failing.fill_null(False) & inside)).cast("int64")
+            if rule.observed is not None:
+                aggs[cp.observed] = rule.observed
+            if c.by:
+                grouped = table.group_by(c.by).aggregate(**{cp.rows: aggs[cp.rows], cp.failed: aggs[cp.failed]})
+                results[f"{name}.{c.id}.groups"] = remote.collect(grouped).sort(c.by, nulls_last=True)
+        progress(f"aggregating {name} on the engine")
+        results[name] = remote.collect(table.aggregate(**aggs))
+        per_entity = {m.name + v.suffix: measure(m, table, v.params)
+                      for m in ruleset.measures.values() if m.source == name and not m.by
+                      and not (m.shared or m.allocate) for v in variants} if ruleset.by else {}
+        if per_entity:
+            results[f"{name}.by"] = remote.collect(table.group_by(**_key(plan, name, table)).aggregate(**per_entity))
+    if ruleset.names:
+        source, column = ruleset.names
+        table = frames[source]
+        names = table.group_by(**_key(plan, source, table)).aggregate(**{NAME: table[column].cast("string").min()})
+        results[f"{source}.names"] = remote.collect(names)
+    breakdowns = {}
+    for m in ruleset.measures.values():
+        if m.by:
+            breakdowns.setdefault((m.source, tuple(m.by)), []).append(m)
+    for (source, by), measures in breakdowns.items():
+        table = frames[source]
+        grouped = table.group_by(list(by)).aggregate(**{m.name: measure(m, table, plan.params) for m in measures})
+        results[f"{source}.{'+'.join(by)}.breakdown"] = remote.collect(grouped).sort(list(by), nulls_last=True)
+    values = pl.concat([results[n] for n in ruleset.sources] + [_schemas(plan, conformed)], how="horizontal")
+    entities = _entities(plan, values, results) if ruleset.by else None
+    groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
+    found = {(n.split(".")[0], tuple(n.split(".")[1].split("+"))): df
+             for n, df in results.items() if n.endswith(".breakdown")}
+    executed = Executed(values, entities, {}, paths, groups, found, engine="ibis")
+    executed.remote = remote
+    return executed, remote
+
+
+def _schemas(plan: Plan, raw: dict[str, ir.Table]) -> pl.DataFrame:
+    counts: dict[str, int] = {}
+    for c in plan.checks:
+        if c.check.rule != "schema":
+            continue
+        schema = raw[c.check.source].schema()
+        wanted = {n: ibis.dtype(TYPES[t]) for n, t in c.check.options["required"].items()}
+        wrong = [n for n, t in wanted.items() if n not in schema or not _is(schema[n], t)]
+        counts |= {c.rows: len(wanted), c.failed: len(wrong)}
+    return pl.DataFrame({k: [v] for k, v in counts.items()}, schema={k: pl.Int64 for k in counts})
+
+
+def _is(have: Any, want: Any) -> bool:
+    if want.is_integer():
+        return have.is_integer()
+    if want.is_floating():
+        return have.is_numeric()
+    if want.is_timestamp():
+        return have.is_timestamp()
+    return have == want
+
+
+def failing_rows(remote: Remote, check: str, columns: list[str], limit: int | None = None) -> ir.Table:
+    """The failing rows of a rule, in the order of ``columns`` (SQL has no row order of its
+    own); for a duplicates rule, the rows of its ``limit`` smallest repeated values."""
+    table, failing, inside, repeats = remote.scopes[check]
+    order = columns or list(table.columns[:1])
+    if repeats is None:
+        return table.filter(failing).select(columns).order_by(order)
+    valued = table.mutate(assess_value=repeats).filter(inside)
+    scoped = valued.filter(valued["assess_value"].notnull())
+    repeated = scoped.group_by("assess_value").aggregate(assess_n=scoped.count()).filter(ibis._["assess_n"] > 1)
+    if limit is not None:
+        repeated = repeated.order_by("assess_value").limit(limit)
+    return scoped.semi_join(repeated, "assess_value").order_by(order).select(columns)
+
+
+def samples(remote: Remote, plans: list[Any], key: dict[str, list[str]], limit: int) -> dict[str, pl.DataFrame]:
+    """Up to ``limit`` failing rows of each rule, ordered by the source's key so that every
+    engine shows the same rows (SQL has no row order of its own)."""
+    out = {}
+    for p in plans:
+        if limit <= 0 or p.check.id not in remote.scopes:
+            continue
+        columns = list(dict.fromkeys(key.get(p.check.source, []) + p.check.by + p.columns))
+        out[p.check.id] = remote.collect(failing_rows(remote, p.check.id, columns, limit).limit(limit))
+    return out
+
+
+def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], folder: Path) -> list[Path]:
+    """Every failing row of each rule to FOLDER/<check>.csv, written by the engine."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in plans:
+        if p.check.id not in remote.scopes:
+            continue
+        columns = list(dict.fromkeys(key.get(p.check.source, []) + p.check.by + p.columns))
+        target, temporary = folder / f"{p.check.id}.csv", folder / f".{p.check.id}.csv.tmp"
+        try:
+            remote.queries += 1
+            pl.from_arrow(failing_rows(remote, p.check.id, columns).to_pyarrow()).write_csv(temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        written.append(target)
+    return written
+
+
+ENGINES = ("duckdb", "spark")
+
+
+def is_url(data: str | Path | None) -> bool:
+    return data is not None and "://" in str(data)
+
+
+def connect(engine: str, data: str | None) -> Any:
+    """The Ibis backend a run sends its queries to: the database of a ``--data`` URL
+    (``duckdb:///crm.duckdb``, ``postgresql://user@host/crm``), else an embedded DuckDB or
+    a local Spark session reading the files."""
+    if is_url(data):
+        return ibis.connect(str(data))
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.builder.master("local[2]").appName("assess") \
+            .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC") \
+            .config("spark.sql.shuffle.partitions", "4").getOrCreate()
+        return ibis.pyspark.connect(session)
+    return ibis.duckdb.connect()
+
+
+def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
+    """Each file source's table: in the database of a URL by its `table:` or file name;
+    else its file read by the engine (UTF-8 CSV and Parquet directly, other encodings and
+    XLSX through Polars first)."""
+    from ..execute import _csv_text, scan
+
+    out, paths = {}, {}
+    problems = []
+    for name, source in plan.ruleset.sources.items():
+        if source.parent is not None:
+            continue
+        try:
+            if is_url(data):
+                table_name = getattr(source, "table", None) or Path(source.path).stem
+                database = getattr(source, "schema", None)
+                out[name] = con.table(table_name, database=database) if database else con.table(table_name)
+                paths[name] = Path(table_name)
+                continue
+            path = paths[name] = locate(source)
+            declared = {c: SQL_TYPES["string" if t in ("date", "datetime") else t]
+                        for c, t in (source.columns or {}).items() if c not in source.borrowed}
+            if path.suffix.lower() == ".csv" and _csv_text(source, path) is None:
+                header = pl.read_csv(path, n_rows=0).columns
+                out[name] = con.read_csv(path, table_name=f"assess_{name}",
+                                         types={c: t for c, t in declared.items() if c in header})
+            elif path.suffix.lower() == ".parquet":
+                out[name] = con.read_parquet(path, table_name=f"assess_{name}")
+            else:
+                out[name] = con.create_table(f"assess_{name}", scan(source, path).collect().to_arrow(),
+                                             overwrite=True)
+        except AssessError as exc:
+            problems += exc.problems
+        except Exception as exc:  # the engine's own error, located at the source
+            problems.append(Problem(source.location, "unreadable",
+                                    f"source `{name}`: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"))
+    if problems:
+        raise AssessError(problems)
+    return out, paths
