@@ -44,6 +44,9 @@ class Dialect:
     to_float: Callable[[Any], Any]
     functions: dict[str, Callable[..., Any]]
     errors: tuple[type[BaseException], ...] = ()
+    # Python's (and Polars') floor division and modulo; SQL truncates toward zero
+    floordiv: Callable[[Any, Any], Any] = operator.floordiv
+    mod: Callable[[Any, Any], Any] = operator.mod
 
     def lit(self, x: Value) -> Any:
         return x if isinstance(x, self.expr) else self.literal(x)
@@ -100,8 +103,10 @@ def operators(d: Dialect) -> dict[type, Callable[..., Value]]:
         # in floats: an integer column to a negative power would fail, a large one overflow
         ast.Pow: arithmetic(simpleeval.safe_power, lambda a, b: d.to_float(a) ** b),
         ast.Div: safe_div(operator.truediv),
-        ast.FloorDiv: safe_div(operator.floordiv),
-        ast.Mod: safe_div(operator.mod),
+        ast.FloorDiv: safe_div(lambda a, b: operator.floordiv(a, b) if _is_number(a) and _is_number(b)
+                               else d.floordiv(a, b)),
+        ast.Mod: safe_div(lambda a, b: operator.mod(a, b) if _is_number(a) and _is_number(b)
+                          else d.mod(a, b)),
     }
 
 

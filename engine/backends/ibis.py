@@ -35,7 +35,10 @@ Value = Any
 
 
 def _null_safe_literal(x: Any) -> ir.Value:
-    return ibis.null() if x is None else ibis.literal(x)
+    if x is None:
+        return ibis.null()
+    # typed, so that Spark reads 3600.0 as a double, not a DECIMAL rounded to 6 places
+    return ibis.literal(x, type="float64") if isinstance(x, float) else ibis.literal(x)
 
 
 def _when(c: Any, a: Any, b: Any) -> ir.Value:
@@ -47,6 +50,10 @@ DIALECT: Dialect  # set below, once FUNCTIONS exist
 
 def _e(x: Value) -> ir.Value:
     return DIALECT.lit(x)
+
+
+# Unicode White_Space, which Polars' strip_chars removes (SQL TRIM removes only spaces)
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 def _text(x: Value) -> ir.StringValue:
@@ -91,9 +98,16 @@ def _valid(s: Value, pattern: Value) -> ir.BooleanValue:
 
 
 def _round(x: Value, digits: Value = 0) -> ir.NumericValue:
+    # half to even on the scaled value, as Polars rounds (SQL ROUND goes half away from
+    # zero, and DuckDB rounds 2.675 to 2.67 where Polars gives 2.68)
     if isinstance(digits, ir.Value) or digits != int(digits):
         raise ValueError("round: the number of digits must be a whole number, written literally")
-    return _e(x).round(int(digits))
+    scale = 10.0 ** int(digits)
+    scaled = _e(x).cast("float64") * scale
+    low = scaled.floor().cast("float64")
+    rest = scaled - low
+    up = (rest > 0.5) | ((rest == 0.5) & (low - (low / 2).floor().cast("float64") * 2 != 0))
+    return ibis.ifelse(up, low + 1, low) / scale
 
 
 def _horizontal(pick: Callable[..., Any]) -> Callable[..., Any]:
@@ -109,7 +123,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "coalesce": lambda x, *o: ibis.coalesce(*(_e(v) for v in (x, *o))),
     "is_null": lambda x: _e(x).isnull(),
     "is_not_null": lambda x: _e(x).notnull(),
-    "is_blank": lambda s: _e(s).isnull() | (_text(s).strip() == ""),
+    "is_blank": lambda s: _e(s).isnull() | (FUNCTIONS["strip"](s) == ""),
     "div": lambda a, b, default=None: ibis.ifelse(_e(b) != 0, _e(a) / _e(b), _e(default)),
     "abs": lambda x: _e(x).abs(),
     "round": _round,
@@ -134,7 +148,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "endswith": lambda s, suffix: _text(s).endswith(_text(suffix)),
     "lower": lambda s: _text(s).lower(),
     "upper": lambda s: _text(s).upper(),
-    "strip": lambda s: _text(s).strip(),
+    "strip": lambda s: _text(s).re_replace(f"^[{WHITESPACE}]+|[{WHITESPACE}]+$", ""),
     "length": lambda s: _text(s).length(),
 }
 
@@ -142,7 +156,9 @@ DIALECT = Dialect(
     expr=ir.Value, literal=_null_safe_literal, when=_when,
     boolean=lambda x: x.cast("boolean"), is_in=lambda x, values: x.isin(values),
     to_float=lambda x: x.cast("float64"), functions=FUNCTIONS,
-    errors=(ibis.common.exceptions.IbisError,))
+    errors=(ibis.common.exceptions.IbisError,),
+    floordiv=lambda a, b: (_e(a) / _e(b)).floor(),
+    mod=lambda a, b: _e(a) - _e(b) * (_e(a) / _e(b)).floor())
 
 TYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "boolean",
          "date": "date", "datetime": "timestamp"}
@@ -245,7 +261,7 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
     if kind == "not_null":
         return Rule(col.isnull())
     if kind == "not_empty":
-        return Rule(col.isnull() | (col.cast("string").strip() == ""))
+        return Rule(col.isnull() | (FUNCTIONS["strip"](col) == ""))
     if kind == "allowed_values":
         return Rule(col.notnull() & ~col.isin(list(o["values"])))
     if kind == "matches":
@@ -260,7 +276,7 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
             out = out | ((col > high) if o.get("max_inclusive", True) else (col >= high))
         return Rule(col.notnull() & out)
     if kind == "type":
-        text = col.cast("string").strip()
+        text = FUNCTIONS["strip"](col)
         target = {"int": "int64", "float": "float64", "date": "date", "datetime": "timestamp"}[o["type"]]
         return Rule(col.notnull() & text.try_cast(target).isnull())
     if kind == "references":
