@@ -504,8 +504,11 @@ def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]
         from .backends.ibis import samples as remote_samples
         return remote_samples(executed.remote, plans, key, limit)
     repeated = _repeated([p for p in plans if p.rule.repeats is not None], executed, limit)
-    wanted = {p.check.id: failing_rows(p, executed, key.get(p.check.source, []),
-                                       repeated.get(p.check.id)).head(limit)
+    # the first failing rows by the source's key (by the columns shown when it has none):
+    # an order every engine can give, where a file's row order exists only in Polars
+    wanted = {p.check.id: (rows := failing_rows(p, executed, key.get(p.check.source, []),
+                                                repeated.get(p.check.id)))
+              .sort(rows.collect_schema().names(), nulls_last=True).head(limit)
               for p in plans}
     return dict(zip(wanted, pl.collect_all(list(wanted.values()), engine=executed.engine)))
 

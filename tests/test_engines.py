@@ -50,6 +50,7 @@ ruleset: engine_edges
 params: {period_start: 2025-01-01, period_end: 2025-12-31, none: 0}
 sources:
   t: {path: t.csv, columns: {id: string, n: int, x: float, s: string, d: date}}
+  u: {path: u.csv, columns: {id: string, v: string}}
 measures:
   mod_sum: {source: t, sum: n % 3}
   floordiv_sum: {source: t, sum: n // 2}
@@ -67,6 +68,23 @@ measures:
 kpis:
   k: {formula: mod_sum, target: 1, category: c}
 categories: {c: {}}
+checks:
+  - {id: nn, source: t, rule: not_null, column: s}
+  - {id: ne, source: t, rule: not_empty, column: s}
+  - {id: un, source: t, rule: unique, column: s, normalize: lower_trim}
+  - {id: un2, source: t, rule: unique, columns: [s, d]}
+  - {id: av, source: t, rule: allowed_values, column: s, values: [a, b]}
+  - {id: ma, source: t, rule: matches, column: id, regex: "[a-c]"}
+  - {id: ra, source: t, rule: range, column: x, min: 0, max: 3}
+  - {id: ty, source: u, rule: type, column: v, type: int}
+  - {id: re, source: t, rule: references, column: id, to: {source: u, column: id}}
+  - {id: fr, source: t, rule: freshness, column: d, max_age: 10}
+  - {id: rc, source: t, rule: row_count, min: 6}
+  - {id: co, source: t, rule: consistency, expression: "x < n"}
+  - {id: ex, source: t, rule: expression, expression: "n > -5", where: "x > 0"}
+  - {id: di, source: t, rule: distribution, column: s, max_share: 0.3}
+  - {id: dv, source: t, rule: distribution, column: s, values: [a, z], min_share: 0.1}
+  - {id: sc, source: u, rule: schema, required: {id: string, v: int}}
 """
 TABLE = """id,n,x,s,d
 a,-7,2.5,\u3000a\t,2025-01-01
@@ -75,12 +93,19 @@ c,5,0.125,  ,2025-12-31
 d,-1,3.5,,2026-01-01
 e,0,2.675,b,2025-06-30
 """
+OTHER = """id,v
+a,1
+b, 2
+c,x
+z,
+"""
 
 
 @pytest.mark.parametrize("engine", ["auto", *ENGINES])
 def test_edge_semantics_are_polars_on_every_engine(tmp_path: Path, engine: str) -> None:
     (tmp_path / "edges.yaml").write_text(EDGES, encoding="utf-8")
     (tmp_path / "t.csv").write_text(TABLE, encoding="utf-8")
+    (tmp_path / "u.csv").write_text(OTHER, encoding="utf-8")
     from engine.run import run
 
     plan, executed, _ = run(tmp_path / "edges.yaml", engine=engine)
@@ -104,3 +129,15 @@ def test_edge_semantics_are_polars_on_every_engine(tmp_path: Path, engine: str) 
     # dates within 2025, both ends included: a, c, e
     assert v["in_year"] == 3
     assert v["by_param"] == 5
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_rule_kind_agrees_with_polars(tmp_path: Path, engine: str) -> None:
+    from engine.checks import RULES
+
+    (tmp_path / "edges.yaml").write_text(EDGES, encoding="utf-8")
+    (tmp_path / "t.csv").write_text(TABLE, encoding="utf-8")
+    (tmp_path / "u.csv").write_text(OTHER, encoding="utf-8")
+    polars = _result(tmp_path / "edges.yaml", "auto")
+    assert {c["rule"] for c in polars["checks"]} == set(RULES)  # every kind is exercised
+    assert approx_equal(_result(tmp_path / "edges.yaml", engine)["checks"], polars["checks"])

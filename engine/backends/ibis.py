@@ -232,6 +232,7 @@ class Rule:
     failed: ir.Scalar | None = None
     observed: ir.Scalar | None = None
     repeats: ir.Value | None = None  # a duplicates rule's value: its samples are rows of repeated ones
+    apart: ir.Table | None = None  # counts from a grouping of their own: one row of rows, failed, observed
 
 
 def _normalised(check: Check, value: ir.Value) -> ir.Value:
@@ -240,7 +241,7 @@ def _normalised(check: Check, value: ir.Value) -> ir.Value:
         return value
     value = value.cast("string")
     if how in ("trim", "lower_trim"):
-        value = value.strip()
+        value = FUNCTIONS["strip"](value)
     if how in ("lower", "lower_trim"):
         value = value.lower()
     if how in ("digits", "phone"):
@@ -316,9 +317,37 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
         if o.get("max") is not None:
             out = out | (count > o["max"])
         return Rule(ibis.literal(False), rows=ibis.literal(1), failed=out.cast("int64"), observed=count)
+    if kind == "distribution":
+        return _distribution(check, table, inside)
     raise AssessError(Problem(check.location, "engine",
                               f"rule `{check.id}`: the `{kind}` rule is not yet supported on this engine",
                               "run it with --engine polars"))
+
+
+def _distribution(check: Check, table: ir.Table, inside: ir.BooleanValue) -> Rule:
+    o = check.options
+    col = table[o["column"]]
+    low, high, listed = o.get("min_share"), o.get("max_share"), o.get("values")
+
+    def out_of_bounds(share: ir.Value) -> ir.BooleanValue:
+        out = ibis.literal(False)
+        if low is not None:
+            out = out | (share < low)
+        if high is not None:
+            out = out | (share > high)
+        return out
+
+    present = table.filter(inside & col.notnull())
+    counts = present.group_by(value=present[o["column"]]).aggregate(n=present.count())
+    counts = counts.mutate(share=counts.n.cast("float64") / counts.n.sum().over())
+    if listed:
+        every = ibis.memtable({"value": list(listed)}).cast({"value": col.type()})
+        counts = every.left_join(counts, "value").select("value", share=ibis.coalesce(ibis._.share, 0.0))
+    off = counts.filter(out_of_bounds(counts.share))
+    failing = col.notnull() & col.isin(off.value)
+    apart = counts.aggregate(rows=counts.count(), failed=counts.count(where=out_of_bounds(counts.share)),
+                             observed=counts.share.max())
+    return Rule(failing, apart=apart)
 
 
 @dataclass
@@ -427,6 +456,7 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
     for name in ruleset.sources:
         table = frames[name]
         aggs: dict[str, ir.Scalar] = {f"{name}.{ROWS}": table.count()}
+        apart: list[ir.Table] = []
         for m in ruleset.measures.values():
             if m.source == name and not m.by:
                 for v in variants:
@@ -444,11 +474,20 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
                                table.count(where=rule.failing.fill_null(False) & inside)).cast("int64")
             if rule.observed is not None:
                 aggs[cp.observed] = rule.observed
+            if rule.apart is not None and c.by:
+                raise AssessError(Problem(c.location, "engine", f"rule `{c.id}`: a `{c.rule}` rule with "
+                                          "`by` runs on Polars only", "run it without --engine"))
+            if rule.apart is not None:  # counted apart: its row joins the source's results
+                del aggs[cp.rows], aggs[cp.failed]
+                apart.append(rule.apart.select(**{cp.rows: rule.apart.rows.cast("int64"),
+                                                  cp.failed: rule.apart.failed.cast("int64"),
+                                                  cp.observed: rule.apart.observed}))
             if c.by:
                 grouped = table.group_by(c.by).aggregate(**{cp.rows: aggs[cp.rows], cp.failed: aggs[cp.failed]})
                 results[f"{name}.{c.id}.groups"] = remote.collect(grouped).sort(c.by, nulls_last=True)
         progress(f"aggregating {name} on the engine")
-        results[name] = remote.collect(table.aggregate(**aggs))
+        results[name] = pl.concat([remote.collect(table.aggregate(**aggs)), *map(remote.collect, apart)],
+                                  how="horizontal")
         per_entity = {m.name + v.suffix: measure(m, table, v.params)
                       for m in ruleset.measures.values() if m.source == name and not m.by
                       and not (m.shared or m.allocate) for v in variants} if ruleset.by else {}
@@ -503,7 +542,7 @@ def failing_rows(remote: Remote, check: str, columns: list[str], limit: int | No
     """The failing rows of a rule, in the order of ``columns`` (SQL has no row order of its
     own); for a duplicates rule, the rows of its ``limit`` smallest repeated values."""
     table, failing, inside, repeats = remote.scopes[check]
-    order = columns or list(table.columns[:1])
+    order = [ibis.asc(c, nulls_first=False) for c in columns or table.columns[:1]]
     if repeats is None:
         return table.filter(failing).select(columns).order_by(order)
     valued = table.mutate(assess_value=repeats).filter(inside)
@@ -522,6 +561,8 @@ def samples(remote: Remote, plans: list[Any], key: dict[str, list[str]], limit: 
         if limit <= 0 or p.check.id not in remote.scopes:
             continue
         columns = list(dict.fromkeys(key.get(p.check.source, []) + p.check.by + p.columns))
+        if not columns:  # a rule about the whole table has no failing rows to show
+            continue
         out[p.check.id] = remote.collect(failing_rows(remote, p.check.id, columns, limit).limit(limit))
     return out
 
