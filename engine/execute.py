@@ -35,6 +35,7 @@ class Executed:
     engine: str = "auto"  # the Polars engine of the first pass, kept for the evidence
     slice_rows: int = 20_000_000  # rows a bounded run reads at a time for a heavy query
     remote: Any = None  # the engine's handle when the queries ran elsewhere (engine.backends)
+    queries: int = 0  # queries sent so far
 
 
 NAME = "__name__"
@@ -267,7 +268,8 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
     groups = {n.split(".")[1]: df for n, df in results.items() if n.endswith(".groups")}
     breakdowns = {(n.split(".")[0], tuple(n.split(".")[1].split("+"))): df
                   for n, df in results.items() if n.endswith(".breakdown")}
-    return Executed(values, entities, frames, paths, groups, breakdowns, engine, slice_rows)
+    return Executed(values, entities, frames, paths, groups, breakdowns, engine, slice_rows,
+                    queries=len(queries))
 
 
 def _schemas(plan: Plan, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
@@ -510,6 +512,7 @@ def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]
                                                 repeated.get(p.check.id)))
               .sort(rows.collect_schema().names(), nulls_last=True).head(limit)
               for p in plans}
+    executed.queries += len(wanted)
     return dict(zip(wanted, pl.collect_all(list(wanted.values()), engine=executed.engine)))
 
 

@@ -135,6 +135,8 @@ class Result:
     areas: dict[str, str] = field(default_factory=dict)  # area id -> title
     run: str = ""  # id of the run in the history store
     since_last: float | None = None  # change of the total since the previous run (--history)
+    engine: str = "polars"  # where the queries ran: polars, duckdb, postgres, spark
+    queries: int = 0  # how many queries the run sent to it
 
     @property
     def failed(self) -> bool:

@@ -288,7 +288,9 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
         score=total, grade=grade, grade_label=label, kpis=kpis, categories=categories,
         checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
         areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()},
-        breakdowns=breakdowns(plan, executed, lang), definitions=definitions(ruleset))
+        breakdowns=breakdowns(plan, executed, lang), definitions=definitions(ruleset),
+        engine=executed.remote.name if executed.remote else "polars",
+        queries=executed.remote.queries if executed.remote else executed.queries)
     result.strengths, result.weaknesses, result.profile = profile(kpis, categories, total)
     if executed.entities is not None:
         result.entities = _entities(plan, evaluate(plan, executed.entities), lang)

@@ -355,6 +355,7 @@ class Remote:
     """A run's handle on the engine, for the bounded queries after the main pass."""
 
     frames: dict[str, ir.Table]
+    name: str = "duckdb"  # the Ibis backend's name
     # check id -> (its source's table, its failing rows, its scope, a duplicates rule's value)
     scopes: dict[str, tuple[ir.Table, ir.BooleanValue, ir.BooleanValue, ir.Value | None]] = \
         field(default_factory=dict)
@@ -450,7 +451,7 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
     if problems:
         raise AssessError(problems)
     frames = _frames(plan, conformed)
-    remote = Remote(frames)
+    remote = Remote(frames, name=next(iter(conformed.values())).get_backend().name if conformed else "duckdb")
     results: dict[str, pl.DataFrame] = {}
     variants = plan.variants
     for name in ruleset.sources:
