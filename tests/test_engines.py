@@ -141,3 +141,31 @@ def test_every_rule_kind_agrees_with_polars(tmp_path: Path, engine: str) -> None
     polars = _result(tmp_path / "edges.yaml", "auto")
     assert {c["rule"] for c in polars["checks"]} == set(RULES)  # every kind is exercised
     assert approx_equal(_result(tmp_path / "edges.yaml", engine)["checks"], polars["checks"])
+
+
+REGEXES = """
+ruleset: regexes
+sources:
+  t: {path: t.csv}
+measures:
+  words: {source: t, count: true, where: 'matches(s, "\\\\bfoo")'}
+  han: {source: t, count: true, where: "matches(s, '\\\\p{Han}')"}
+checks:
+  - {id: typed, source: t, rule: type, column: s, type: int}
+  - {id: plain, source: t, rule: matches, column: s, regex: "[a-z]+"}
+"""
+
+
+def test_what_an_engine_would_read_otherwise_is_refused_at_its_line(tmp_path: Path) -> None:
+    from engine.backends.ibis import unsupported
+    from engine.validate import load_ruleset
+
+    (tmp_path / "r.yaml").write_text(REGEXES, encoding="utf-8")
+    (tmp_path / "t.csv").write_text("s\nfoo\n", encoding="utf-8")
+    ruleset = load_ruleset(tmp_path / "r.yaml")
+    assert unsupported(ruleset, "duckdb") == []  # RE2 reads both as Polars does
+    postgres = [(p.location.line, p.message) for p in unsupported(ruleset, "postgres")]
+    assert [line for line, _ in postgres] == [6, 7, 9]
+    assert "backspace" in postgres[0][1] and "\\p{Han}" in postgres[1][1] and "safe cast" in postgres[2][1]
+    spark = [(p.location.line, p.message) for p in unsupported(ruleset, "pyspark")]
+    assert [line for line, _ in spark] == [7] and "IsHan" in spark[0][1]

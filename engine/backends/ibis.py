@@ -383,6 +383,54 @@ def conform(source: Source, table: ir.Table, used: set[str]) -> ir.Table:
     return table.mutate(**casts) if casts else table
 
 
+# Regular expressions are read by each engine's own library: Polars (Rust regex) and
+# DuckDB (RE2) agree on what a ruleset writes; PostgreSQL and Spark read some of it
+# otherwise, so those patterns are refused before any query runs.
+REGEX_LIMITS: dict[str, list[tuple[str, str]]] = {
+    "postgres": [(r"\\[bB]", "`\\b` means a backspace on PostgreSQL (its word boundary is `\\y`)"),
+                 (r"\\[pP]\{", "Unicode classes such as `\\p{Han}` are not supported on PostgreSQL")],
+    "pyspark": [(r"\\[pP]\{", "Unicode classes such as `\\p{Han}` are written otherwise on Spark "
+                 "(`\\p{IsHan}`)")],
+}
+
+
+def _patterns(ruleset: Any) -> list[tuple[Any, str]]:
+    """Every regular expression of the ruleset with where it was written."""
+    import ast
+
+    found = []
+    expressions = [e for s in ruleset.sources.values() for e in (s.where, *s.compute.values())]
+    expressions += [e for m in ruleset.measures.values() for e in (m.of, m.where, m.label)]
+    expressions += [e for s in ruleset.sources.values() for m in s.aggregate.values() for e in (m.of, m.where)]
+    expressions += [e for c in ruleset.checks for e in (c.expression, c.where)]
+    for e in expressions:
+        if e is None:
+            continue
+        for node in ast.walk(e.tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "matches" \
+                    and len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
+                found.append((e.location, str(node.args[1].value)))
+    found += [(c.location, c.options["regex"]) for c in ruleset.checks
+              if c.rule == "matches" and c.options.get("regex")]
+    return found
+
+
+def unsupported(ruleset: Any, backend: str) -> list[Problem]:
+    """What ``backend`` would read otherwise than Polars, located, so that it is refused
+    rather than answered with another number."""
+    import re
+
+    problems = [Problem(location, "engine", f"regular expression `{pattern}`: {why}",
+                        "write the pattern without it, or run on files (Polars) or DuckDB")
+                for location, pattern in _patterns(ruleset)
+                for limit, why in REGEX_LIMITS.get(backend, []) if re.search(limit, pattern)]
+    if backend == "postgres":  # no safe cast: a value that does not parse would fail the query
+        problems += [Problem(c.location, "engine", f"rule `{c.id}`: the `type` rule needs a safe cast, "
+                             "which PostgreSQL does not have", "run it on files (Polars) or DuckDB")
+                     for c in ruleset.checks if c.rule == "type"]
+    return problems
+
+
 def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
     """Every source as the queries read it. A lender, a `from` parent and a `references`
     target are read after their own `where` (the rows table in the README); a lender's
@@ -450,8 +498,11 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
             problems += exc.problems
     if problems:
         raise AssessError(problems)
+    backend = next(iter(conformed.values())).get_backend().name if conformed else "duckdb"
+    if problems := unsupported(ruleset, backend):
+        raise AssessError(problems)
     frames = _frames(plan, conformed)
-    remote = Remote(frames, name=next(iter(conformed.values())).get_backend().name if conformed else "duckdb")
+    remote = Remote(frames, name=backend)
     results: dict[str, pl.DataFrame] = {}
     variants = plan.variants
     for name in ruleset.sources:
