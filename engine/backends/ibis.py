@@ -246,8 +246,9 @@ def _normalised(check: Check, value: ir.Value) -> ir.Value:
         value = value.lower()
     if how in ("digits", "phone"):
         value = value.re_replace(r"[^0-9]", "")
-    if how == "phone":
-        value = value.re_replace(r"^86([0-9]{11})$", r"\1")
+    if how == "phone":  # digits only by now: 86 and 11 digits is the 11 digits (no back-reference,
+        # whose syntax differs between engines)
+        value = ibis.ifelse((value.length() == 13) & value.startswith("86"), value.substr(2), value)
     return ibis.ifelse(value.length() > 0, value, ibis.null("string"))
 
 
@@ -389,7 +390,7 @@ def conform(source: Source, table: ir.Table, used: set[str]) -> ir.Table:
 REGEX_LIMITS: dict[str, list[tuple[str, str]]] = {
     "postgres": [(r"\\[bB]", "`\\b` means a backspace on PostgreSQL (its word boundary is `\\y`)"),
                  (r"\\[pP]\{", "Unicode classes such as `\\p{Han}` are not supported on PostgreSQL")],
-    "pyspark": [(r"\\[pP]\{", "Unicode classes such as `\\p{Han}` are written otherwise on Spark "
+    "spark": [(r"\\[pP]\{", "Unicode classes such as `\\p{Han}` are written otherwise on Spark "
                  "(`\\p{IsHan}`)")],
 }
 
@@ -499,6 +500,7 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
     if problems:
         raise AssessError(problems)
     backend = next(iter(conformed.values())).get_backend().name if conformed else "duckdb"
+    backend = {"pyspark": "spark"}.get(backend, backend)
     if problems := unsupported(ruleset, backend):
         raise AssessError(problems)
     frames = _frames(plan, conformed)
@@ -658,7 +660,9 @@ def connect(engine: str, data: str | None) -> Any:
 
         session = SparkSession.builder.master("local[2]").appName("assess") \
             .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC") \
-            .config("spark.sql.shuffle.partitions", "4").getOrCreate()
+            .config("spark.sql.shuffle.partitions", "4") \
+            .config("spark.ui.showConsoleProgress", "false").getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
         return ibis.pyspark.connect(session)
     return ibis.duckdb.connect()
 
@@ -684,10 +688,15 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
             path = paths[name] = locate(source)
             declared = {c: SQL_TYPES["string" if t in ("date", "datetime") else t]
                         for c, t in (source.columns or {}).items() if c not in source.borrowed}
-            if path.suffix.lower() == ".csv" and _csv_text(source, path) is None:
+            if path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "duckdb":
                 header = pl.read_csv(path, n_rows=0).columns
                 out[name] = con.read_csv(path, table_name=f"assess_{name}",
                                          types={c: t for c, t in declared.items() if c in header})
+            elif path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "pyspark":
+                # dates as text, parsed by `conform` as on every engine
+                out[name] = con.read_csv(str(path), table_name=f"assess_{name}", header=True,
+                                         inferSchema=True, timestampFormat="yyyy-MM-dd'T'HH:mm:ss",
+                                         dateFormat="yyyy-MM-dd")
             elif path.suffix.lower() == ".parquet":
                 out[name] = con.read_parquet(path, table_name=f"assess_{name}")
             else:
