@@ -555,6 +555,25 @@ def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]
     return dict(zip(wanted, pl.collect_all(list(wanted.values()), engine=executed.engine)))
 
 
+def failed_values(plans: list[CheckPlan], executed: Executed,
+                  limit: int) -> dict[str, tuple[int, list[dict[str, Any]]]]:
+    """For each of ``plans`` (rules over a key, such as `references`), the number of
+    distinct failing keys and the ``limit`` most frequent, each ``{value, rows}`` (most
+    rows first, then by value): "721 unknown tail numbers, 52,606 flights". One grouping
+    of the failing rows each, in one collect_all."""
+    if not plans:
+        return {}
+    grouped = [failing_rows(p, executed, []).group_by(p.columns).len("rows") for p in plans]
+    out = {}
+    for p, frame in zip(plans, pl.collect_all(grouped, engine=executed.engine)):
+        top = frame.sort(["rows", *p.columns], descending=[True] + [False] * len(p.columns),
+                         nulls_last=True).head(limit)
+        out[p.check.id] = (frame.height, [
+            {"value": row[p.columns[0]] if len(p.columns) == 1 else {c: row[c] for c in p.columns},
+             "rows": row["rows"]} for row in top.iter_rows(named=True)])
+    return out
+
+
 def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],
                    folder: Path) -> list[Path]:
     """Every failing row of each of ``plans`` to FOLDER/<check>.csv, streamed to disk so

@@ -9,7 +9,7 @@ import polars as pl
 
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
-from .execute import NAME, Executed, execute, locate, samples, source_rows, write_evidence
+from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
 from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
@@ -98,6 +98,12 @@ def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult
                        plan.ruleset.samples)
     for c in out:
         c.samples = evidence[c.id].to_dicts() if c.id in evidence else []
+    keyed = {cp.check.id: cp for cp in plan.checks if cp.rule.lookup}
+    orphans = failed_values([keyed[c.id] for c in out if c.id in keyed and c.failed],
+                            executed, plan.ruleset.samples)
+    for c in out:
+        if c.id in keyed:
+            c.distinct_failed, c.top_failed_values = orphans.get(c.id, (0, []))
     return out
 
 

@@ -301,6 +301,9 @@ class _Builder:
                 self.inside(source)
         for source in out.values():
             self.derived(source, out)
+        for source in out.values():  # computed columns can be a join's key, or be borrowed
+            if source.columns is not None:
+                source.columns |= {c: "float" for c in source.compute if c not in source.columns}
         for source in out.values():
             self.joined(source, out)
         self.acyclic(out)
@@ -375,8 +378,6 @@ class _Builder:
         for i, join in enumerate(source.joins):
             path = ("sources", source.name, "join") + ((i,) if len(source.joins) > 1 else ())
             self.join(source, join, sources, path)
-        if source.columns is not None:  # computed columns are known before a join may use one
-            source.columns |= {c: "float" for c in source.compute if c not in source.columns}
         for join in source.joins:
             path = ("sources", source.name, "join") + ((source.joins.index(join),) if len(source.joins) > 1 else ())
             for own, theirs in join.on:
