@@ -447,3 +447,81 @@ def test_three_runs_give_the_same_bytes(path, tmp_path, capsys):
         assert main(["run", str(path), "--format", "json", "--out", str(out)]) in (0, 1)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+# ---------------------------------------------------------------- distinct orphan keys (item 9)
+
+def test_references_reports_the_distinct_failing_keys_most_rows_first(tmp_path, capsys):
+    t = flights_tables()
+    t["flights"] = pl.concat([t["flights"]] * 3).with_columns(flight_id=pl.int_range(18))
+    path = ruleset(tmp_path, FLIGHT_SOURCES + """\
+        settings: {samples: 2}
+        measures:
+          n: {source: flights, count: true}
+        kpis:
+          k: {formula: n, target: 1, category: c}
+        checks:
+          - {id: known_plane, source: flights, rule: references, column: tailnum, to: {source: planes, column: tailnum}}
+          - {id: weather_known, source: flights, rule: references, columns: [origin, time_hour],
+             to: {source: weather, columns: [origin, time_hour]}}
+        """, t)
+    result = both(path)
+    checks = {c.id: c for c in result.checks}
+    # independently: the orphans grouped by key, most rows first, then by key
+    orphans = t["flights"].join(t["planes"], on="tailnum", how="anti").group_by("tailnum").len() \
+        .sort(["len", "tailnum"], descending=[True, False])
+    plane = checks["known_plane"]
+    assert plane.distinct_failed == orphans.height == 1
+    assert plane.top_failed_values == [{"value": "N9", "rows": 3}]
+    weather = t["flights"].drop_nulls(["origin", "time_hour"]).join(t["weather"], on=["origin", "time_hour"],
+                                                                   how="anti")
+    top = weather.group_by("origin", "time_hour").len().sort(["len", "origin", "time_hour"],
+                                                             descending=[True, False, False]).head(2)
+    assert checks["weather_known"].distinct_failed == 3
+    assert checks["weather_known"].top_failed_values == [
+        {"value": {"origin": o, "time_hour": h}, "rows": n} for o, h, n in top.iter_rows()]
+    # every report says it
+    for fmt, needle in (("md", "3 distinct failing keys, 9 rows"), ("html", "3 distinct failing keys, 9 rows"),
+                        ("junit", "3 distinct failing keys"), ("table", "3 distinct failing keys, 9 rows")):
+        out = tmp_path / f"r.{fmt}"
+        main(["run", str(path), "--format", fmt, "--out", str(out)])
+        assert needle in out.read_text(encoding="utf-8"), fmt
+    assert main(["run", str(path), "--format", "json", "--out", str(tmp_path / "r.json")]) == 1
+    document = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    import jsonschema
+    jsonschema.validate(document, json.loads((Path(__file__).parent.parent / "schemas" / "result.schema.json")
+                                             .read_text(encoding="utf-8")))
+    found = {c["id"]: c for c in document["checks"]}
+    assert found["weather_known"]["top_failed_values"][0] == {
+        "value": {"origin": "EWR", "time_hour": "2013-01-01T01:00:00"}, "rows": 3}
+    openpyxl = pytest.importorskip("openpyxl")
+    main(["run", str(path), "--format", "xlsx", "--out", str(tmp_path / "r.xlsx")])
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx")["Data quality"]
+    cells = [c.value for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert "weather_known: 3 distinct failing keys" in cells and "EWR / 2013-01-01 01:00:00" in cells
+
+
+# ---------------------------------------------------------------- the README's table
+
+CELLS = {  # each row of the table -> the tests above that check its cells
+    "source (its row count on reports)": [test_a_measure_and_a_check_see_the_sources_where_their_own_where_borrowed_columns_and_the_period],
+    "measure": [test_a_measure_and_a_check_see_the_sources_where_their_own_where_borrowed_columns_and_the_period,
+                test_a_join_on_a_computed_key_and_borrowing_a_computed_column],
+    "check": [test_a_measure_and_a_check_see_the_sources_where_their_own_where_borrowed_columns_and_the_period],
+    "`references` target": [test_references_sees_the_targets_rows_after_its_where, test_references_on_a_composite_key],
+    "`join` lender": [test_a_join_borrows_from_the_lenders_rows_after_its_where,
+                      test_a_join_on_a_computed_key_and_borrowing_a_computed_column],
+    "`from` parent": [test_a_derived_source_groups_its_parents_rows_after_the_parents_where,
+                      test_a_derived_source_applies_its_own_where_to_the_groups],
+    "breakdown (a measure with `by`)": [test_a_breakdown_and_the_entities_see_the_sources_where_and_borrowed_columns],
+    "entity (per-entity measures, `names`)": [test_a_breakdown_and_the_entities_see_the_sources_where_and_borrowed_columns],
+}
+
+
+def test_the_readme_table_lists_every_construct_and_each_has_its_tests():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Which rows each construct sees", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| construct")]
+    assert rows == list(CELLS)
+    assert all(test.__name__.startswith("test_") for tests in CELLS.values() for test in tests)
