@@ -17,6 +17,7 @@ neither `warn` nor `fail` fails on any failing row.
 """
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -197,11 +198,19 @@ def matches(ctx: Context) -> Plan:
 def range_(ctx: Context) -> Plan:
     """Every value of ``column`` lies within ``min`` and ``max`` (either may be left
     out), both included unless ``min_inclusive``/``max_inclusive`` is false; nulls are
-    left to ``not_null``.
+    left to ``not_null``. On a date or datetime column the bounds are dates
+    (``1997-01-01``), dates and times (``1997-01-01T08:00:00``) or date params
+    (``period_start``); a datetime compared with a date compares with its midnight.
 
     Fails: ``{rule: range, column: satisfaction, min: 1, max: 5}`` on a 6. Passes on 1..5.
     """
-    value, low, high = ctx.col(), ctx.option("min"), ctx.option("max")
+    def bound(given: Any) -> Any:
+        if not isinstance(given, str):
+            return given
+        given = ctx.row(given)  # a param's value, or an ISO date
+        return dt.datetime.fromisoformat(given) if isinstance(given, str) else given
+
+    value, low, high = ctx.col(), bound(ctx.option("min")), bound(ctx.option("max"))
     out = ctx.pl.lit(False)
     if low is not None:
         out = out | ((value < low) if ctx.option("min_inclusive", True) else (value <= low))

@@ -658,8 +658,19 @@ class _Builder:
         numeric = kind in ("int", "float")
         for key in ("values", "min", "max"):
             given = check.options.get(key)
+            if key in ("min", "max") and isinstance(given, str) and not self.moment(given, check.rule):
+                self.problem(self.doc.at(path + (key,)), "value-type",
+                             f"`{check.id}`: {given!r} is neither a number, a date, a date and time nor a param",
+                             "write 1997-01-01, 1997-01-01T08:00:00 or a param's name such as period_start"
+                             if check.rule == "range" else "give a number of rows")
+                return
             for value in given if isinstance(given, list) else [] if given is None else [given]:
                 number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if kind in ("date", "datetime") and number and key in ("min", "max"):
+                    self.problem(self.doc.at(path + (key,)), "value-type",
+                                 f"`{check.id}`: {value!r} is not a date, the type of column "
+                                 f"`{check.options['column']}`", "write a date (1997-01-01) or a param's name")
+                    return
                 if kind and (numeric != number or (kind == "bool") != isinstance(value, bool)) \
                         and kind not in ("date", "datetime"):
                     self.problem(self.doc.at(path + (key,)), "value-type",
@@ -667,6 +678,18 @@ class _Builder:
                                  f"the type of column `{check.options['column']}`",
                                  "write the values as the column holds them")
                     return
+
+    def moment(self, text: str, rule: str) -> bool:
+        """A `range` bound written as text is a param's name or an ISO date or datetime."""
+        if rule != "range":
+            return False
+        if text in self.params:
+            return True
+        try:
+            dt.datetime.fromisoformat(text)
+            return True
+        except ValueError:
+            return False
 
     def check_columns(self, check: Check, source: Source, ruleset: Ruleset, path: tuple) -> None:
         """Columns a check names exist in the contracts that declare columns."""

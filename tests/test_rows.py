@@ -525,3 +525,56 @@ def test_the_readme_table_lists_every_construct_and_each_has_its_tests():
             if line.startswith("| ") and not line.startswith("| construct")]
     assert rows == list(CELLS)
     assert all(test.__name__.startswith("test_") for tests in CELLS.values() for test in tests)
+
+
+# ---------------------------------------------------------------- range on dates (item 12)
+
+def test_range_on_dates_and_datetimes_with_literals_and_params(tmp_path):
+    tx = cdnow()
+    tx = tx.with_columns(at=pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("customer_id") % 24))
+    path = ruleset(tmp_path, """\
+        sources:
+          tx: {path: tx.csv, columns: {customer_id: int, date: date, dollar_value: float, at: datetime}}
+        measures:
+          n: {source: tx, count: true}
+        kpis:
+          k: {formula: n, target: 1, category: c}
+        checks:
+          - {id: in_1997, source: tx, rule: range, column: date, min: 1997-01-01, max: "1997-12-31"}
+          - {id: in_period, source: tx, rule: range, column: date, min: period_start, max: period_end}
+          - {id: before_noon, source: tx, rule: range, column: at, max: 1998-01-01T12:00:00}
+          - {id: datetime_from_a_date, source: tx, rule: range, column: at, min: 1997-06-01}
+        """, {"tx": tx})
+    text = path.read_text(encoding="utf-8").replace("period_start: 2013-01-01, period_end: 2013-01-31",
+                                                    "period_start: 1997-03-01, period_end: 1997-09-30")
+    path.write_text(text, encoding="utf-8")
+    checks = {c.id: c for c in both(path).checks}
+    d, at = pl.col("date"), pl.col("at")
+    expected = {
+        "in_1997": ~d.is_between(dt.date(1997, 1, 1), dt.date(1997, 12, 31)),
+        "in_period": ~d.is_between(dt.date(1997, 3, 1), dt.date(1997, 9, 30)),
+        "before_noon": at > dt.datetime(1998, 1, 1, 12),
+        "datetime_from_a_date": at < dt.datetime(1997, 6, 1),
+    }
+    for id, failing in expected.items():
+        assert (checks[id].rows, checks[id].failed) == (tx.height, tx.filter(failing).height), id
+    assert 0 < checks["in_1997"].failed < tx.height  # the data can tell
+
+
+@pytest.mark.parametrize("bound, message", [("5", "5 is not a date"),
+                                            ("'soon'", "'soon' is neither a number, a date")])
+def test_a_range_bound_that_is_not_a_date_is_a_located_error(tmp_path, bound, message):
+    path = ruleset(tmp_path, f"""\
+        sources:
+          tx: {{path: tx.csv, columns: {{customer_id: int, date: date, dollar_value: float}}}}
+        measures:
+          n: {{source: tx, count: true}}
+        kpis:
+          k: {{formula: n, target: 1, category: c}}
+        checks:
+          - {{id: r, source: tx, rule: range, column: date, min: {bound}}}
+        """, {"tx": cdnow()})
+    with pytest.raises(AssessError) as caught:
+        assess(path)
+    problem = caught.value.problems[0]
+    assert problem.rule == "value-type" and message in problem.message and problem.location.line == 11
