@@ -129,6 +129,7 @@ class Kpi:
     on_null: str | float = "n/a"
     scoring: Scoring = field(default_factory=lambda: Scoring("ratio"))
     requires: list[str] = field(default_factory=list)  # checks it relies on
+    scored: bool = True  # False: tracked, shown with its value, never scored or weighed
     description: Text = field(default_factory=dict)
 
 

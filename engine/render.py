@@ -16,7 +16,7 @@ from . import charts, resource
 from .result import Result, to_json
 
 FORMATS = ("table", "md", "html", "json", "junit", "xlsx")
-STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
+STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim", "tracked": "blue",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
 

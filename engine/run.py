@@ -143,19 +143,22 @@ def _kpis(plan: Plan, row: dict[str, Any], peers: dict[str, Peers] | None,
     for kpi in plan.ruleset.kpis.values():
         value, reason = row[kpi.id], row[f"{kpi.id}.reason"]
         peer = kpi.scoring.method in PEER_METHODS
-        if peer and peers is None:
+        if not kpi.scored:  # tracked: its value is the point, not a score
+            score, reason = None, reason if value is None else None
+        elif peer and peers is None:
             score, reason = None, "scored against the other entities: see each entity's scorecard"
         else:
             score = score_value(kpi, value, peers[kpi.id] if peer and peers else ())
         result = KpiResult(
             id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=value, target=kpi.target,
-            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight, share=0.0,
-            status=status(kpi, value, score), category=kpi.category, unit=kpi.unit,
+            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight if kpi.scored else 0.0,
+            share=0.0,
+            status=status(kpi, value, score) if kpi.scored else "tracked", category=kpi.category, unit=kpi.unit,
             better=kpi.better, formula=kpi.formula.text, reason=reason if score is None else None)
         if plan.ruleset.compare == "previous":
             compare(result, row[f"{kpi.id}@previous"])
         result.trend = [{"period": v.label, "value": row[kpi.id + v.suffix],
-                         "score": None if peer else score_value(kpi, row[kpi.id + v.suffix])}
+                         "score": None if peer or not kpi.scored else score_value(kpi, row[kpi.id + v.suffix])}
                         for v in trend]
         out.append(result)
     return out

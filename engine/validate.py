@@ -562,7 +562,11 @@ class _Builder:
                           _optional(spec.get("tolerance")), _number(spec.get("clip"), 2.0))
         where = self.doc.at(path + ("scoring",)) if "scoring" in self.doc.data["kpis"][kpi.id] \
             else kpi.location
-        needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ())
+        raw = self.doc.data["kpis"][kpi.id]
+        # without a target, a floor or a way to score, a KPI is reported, not scored
+        kpi.scored = raw.get("scored", True) is not False and not (
+            kpi.target is None and kpi.floor is None and "scoring" not in raw)
+        needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ()) if kpi.scored else ()
         for field in needs:
             if getattr(kpi, field) is None:
                 self.problem(where, "scoring", f"`{scoring.method}` scoring of `{kpi.id}` needs a `{field}`")

@@ -578,3 +578,48 @@ def test_a_range_bound_that_is_not_a_date_is_a_located_error(tmp_path, bound, me
         assess(path)
     problem = caught.value.problems[0]
     assert problem.rule == "value-type" and message in problem.message and problem.location.line == 11
+
+
+# ---------------------------------------------------------------- tracked KPIs (item 10)
+
+def test_a_kpi_without_a_target_or_not_scored_is_tracked(tmp_path):
+    tx = cdnow()
+    path = ruleset(tmp_path, """\
+        compare: previous
+        sources:
+          tx: {path: tx.csv, columns: {customer_id: int, date: date, dollar_value: float}}
+        measures:
+          revenue: {source: tx, sum: dollar_value, where: "between(date, period_start, period_end)"}
+          lines: {source: tx, count: true, where: "between(date, period_start, period_end)"}
+        kpis:
+          revenue_k: {formula: revenue, target: 1000000, category: c}
+          lines_k: {formula: lines, category: c, benchmark: 1}
+          average_k: {formula: revenue / lines, target: 1, scored: false, category: c, weight: 5}
+        actions:
+          - {id: more_lines, when: 'lines_k.status == "missed" or average_k.status == "missed"', text: x}
+        """, {"tx": tx})
+    text = path.read_text(encoding="utf-8").replace("period_start: 2013-01-01, period_end: 2013-01-31",
+                                                    "period_start: 1998-01-01, period_end: 1998-06-30")
+    path.write_text(text, encoding="utf-8")
+    result = both(path)
+    in_period = tx.filter(pl.col("date").is_between(dt.date(1998, 1, 1), dt.date(1998, 6, 30)))
+    before = tx.filter(pl.col("date").is_between(dt.date(1997, 7, 1), dt.date(1997, 12, 31)))
+    lines, revenue = result.kpi("lines_k"), result.kpi("revenue_k")
+    assert (lines.status, lines.score, lines.weight, lines.share) == ("tracked", None, 0.0, 0.0)
+    assert lines.value == in_period.height and lines.previous == before.height
+    assert lines.change == in_period.height - before.height and lines.reason is None
+    assert result.kpi("average_k").status == "tracked" and result.kpi("average_k").share == 0.0
+    # the total is the one scored KPI's: revenue / target x 100 (ratio scoring)
+    assert result.score == pytest.approx(in_period["dollar_value"].sum() / 1e6 * 100)
+    assert revenue.share == 1.0
+    assert "lines_k" not in result.strengths + result.weaknesses and result.actions == []
+    assert not any("lines_k" in note for note in result.notes)
+    for fmt in ("md", "html", "table"):
+        out = tmp_path / f"r.{fmt}"
+        main(["run", str(path), "--format", fmt, "--out", str(out)])
+        assert "tracked" in out.read_text(encoding="utf-8"), fmt
+    main(["run", str(path), "--format", "json", "--out", str(tmp_path / "r.json")])
+    import jsonschema
+    jsonschema.validate(json.loads((tmp_path / "r.json").read_text(encoding="utf-8")),
+                        json.loads((Path(__file__).parent.parent / "schemas" / "result.schema.json")
+                                   .read_text(encoding="utf-8")))
