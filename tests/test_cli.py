@@ -213,7 +213,9 @@ def test_entity_rulesets_rank_every_entity(capsys, ruleset):
                                      "vendor_scoring", "data_census"])
 def test_streaming_engine_gives_the_same_result(capsys, ruleset):
     path = ROOT / "rulesets" / f"{ruleset}.yaml"
-    results = [run(capsys, "run", str(path), "--format", "json", "--engine", engine)[1]
+    results = [json.loads(run(capsys, "run", str(path), "--format", "json", "--engine", engine)[1])
                for engine in ("auto", "streaming")]
+    for r in results:
+        r.pop("queries")  # how many queries ran differs by design
     assert results[0] == results[1]  # to the last digit: sums add up in sorted order
 
