@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from markupsafe import Markup, escape
 
-COLOURS = {"met": "#1a7f37", "near": "#bf8700", "missed": "#cf222e", "n/a": "#8c959f"}
+COLOURS = {"met": "#1a7f37", "near": "#bf8700", "missed": "#cf222e", "n/a": "#8c959f", "tracked": "#0969da"}
 
 
 def _f(x: float) -> str:

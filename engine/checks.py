@@ -17,6 +17,7 @@ neither `warn` nor `fail` fails on any failing row.
 """
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -67,7 +68,8 @@ class Plan:
     rows: Any = None
     failed: Any = None
     observed: Any = None  # the measured value of a rule about the whole table
-    lookup: tuple[str, str] | None = None  # (source, column) a `references` rule joins
+    # the source a `references` rule joins, and its key: (own column, their column) pairs
+    lookup: tuple[str, tuple[tuple[str, str], ...]] | None = None
     schema: dict[str, str] | None = None  # the columns and types a `schema` rule requires
     # a duplicates rule's value (null where a row does not count): its samples are the rows
     # of a few repeated values, found by grouping rather than `failing` over every row
@@ -196,11 +198,19 @@ def matches(ctx: Context) -> Plan:
 def range_(ctx: Context) -> Plan:
     """Every value of ``column`` lies within ``min`` and ``max`` (either may be left
     out), both included unless ``min_inclusive``/``max_inclusive`` is false; nulls are
-    left to ``not_null``.
+    left to ``not_null``. On a date or datetime column the bounds are dates
+    (``1997-01-01``), dates and times (``1997-01-01T08:00:00``) or date params
+    (``period_start``); a datetime compared with a date compares with its midnight.
 
     Fails: ``{rule: range, column: satisfaction, min: 1, max: 5}`` on a 6. Passes on 1..5.
     """
-    value, low, high = ctx.col(), ctx.option("min"), ctx.option("max")
+    def bound(given: Any) -> Any:
+        if not isinstance(given, str):
+            return given
+        given = ctx.row(given)  # a param's value, or an ISO date
+        return dt.datetime.fromisoformat(given) if isinstance(given, str) else given
+
+    value, low, high = ctx.col(), bound(ctx.option("min")), bound(ctx.option("max"))
     out = ctx.pl.lit(False)
     if low is not None:
         out = out | ((value < low) if ctx.option("min_inclusive", True) else (value <= low))
@@ -225,21 +235,30 @@ def type_(ctx: Context) -> Plan:
     return Plan(value.is_not_null() & parsed.is_null(), [ctx.check.options["column"]])
 
 
-@rule("column", "to", takes=("ignore_nulls",))
+@rule("to", takes=("column", "columns", "ignore_nulls"))
 def references(ctx: Context) -> Plan:
     """Every value of ``column`` exists in ``to: {source, column}`` of another source
-    (the orphans fail). Nulls are ignored unless ``ignore_nulls: false``. Computed with
-    one join per pair of columns, in the same pass.
+    (the orphans fail), among that source's rows after its own ``where``. A composite key
+    names ``columns`` here and in ``to``, matched in order. Numeric keys compare as
+    numbers (2013 equals 2013.0); a text key against a number is an error. A row with a
+    null in any key column is out of scope unless ``ignore_nulls: false`` (then it
+    fails). The result also gives ``distinct_failed``, the number of distinct orphan
+    keys, and ``top_failed_values``, the most frequent ones with their rows. Computed
+    with one join per rule, in the same pass.
 
     Fails: ``{rule: references, source: interactions, column: customer_id, to: {source:
     customers, column: customer_id}}`` on an interaction of an unknown customer. Passes
     when every interaction's customer exists.
     """
     to = ctx.option("to")
+    mine = list(ctx.option("columns") or [ctx.option("column")])
+    theirs = list(to.get("columns") or [to.get("column")])
     marker = ctx.pl.col(f"{ctx.check.id}.found")
-    value = ctx.col()
-    failing = marker.is_null() & (value.is_not_null() if ctx.option("ignore_nulls", True) else ctx.pl.lit(True))
-    return Plan(failing, [ctx.check.options["column"]], lookup=(to["source"], to["column"]))
+    present = ctx.pl.all_horizontal([ctx.col(c).is_not_null() for c in mine])
+    if not ctx.option("ignore_nulls", True):
+        return Plan(marker.is_null(), mine, lookup=(to["source"], tuple(zip(mine, theirs))))
+    return Plan(marker.is_null() & present, mine, rows=ctx.scope(present).sum(),
+                lookup=(to["source"], tuple(zip(mine, theirs))))
 
 
 @rule("column", "max_age", takes=("as_of",))

@@ -268,15 +268,26 @@ def measure_expr(measure: Measure, params: dict[str, Any], suffix: str = "") -> 
         label = lit(compile_row(measure.label, params))
         if where is not None:
             label = label.filter(_bool(where))
-        return label.sort_by(of, descending=True, nulls_last=True).first().alias(measure.name + suffix)
+        # ties broken by the label, so the same data always names the same row
+        return label.sort_by([of, label], descending=[True, False], nulls_last=True).first() \
+            .alias(measure.name + suffix)
     agg = {
         # a median as the linear 0.5 quantile, the same number, because that one streams
-        "count": of.count(), "sum": of.sum(), "mean": of.mean(),
+        "count": of.count(), "sum": stable_sum(of), "mean": pl.when(of.count() > 0).then(stable_sum(of) / of.count()),
         "median": of.quantile(0.5, interpolation="linear"),
         "min": of.min(), "max": of.max(), "n_unique": of.drop_nulls().n_unique(),
         "quantile": of.quantile(measure.q, interpolation="linear"),
     }[measure.agg]
     return agg.alias(measure.name + suffix)
+
+
+def stable_sum(of: pl.Expr) -> pl.Expr:
+    """The sum of ``of``, added up in sorted order. Float addition is not associative and
+    the engine adds its partial sums in the order its threads finish, so a plain ``sum``
+    can differ in the last digit from run to run; a running sum over the sorted values
+    depends only on the values. (A bare ``sort().sum()`` would not do: the optimiser
+    drops a sort before an order-free sum.)"""
+    return of.sort().cum_sum().last().fill_null(0)
 
 
 @dataclass
@@ -391,7 +402,7 @@ class SourceQuery:
     aggregations: list[pl.Expr] = field(default_factory=list)  # overall, every variant
     per_entity: list[pl.Expr] = field(default_factory=list)  # the measures grouped by entity
     columns: set[str] = field(default_factory=set)  # every column name its expressions use
-    compute: list[pl.Expr] = field(default_factory=list)  # its computed columns, in order
+    compute: dict[str, pl.Expr] = field(default_factory=dict)  # its computed columns
     # aggregations whose state grows with the rows read, which a bounded run computes
     # apart (execute._bounded): output name -> the values of a distinct count, by whose
     # hash the rows can be sliced, or None for an order statistic
@@ -479,7 +490,7 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
     sources = {name: SourceQuery(name, None if s.where is None else _bool(compile_row(s.where, params)),
                                  [pl.len().alias(f"{name}.{ROWS}")],
                                  columns=set(s.where.names - set(params)) if s.where else set(),
-                                 compute=[lit(compile_row(e, params)).alias(c) for c, e in s.compute.items()])
+                                 compute={c: lit(compile_row(e, params)).alias(c) for c, e in s.compute.items()})
                for name, s in ruleset.sources.items()}
     for name, s in ruleset.sources.items():
         for e in s.compute.values():
@@ -526,14 +537,15 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
             query.heavy[plan.failed] = plan.rule.repeats  # over slices split by the value
         query.columns |= set(plan.columns) | set(check.by)
         if plan.rule.lookup:
-            sources[plan.rule.lookup[0]].columns.add(plan.rule.lookup[1])
+            sources[plan.rule.lookup[0]].columns |= {theirs for _, theirs in plan.rule.lookup[1]}
         for e in (check.expression, check.where):
             if e is not None:
                 query.columns |= e.names - set(params)
     for name, query in sources.items():  # borrowed columns are asked of the source they come from
-        query.columns -= set(ruleset.sources[name].compute)
-        for other, on, columns in ruleset.sources[name].joins:
-            query.columns = (query.columns - set(columns)) | {on}
-            sources[other].columns |= {on, *columns}
+        for join in ruleset.sources[name].joins:
+            query.columns |= set(join.own)
+            sources[join.source].columns |= {theirs for _, theirs in join.on} | set(join.columns)
+    for name, query in sources.items():  # and computed ones are made, not read
+        query.columns -= ruleset.sources[name].borrowed
     kpis = [kpi_plan(k, ruleset, v) for v in runs for k in ruleset.kpis.values()]
     return Plan(ruleset, params, runs, sources, checks, kpis, breakdowns, derived)

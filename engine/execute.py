@@ -297,50 +297,89 @@ def _is(dtype: Any, kind: str) -> bool:
 
 def _frames(plan: Plan, raw: dict[str, pl.LazyFrame]) -> tuple[dict[str, pl.LazyFrame],
                                                                dict[str, pl.LazyFrame]]:
-    """Every source as the queries read it: its own rows (read from the file, or grouped
-    from its parent's own rows), borrowed columns joined from the lenders' own rows, the
-    `where` applied, `references` lookups marked; and the same without the lookups, for
-    queries that need none. Lending from own rows, never from a joined frame, means no
-    chain of sources can loop; a frame that is lent is cached, so its file is scanned once."""
+    """Every source as the queries read it, by one rule (the README's table of rows):
+    a source's rows are its file's rows (or its parent's rows, grouped), with its computed
+    columns and borrowed columns added in the order they need each other, then its
+    `where` applied. Whatever reads another source (a join, a derived source, a
+    `references` rule) reads these same rows of it, after that source's `where`. The second
+    dict holds the same frames without the `references` lookups, for queries that need
+    none. A frame read by others is cached, so its file is scanned once."""
     sources = plan.ruleset.sources
     lookups = [c for c in plan.checks if c.rule.lookup]
-    lent = {j[0] for s in sources.values() for j in s.joins} | {s.parent for s in sources.values() if s.parent} \
+    lent = {j.source for s in sources.values() for j in s.joins} | {s.parent for s in sources.values() if s.parent} \
         | {c.rule.lookup[0] for c in lookups}
-    own: dict[str, pl.LazyFrame] = {}
+    plain: dict[str, pl.LazyFrame] = {}
 
     def rows(name: str) -> pl.LazyFrame:
-        if name not in own:
-            source = sources[name]
-            frame = raw[name] if source.parent is None else \
-                rows(source.parent).group_by(source.group_by, maintain_order=True).agg(plan.derived[name])
-            own[name] = frame.cache() if name in lent else frame
-        return own[name]
+        if name in plain:
+            return plain[name]
+        source, query = sources[name], plan.sources[name]
+        out = raw[name] if source.parent is None else \
+            rows(source.parent).group_by(source.group_by, maintain_order=True).agg(plan.derived[name])
+        for step in source.steps():
+            if isinstance(step, str):
+                out = out.with_columns(query.compute[step])
+                continue
+            # a `references` rule on the same key to the same source marks its values in this join
+            marks = [c.check.id for c in lookups if c.check.source == name
+                     and c.rule.lookup == (step.source, step.on)]
+            out = _lookup(out, rows(step.source), step.on, step.columns, marks, source, step.location)
+        out = out if query.where is None else out.filter(query.where)
+        plain[name] = out.cache() if name in lent else out
+        return plain[name]
 
-    frames, plain = {}, {}
+    frames = {}
     for name, source in sources.items():
         out = rows(name)
-        marked = set()
-        for other, on, columns in source.joins:
-            # a `references` rule on the same key marks its values in the same join
-            marks = [c.check.id for c in lookups if c.check.source == name
-                     and c.rule.lookup == (other, on) and c.check.options["column"] == on]
-            marked |= set(marks)
-            # the first row of each key wins, so a duplicate key cannot multiply rows
-            out = out.join(rows(other).select(on, *columns, *(pl.lit(True).alias(f"{m}.found") for m in marks))
-                           .unique(subset=on, keep="first"), on=on, how="left", maintain_order="left")
-        query = plan.sources[name]
-        for column in query.compute:  # one at a time: a computed column may use the ones before
-            out = out.with_columns(column)
-        out = plain[name] = out if query.where is None else out.filter(query.where)
-        for c in lookups:  # references: one join per pair of columns marks the values found
+        marked = {c.check.id for c in lookups if c.check.source == name
+                  and any(c.rule.lookup == (j.source, j.on) for j in source.joins)}
+        for c in lookups:  # references: one join per rule marks the keys found
             if c.check.source == name and c.check.id not in marked:
-                other, column = c.rule.lookup
-                found = rows(other).select(pl.col(column).cast(pl.String).alias(f"{c.check.id}.key"),
-                                           pl.lit(True).alias(f"{c.check.id}.found")).unique()
-                out = out.join(found, left_on=pl.col(c.check.options["column"]).cast(pl.String),
-                               right_on=f"{c.check.id}.key", how="left", maintain_order="left")
+                other, on = c.rule.lookup
+                out = _lookup(out, rows(other), on, (), [c.check.id], source, c.check.location)
         frames[name] = out
     return frames, plain
+
+
+def _lookup(frame: pl.LazyFrame, other: pl.LazyFrame, on: tuple[tuple[str, str], ...],
+            columns: tuple[str, ...], marks: list[str], source: Source, location: Any) -> pl.LazyFrame:
+    """``frame`` with ``columns`` of ``other`` joined on the key pairs ``on``, and a
+    ``<mark>.found`` column, True where the key exists in ``other``, for each of ``marks``.
+    The first row of each key in ``other`` wins, so a duplicate key cannot multiply rows;
+    a row with a null key matches nothing. Numeric keys match as numbers, whatever their
+    types; a text key against a number is an error at the rule or join that asks it."""
+    mine, theirs = frame.collect_schema(), other.collect_schema()
+    keys = [f"__key{i}__" for i in range(len(on))]
+    left, right = [], []
+    for (own, lent), key in zip(on, keys):
+        kind = _common_key(mine[own], theirs[lent]) if own in mine and lent in theirs else None
+        if kind is False:
+            raise AssessError(Problem(location, "key-type",
+                                      f"source `{source.name}`: key `{own}` is {mine[own]} but `{lent}` "
+                                      f"is {theirs[lent]}; they can never be equal",
+                                      "declare both key columns with one type in the sources' `columns`"))
+        left.append(pl.col(own) if kind is None else pl.col(own).cast(kind))
+        right.append((pl.col(lent) if kind is None else pl.col(lent).cast(kind)).alias(key))
+    lender = other.select(*right, *columns, *(pl.lit(True).alias(f"{m}.found") for m in marks)) \
+        .unique(subset=keys, keep="first", maintain_order=True)
+    return frame.join(lender, left_on=left, right_on=keys, how="left", maintain_order="left") \
+        .drop(keys, strict=False)
+
+
+def _common_key(a: Any, b: Any) -> Any:
+    """The type two key columns are compared in: None when they already agree, False
+    when they never can (text against a number)."""
+    if a == b or a == pl.Null or b == pl.Null:
+        return None
+    if a.is_numeric() and b.is_numeric():
+        return pl.Float64  # 2013 equals 2013.0: exact for integers up to 2**53
+    if a.is_temporal() and b.is_temporal():
+        return pl.Datetime("us")
+    text = (pl.String, pl.Categorical, pl.Enum)
+    if isinstance(a, text) or a in text:
+        if isinstance(b, text) or b in text:
+            return pl.String
+    return False
 
 
 def _key(plan: Plan, source: str) -> list[pl.Expr]:
@@ -514,6 +553,25 @@ def samples(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]
               for p in plans}
     executed.queries += len(wanted)
     return dict(zip(wanted, pl.collect_all(list(wanted.values()), engine=executed.engine)))
+
+
+def failed_values(plans: list[CheckPlan], executed: Executed,
+                  limit: int) -> dict[str, tuple[int, list[dict[str, Any]]]]:
+    """For each of ``plans`` (rules over a key, such as `references`), the number of
+    distinct failing keys and the ``limit`` most frequent, each ``{value, rows}`` (most
+    rows first, then by value): "721 unknown tail numbers, 52,606 flights". One grouping
+    of the failing rows each, in one collect_all."""
+    if not plans:
+        return {}
+    grouped = [failing_rows(p, executed, []).group_by(p.columns).len("rows") for p in plans]
+    out = {}
+    for p, frame in zip(plans, pl.collect_all(grouped, engine=executed.engine)):
+        top = frame.sort(["rows", *p.columns], descending=[True] + [False] * len(p.columns),
+                         nulls_last=True).head(limit)
+        out[p.check.id] = (frame.height, [
+            {"value": row[p.columns[0]] if len(p.columns) == 1 else {c: row[c] for c in p.columns},
+             "rows": row["rows"]} for row in top.iter_rows(named=True)])
+    return out
 
 
 def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, list[str]],

@@ -5,7 +5,7 @@ import ast
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import Location
 
@@ -30,6 +30,20 @@ class Expression:
     attributes: frozenset[tuple[str, str]]  # name.attr pairs (action conditions only)
 
 
+class Join(NamedTuple):
+    """Columns borrowed from another source by a key: ``on`` pairs each own key column
+    with the lender's (a composite key has several pairs)."""
+
+    source: str
+    on: tuple[tuple[str, str], ...]  # (own column, lender's column)
+    columns: tuple[str, ...]
+    location: Location
+
+    @property
+    def own(self) -> list[str]:
+        return [own for own, _ in self.on]
+
+
 @dataclass
 class Source:
     name: str
@@ -39,13 +53,32 @@ class Source:
     columns: dict[str, str] | None = None  # the data contract, when declared
     key: list[str] = field(default_factory=list)
     by: list[str] | None = None  # its entity key columns, when named unlike the ruleset's `by`
-    joins: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (source, on, columns) borrowed
+    joins: list[Join] = field(default_factory=list)  # columns borrowed from other sources
     compute: dict[str, Expression] = field(default_factory=dict)  # computed columns, in order
 
     @property
     def borrowed(self) -> set[str]:
         """Columns that are not in the file: borrowed from other sources, or computed."""
-        return {c for _, _, columns in self.joins for c in columns} | set(self.compute)
+        return {c for j in self.joins for c in j.columns} | set(self.compute)
+
+    def steps(self) -> list[str | Join]:
+        """Its computed columns (by name) and joins in the order they can be made: each
+        computed column after the columns it uses, each join after the columns of its key;
+        otherwise in the order written. What cannot be ordered (a computed column and a
+        join that need each other) is left out; validate reports it."""
+        made = {c for j in self.joins for c in j.columns} | set(self.compute)
+        pending: list[str | Join] = [*self.compute, *self.joins]
+        have: set[str] = set()
+        out: list[str | Join] = []
+        while pending:
+            ready = next((s for s in pending if not (set(s.own) if isinstance(s, Join)
+                          else set(self.compute[s].names)) & made - have), None)
+            if ready is None:
+                break
+            pending.remove(ready)
+            out.append(ready)
+            have |= set(ready.columns) if isinstance(ready, Join) else {ready}
+        return out
     parent: str | None = None  # a derived source: the source it groups
     group_by: list[str] = field(default_factory=list)
     aggregate: dict[str, "Measure"] = field(default_factory=dict)  # its aggregated columns
@@ -96,6 +129,7 @@ class Kpi:
     on_null: str | float = "n/a"
     scoring: Scoring = field(default_factory=lambda: Scoring("ratio"))
     requires: list[str] = field(default_factory=list)  # checks it relies on
+    scored: bool = True  # False: tracked, shown with its value, never scored or weighed
     description: Text = field(default_factory=dict)
 
 

@@ -16,7 +16,7 @@ from . import charts, resource
 from .result import Result, to_json
 
 FORMATS = ("table", "md", "html", "json", "junit", "xlsx")
-STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
+STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim", "tracked": "blue",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
 
@@ -65,6 +65,11 @@ def plain(value: Any) -> str:
     return str(value)
 
 
+def key(value: Any) -> str:
+    """A key value of a `references` finding: a composite key as its parts, a / b."""
+    return " / ".join(plain(v) for v in value.values()) if isinstance(value, dict) else plain(value)
+
+
 def score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -77,7 +82,7 @@ def _environment() -> jinja2.Environment:
     env.globals.update(radar=lambda categories: charts.radar([(c.title, c.score) for c in categories]),
                        kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS)
     env.filters.update(show=show, score=score, change=change, since_last=since_last,
-                       fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain,
+                       fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
                        cell=lambda s: str(s).replace("|", "\\|").replace("\n", " ")
                        .replace("<", "&lt;").replace(">", "&gt;"))
     return env
@@ -142,6 +147,9 @@ def _table(result: Result, color: bool) -> str:
         style = STATUS_STYLE.get(c.status, "")
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
         console.print(f"  check [{style}]{c.status:4}[/{style}] {c.id}: {c.failed} of {c.rows} rows fail ({ratio} pass)")
+        if c.distinct_failed:
+            top = ", ".join(f"{key(v['value'])} ({v['rows']:,})" for v in c.top_failed_values[:5])
+            console.print(f"    {c.distinct_failed:,} distinct failing keys, {c.failed:,} rows: {top}")
     for a in result.actions:
         gain = "" if a.gain is None else f" (+{a.gain:.1f} points)"
         who = f" [{a.entity}]" if a.entity else ""
@@ -170,7 +178,8 @@ LABELS: dict[str, dict[str, str]] = {
            "pass_ratio": "Passing", "actions": "Recommendations", "priority": "Priority",
            "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
            "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
-           "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source"},
+           "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source",
+           "distinct_failed": "distinct failing keys", "key": "Key", "tracked": "tracked"},
     "zh": {"rows_unit": "行",
            "sheet_scorecard": "计分卡",
            "overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
@@ -189,7 +198,8 @@ LABELS: dict[str, dict[str, str]] = {
            "pass_ratio": "合格率", "actions": "改进建议", "priority": "优先级",
            "owner": "负责方", "gain": "可提升", "notes": "说明", "strengths": "优势",
            "weaknesses": "劣势", "sources": "数据源", "params": "参数",
-           "formula": "公式", "samples": "不合格记录（样例）", "source": "数据源"},
+           "formula": "公式", "samples": "不合格记录（样例）", "source": "数据源",
+           "distinct_failed": "个不同的不合格键值", "key": "键值", "tracked": "跟踪"},
 }
 
 

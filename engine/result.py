@@ -66,6 +66,8 @@ class CheckResult:
     fix: str = ""  # the improvement measure
     observed: Any = None  # the measured value of a rule about the whole table
     groups: list[dict[str, Any]] = field(default_factory=list)  # {group, rows, failed, ratio, status} per `by`
+    distinct_failed: int | None = None  # references: distinct failing keys
+    top_failed_values: list[dict[str, Any]] = field(default_factory=list)  # references: {value, rows}, most rows first
 
 
 @dataclass

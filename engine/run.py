@@ -9,7 +9,7 @@ import polars as pl
 
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
-from .execute import NAME, Executed, execute, locate, samples, source_rows, write_evidence
+from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
 from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
@@ -98,6 +98,13 @@ def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult
                        plan.ruleset.samples)
     for c in out:
         c.samples = evidence[c.id].to_dicts() if c.id in evidence else []
+    # distinct failing keys: from the Polars frames (not yet on the Ibis engines)
+    keyed = {cp.check.id: cp for cp in plan.checks if cp.rule.lookup and cp.check.source in executed.frames}
+    orphans = failed_values([keyed[c.id] for c in out if c.id in keyed and c.failed],
+                            executed, plan.ruleset.samples)
+    for c in out:
+        if c.id in keyed:
+            c.distinct_failed, c.top_failed_values = orphans.get(c.id, (0, []))
     return out
 
 
@@ -137,19 +144,22 @@ def _kpis(plan: Plan, row: dict[str, Any], peers: dict[str, Peers] | None,
     for kpi in plan.ruleset.kpis.values():
         value, reason = row[kpi.id], row[f"{kpi.id}.reason"]
         peer = kpi.scoring.method in PEER_METHODS
-        if peer and peers is None:
+        if not kpi.scored:  # tracked: its value is the point, not a score
+            score, reason = None, reason if value is None else None
+        elif peer and peers is None:
             score, reason = None, "scored against the other entities: see each entity's scorecard"
         else:
             score = score_value(kpi, value, peers[kpi.id] if peer and peers else ())
         result = KpiResult(
             id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=value, target=kpi.target,
-            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight, share=0.0,
-            status=status(kpi, value, score), category=kpi.category, unit=kpi.unit,
+            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight if kpi.scored else 0.0,
+            share=0.0,
+            status=status(kpi, value, score) if kpi.scored else "tracked", category=kpi.category, unit=kpi.unit,
             better=kpi.better, formula=kpi.formula.text, reason=reason if score is None else None)
         if plan.ruleset.compare == "previous":
             compare(result, row[f"{kpi.id}@previous"])
         result.trend = [{"period": v.label, "value": row[kpi.id + v.suffix],
-                         "score": None if peer else score_value(kpi, row[kpi.id + v.suffix])}
+                         "score": None if peer or not kpi.scored else score_value(kpi, row[kpi.id + v.suffix])}
                         for v in trend]
         out.append(result)
     return out

@@ -229,7 +229,7 @@ def profile(kpis: list[KpiResult], categories: list[CategoryResult], total: floa
     for side, status, sign in (("strength", "met", -1), ("weakness", "missed", 1)):
         for k in sorted((k for k in scored if k.status == status), key=lambda k: sign * k.score)[:top]:
             found.append({"side": side, "id": k.id, "kind": "kpi", "by": "score", "score": k.score})
-    gaps = [(benchmark_gap(k), k) for k in kpis]
+    gaps = [(benchmark_gap(k), k) for k in kpis if k.status != "tracked"]  # tracked: never a strength
     gaps = [(g, k) for g, k in gaps if g is not None]
     for side, chosen in (("strength", sorted((x for x in gaps if x[0] > 0), key=lambda x: -x[0])),
                          ("weakness", sorted((x for x in gaps if x[0] < 0), key=lambda x: x[0]))):

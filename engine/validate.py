@@ -21,7 +21,7 @@ from .checks import COMMON, RULES
 from .errors import AssessError, Location, Problem, did_you_mean
 from .expressions import parse, position
 from .load import Document, load_file
-from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Kpi,
+from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
                     Measure, Ruleset, Scoring, Source, Text, derived_params)
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
@@ -92,6 +92,20 @@ def _number(value: Any, default: float) -> float:
 
 def _optional(value: Any) -> float | None:
     return _number(value, float("nan")) if value is not None else None
+
+
+def _pairs(on: Any) -> tuple[tuple[str, str], ...]:
+    """A join key as (own column, lender's column) pairs: a name or a list of names means
+    the same name on both sides, a mapping pairs differently named columns."""
+    if isinstance(on, dict):
+        return tuple((str(k), str(v)) for k, v in on.items())
+    return tuple((str(c), str(c)) for c in (on if isinstance(on, list) else [on]))
+
+
+def key_kind(kind: str) -> str:
+    """What a key column of a declared type compares as: numbers with numbers, whatever
+    their type, and dates with datetimes."""
+    return {"int": "number", "float": "number", "date": "time", "datetime": "time"}.get(kind, kind)
 
 
 def _threshold(text: Any) -> tuple[str, str, float] | None:
@@ -267,8 +281,10 @@ class _Builder:
                 by = spec.get("by")
                 out[name].by = [by] if isinstance(by, str) else by if isinstance(by, list) else None
                 joins = spec.get("join", [])
-                out[name].joins = [(j["source"], j["on"], list(j["columns"]))
-                                   for j in (joins if isinstance(joins, list) else [joins])
+                many = isinstance(joins, list)
+                out[name].joins = [Join(j["source"], _pairs(j["on"]), tuple(j["columns"]),
+                                        self.doc.at(path + (("join", i) if many else ("join",))))
+                                   for i, j in enumerate(joins if many else [joins])
                                    if isinstance(j, dict) and {"source", "on", "columns"} <= set(j)]
                 out[name].where = self.expr(spec.get("where"), path + ("where",))
                 compute = spec.get("compute") if isinstance(spec.get("compute"), dict) else {}
@@ -285,8 +301,12 @@ class _Builder:
                 self.inside(source)
         for source in out.values():
             self.derived(source, out)
+        for source in out.values():  # computed columns can be a join's key, or be borrowed
+            if source.columns is not None:
+                source.columns |= {c: "float" for c in source.compute if c not in source.columns}
         for source in out.values():
             self.joined(source, out)
+        self.acyclic(out)
         for source in out.values():  # each computed column may use the ones before it
             for column, expression in source.compute.items():
                 self.row_names(expression, source, out, self.params)
@@ -358,28 +378,71 @@ class _Builder:
         for i, join in enumerate(source.joins):
             path = ("sources", source.name, "join") + ((i,) if len(source.joins) > 1 else ())
             self.join(source, join, sources, path)
+        for join in source.joins:
+            path = ("sources", source.name, "join") + ((source.joins.index(join),) if len(source.joins) > 1 else ())
+            for own, theirs in join.on:
+                if source.columns is not None and own not in source.columns:
+                    self.problem(self.doc.at(path + ("on",)), "unknown-column",
+                                 f"join: source `{source.name}` declares no column `{own}`",
+                                 did_you_mean(own, source.columns))
+                other = sources.get(join.source)
+                self.key_types(source, own, other, theirs, self.doc.at(path + ("on",)), "join")
+        unordered = [s for s in [*source.compute, *source.joins] if s not in source.steps()]
+        if unordered:
+            names = ", ".join(f"`{s}`" if isinstance(s, str) else f"the join to `{s.source}`" for s in unordered)
+            self.problem(self.doc.at(("sources", source.name)), "join",
+                         f"source `{source.name}`: {names} need each other's columns",
+                         "compute the key from the file's own columns, or borrow the column it needs first")
 
-    def join(self, source: Source, join: tuple[str, str, list[str]], sources: dict[str, Source],
-             path: tuple) -> None:
-        other_name, on, columns = join
-        other = self.known_source(other_name, path + ("source",), sources)
+    def join(self, source: Source, join: Join, sources: dict[str, Source], path: tuple) -> None:
+        other = self.known_source(join.source, path + ("source",), sources)
         if other is None:
             return
         if other.joins:
             self.problem(self.doc.at(path + ("source",)), "join",
                          f"`{other.name}` borrows columns itself; borrow from the source that has them")
-        for column in [on, *columns]:
+        for column in [*(theirs for _, theirs in join.on), *join.columns]:
             if other.columns is not None and column not in other.columns:
                 self.problem(self.doc.at(path), "unknown-column",
                              f"join: source `{other.name}` declares no column `{column}`",
                              did_you_mean(column, other.columns))
         if source.columns is not None:
-            if on not in source.columns:
-                self.problem(self.doc.at(path + ("on",)), "unknown-column",
-                             f"join: source `{source.name}` declares no column `{on}`",
-                             did_you_mean(on, source.columns))
-            for column in columns:
+            for column in join.columns:
                 source.columns.setdefault(column, (other.columns or {}).get(column, "string"))
+
+    def key_types(self, source: Source, own: str, other: Source | None, theirs: str,
+                  location: Location, what: str) -> None:
+        """Key columns declared with types that can never be equal: text against a number."""
+        if other is None or own in source.compute or theirs in other.compute:
+            return  # a computed column's type is known only when it is computed
+        mine, lent = (source.columns or {}).get(own), (other.columns or {}).get(theirs)
+        if mine and lent and key_kind(mine) != key_kind(lent):
+            self.problem(location, "key-type",
+                         f"{what}: `{own}` of `{source.name}` is {mine} but `{theirs}` of `{other.name}` "
+                         f"is {lent}; they can never be equal", "declare both key columns with one type")
+
+    def acyclic(self, sources: dict[str, Source]) -> None:
+        """No source may need its own rows: through `from` and `join`, in a loop."""
+        def needs(name: str) -> list[str]:
+            s = sources[name]
+            return [n for n in ([s.parent] if s.parent else []) + [j.source for j in s.joins] if n in sources]
+
+        done: set[str] = set()
+
+        def visit(name: str, trail: list[str]) -> None:
+            if name in trail:
+                loop = trail[trail.index(name):] + [name]
+                self.problem(sources[loop[0]].location, "cycle",
+                             "sources need each other's rows in a loop: " + " -> ".join(loop),
+                             "borrow from, or derive from, a source that does not lead back")
+                return
+            if name not in done:
+                for n in needs(name):
+                    visit(n, trail + [name])
+                done.add(name)
+
+        for name in sources:
+            visit(name, [])
 
     def row_names(self, expr: Expression, source: Source, sources: dict[str, Source],
                   params: dict[str, Any]) -> None:
@@ -499,7 +562,11 @@ class _Builder:
                           _optional(spec.get("tolerance")), _number(spec.get("clip"), 2.0))
         where = self.doc.at(path + ("scoring",)) if "scoring" in self.doc.data["kpis"][kpi.id] \
             else kpi.location
-        needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ())
+        raw = self.doc.data["kpis"][kpi.id]
+        # without a target, a floor or a way to score, a KPI is reported, not scored
+        kpi.scored = raw.get("scored", True) is not False and not (
+            kpi.target is None and kpi.floor is None and "scoring" not in raw)
+        needs = {"linear": ("target", "floor"), "ratio": ("target",)}.get(scoring.method, ()) if kpi.scored else ()
         for field in needs:
             if getattr(kpi, field) is None:
                 self.problem(where, "scoring", f"`{scoring.method}` scoring of `{kpi.id}` needs a `{field}`")
@@ -595,8 +662,19 @@ class _Builder:
         numeric = kind in ("int", "float")
         for key in ("values", "min", "max"):
             given = check.options.get(key)
+            if key in ("min", "max") and isinstance(given, str) and not self.moment(given, check.rule):
+                self.problem(self.doc.at(path + (key,)), "value-type",
+                             f"`{check.id}`: {given!r} is neither a number, a date, a date and time nor a param",
+                             "write 1997-01-01, 1997-01-01T08:00:00 or a param's name such as period_start"
+                             if check.rule == "range" else "give a number of rows")
+                return
             for value in given if isinstance(given, list) else [] if given is None else [given]:
                 number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if kind in ("date", "datetime") and number and key in ("min", "max"):
+                    self.problem(self.doc.at(path + (key,)), "value-type",
+                                 f"`{check.id}`: {value!r} is not a date, the type of column "
+                                 f"`{check.options['column']}`", "write a date (1997-01-01) or a param's name")
+                    return
                 if kind and (numeric != number or (kind == "bool") != isinstance(value, bool)) \
                         and kind not in ("date", "datetime"):
                     self.problem(self.doc.at(path + (key,)), "value-type",
@@ -604,6 +682,18 @@ class _Builder:
                                  f"the type of column `{check.options['column']}`",
                                  "write the values as the column holds them")
                     return
+
+    def moment(self, text: str, rule: str) -> bool:
+        """A `range` bound written as text is a param's name or an ISO date or datetime."""
+        if rule != "range":
+            return False
+        if text in self.params:
+            return True
+        try:
+            dt.datetime.fromisoformat(text)
+            return True
+        except ValueError:
+            return False
 
     def check_columns(self, check: Check, source: Source, ruleset: Ruleset, path: tuple) -> None:
         """Columns a check names exist in the contracts that declare columns."""
@@ -619,10 +709,21 @@ class _Builder:
         to = check.options.get("to")
         if isinstance(to, dict) and isinstance(to.get("source"), str):
             other = self.known_source(to["source"], path + ("to", "source"), ruleset.sources)
-            if other is not None and other.columns is not None and to.get("column") not in other.columns:
-                self.problem(self.doc.at(path + ("to", "column")), "unknown-column",
-                             f"source `{other.name}` declares no column `{to.get('column')}`",
-                             did_you_mean(str(to.get("column")), other.columns))
+            key = "columns" if "columns" in to else "column"
+            theirs = to[key] if isinstance(to.get(key), list) else [to.get(key)]
+            mine = check.options.get("columns") or [check.options.get("column")]
+            if len(mine) != len(theirs):
+                self.problem(self.doc.at(path + ("to", key)), "references",
+                             f"`{check.id}`: {len(mine)} key column(s) against {len(theirs)} in `to`",
+                             "name as many columns in `to` as the check has, in the same order")
+            for column in theirs:
+                if other is not None and other.columns is not None and column not in other.columns:
+                    self.problem(self.doc.at(path + ("to", key)), "unknown-column",
+                                 f"source `{other.name}` declares no column `{column}`",
+                                 did_you_mean(str(column), other.columns))
+            for own, column in zip(mine, theirs):
+                self.key_types(source, str(own), other, str(column), self.doc.at(path + ("to", key)),
+                               f"`{check.id}`")
         as_of = check.options.get("as_of", "period_end" if check.rule == "freshness" else None)
         if isinstance(as_of, str) and as_of not in self.params:
             try:

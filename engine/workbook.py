@@ -8,7 +8,7 @@ from typing import Any
 
 import xlsxwriter
 
-from .render import labels
+from .render import key, labels
 from .result import Result
 
 
@@ -82,6 +82,10 @@ def workbook(result: Result) -> bytes:
                      for c in result.checks],
                     [None] * 7 + [formats["percent"]])
         for c in result.checks:  # the evidence of each rule that warns or fails
+            if c.top_failed_values:
+                checks.write(row, 0, f"{c.id}: {c.distinct_failed:,} {text['distinct_failed']}", bold)
+                row = table(checks, row + 1, [text["key"], text["rows"]],
+                            [[key(v["value"]), v["rows"]] for v in c.top_failed_values])
             if c.samples:
                 checks.write(row, 0, f"{text['samples']}: {c.id}", bold)
                 columns = list(c.samples[0])

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from engine.cli import main
-from conftest import HAND, ROOT, RULESET, approx_equal
+from conftest import HAND, ROOT, RULESET
 
 RESULT_SCHEMA = json.loads((ROOT / "schemas" / "result.schema.json").read_text())
 
@@ -209,10 +209,13 @@ def test_entity_rulesets_rank_every_entity(capsys, ruleset):
     assert all(len(e["kpis"]) == len(result["kpis"]) and e["grade"] for e in entities)
 
 
-@pytest.mark.parametrize("ruleset", ["crm_assessment", "vendor_scoring", "data_census"])
+@pytest.mark.parametrize("ruleset", ["crm_assessment", "crm_department", "crm_strengths_weaknesses",
+                                     "vendor_scoring", "data_census"])
 def test_streaming_engine_gives_the_same_result(capsys, ruleset):
     path = ROOT / "rulesets" / f"{ruleset}.yaml"
     results = [json.loads(run(capsys, "run", str(path), "--format", "json", "--engine", engine)[1])
                for engine in ("auto", "streaming")]
-    assert approx_equal(results[0], results[1])  # sums may add up in another order
+    for r in results:
+        r.pop("queries")  # how many queries ran differs by design
+    assert results[0] == results[1]  # to the last digit: sums add up in sorted order
 

@@ -518,8 +518,9 @@ def test_references(tmp_path):
         - {id: orphans_nulls, source: interactions, rule: references, column: customer_id, ignore_nulls: false, to: {source: customers, column: customer_id}}
         - {id: passes, source: orders, rule: references, column: customer_id, to: {source: customers, column: customer_id}}
     """, {"customers": CUSTOMERS, "interactions": INTERACTIONS, "orders": ORDERS})
-    # C9 is unknown; the null is ignored. C1 twice in customers must not double I1, I5
-    assert counts(c["orphans"]) == (5, 1, "fail")
+    # C9 is unknown; I4's null key is out of scope (4 rows). C1 twice in customers must
+    # not double I1, I5
+    assert counts(c["orphans"]) == (4, 1, "fail")
     assert [s["interaction_id"] for s in c["orphans"].samples] == ["I3"]
     # with nulls: I3 and I4
     assert counts(c["orphans_nulls"]) == (5, 2, "fail")
@@ -543,8 +544,8 @@ def test_references_beside_a_join_to_the_same_source(tmp_path):
         "  interactions: {join: {source: customers, on: customer_id, columns: [segment]}, path: interactions.csv,")
     path.write_text(text, encoding="utf-8")
     c = {r.id: r for r in assess(path).checks}
-    # C9 is unknown, the null ignored; C1 twice in customers: the first row (smb) wins
-    assert counts(c["orphans"]) == (5, 1, "fail")
+    # C9 is unknown, the null out of scope; C1 twice in customers: the first row (smb) wins
+    assert counts(c["orphans"]) == (4, 1, "fail")
     assert [s["interaction_id"] for s in c["orphans"].samples] == ["I3"]
     assert counts(c["orphans_nulls"]) == (5, 2, "fail")
     # in scope: I1 and I5 (C1, smb); C3 has no interaction -> 2 rows, none failing

@@ -281,9 +281,12 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
         text = FUNCTIONS["strip"](col)
         target = {"int": "int64", "float": "float64", "date": "date", "datetime": "timestamp"}[o["type"]]
         return Rule(col.notnull() & text.try_cast(target).isnull())
-    if kind == "references":
+    if kind == "references":  # a null in any key column: out of scope unless ignore_nulls: false
         found = table[f"{check.id}.found"]
-        return Rule(found.isnull() & (col.notnull() if o.get("ignore_nulls", True) else ibis.literal(True)))
+        if not o.get("ignore_nulls", True):
+            return Rule(found.isnull())
+        present = ibis.and_(*(table[n].notnull() for n in (o.get("columns") or [o["column"]])))
+        return Rule(found.isnull() & present, rows=table.count(where=present & inside))
     if kind == "expression":
         holds = _e(rows_of(check.expression)).cast("boolean")
         return Rule(~holds.fill_null(False))
@@ -451,12 +454,15 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
     def after_where(name: str) -> ir.Table:
         if name not in filtered:
             source, table = sources[name], own(name)
-            for other, on, columns in source.joins:
-                lender = after_where(other)
-                picked = lender.group_by(on).aggregate(**{c: lender[c].arbitrary() for c in columns})
-                table = _left_join(table, picked, on)
-            for column, e in source.compute.items():  # in order: one may use the ones before
-                table = table.mutate(**{column: _e(_Rows(table, plan.params)(e))})
+            for step in source.steps():  # computed columns and joins, in the order they need each other
+                if isinstance(step, str):
+                    table = table.mutate(**{step: _e(_Rows(table, plan.params)(source.compute[step]))})
+                    continue
+                lender = after_where(step.source)
+                keys = {f"__key{i}__": lender[theirs] for i, (_, theirs) in enumerate(step.on)}
+                picked = lender.group_by(**keys).aggregate(**{c: lender[c].arbitrary() for c in step.columns})
+                table = table.left_join(picked, [table[own] == picked[k] for (own, _), k in zip(step.on, keys)]) \
+                    .drop(*keys)
             where = _Rows(table, plan.params).condition(source.where)
             filtered[name] = table if where is None else table.filter(where)
         return filtered[name]
@@ -468,17 +474,14 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
             if c.source == name and c.rule == "references":
                 to = c.options["to"]
                 target = after_where(to["source"])
-                keys = target.select(**{f"{c.id}.key": target[to["column"]]}).distinct() \
+                mine = c.options.get("columns") or [c.options["column"]]
+                theirs = to.get("columns") or [to["column"]]
+                names = [f"{c.id}.key{i}" for i in range(len(mine))]
+                keys = target.select(**{n: target[t] for n, t in zip(names, theirs)}).distinct() \
                     .mutate(**{f"{c.id}.found": ibis.literal(True)})
-                table = table.left_join(keys, table[c.options["column"]] == keys[f"{c.id}.key"]) \
-                    .drop(f"{c.id}.key")
+                table = table.left_join(keys, [table[m] == keys[n] for m, n in zip(mine, names)]).drop(*names)
         frames[name] = table
     return frames
-
-
-def _left_join(table: ir.Table, other: ir.Table, on: str) -> ir.Table:
-    joined = table.left_join(other, on)
-    return joined.drop(f"{on}_right") if f"{on}_right" in joined.columns else joined
 
 
 def _key(plan: Plan, name: str, table: ir.Table) -> dict[str, ir.Value]:
