@@ -169,6 +169,7 @@ def test_shipped_rulesets_give_the_same_result_over_slices(name, monkeypatch):
     sliced = to_json(running.assess(path, engine="streaming"))
     for result in (default, sliced):
         result.pop("generated_at", None)
+        result.pop("queries")  # the slices are queries of their own
     assert approx_equal(default, sliced)
 
 
