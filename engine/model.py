@@ -220,6 +220,15 @@ class Ruleset:
 PEER_METHODS = ("percentile", "zscore")
 
 
+def reversed_period(params: dict[str, Any]) -> str | None:
+    """What is wrong with a period whose start comes after its end (it would select no row
+    and score nothing), or None."""
+    start, end = params.get("period_start"), params.get("period_end")
+    if isinstance(start, dt.date) and isinstance(end, dt.date) and start > end:
+        return f"period_start {start.isoformat()} is after period_end {end.isoformat()}"
+    return None
+
+
 def derived_params(params: dict[str, Any]) -> dict[str, Any]:
     """previous_start and previous_end, the period of the same length just before
     period_start..period_end (in calendar months when the period is whole months), and

@@ -5,6 +5,8 @@ name is unknown, the closest known name. The result is the typed :class:`Ruleset
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -19,10 +21,11 @@ import jsonschema
 from . import resource
 from .checks import COMMON, RULES
 from .errors import AssessError, Location, Problem, did_you_mean
-from .expressions import parse, position
+from .expressions import parse, position, typed
 from .load import Document, load_file
 from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
-                    Measure, Ruleset, Scoring, Source, Text, derived_params)
+                    Measure, Ruleset, Scoring, Source, Text, derived_params, reversed_period)
+from .result import KpiResult
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
 KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain",
@@ -30,6 +33,15 @@ KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weigh
 CHECK_FIELDS = ("status", "ratio", "failed", "rows")
 CATEGORY_FIELDS = ("score", "weight")
 RESULT_NAMES = ("score", "grade")
+KPI_STATUSES = ("met", "near", "missed", "n/a")
+CHECK_STATUSES = ("pass", "warn", "fail")
+# what an action text can print: the names and fields recommend._context gives it
+TEXT_CHECK_FIELDS = CHECK_FIELDS + ("title",)
+TEXT_CATEGORY_FIELDS = CATEGORY_FIELDS + ("title",)
+ENTITY_FIELDS = ("id", "name", "rank", "score", "grade", "weakest_category", "strongest_category",
+                 "weaknesses", "strengths")
+COLUMN_KINDS = {"int": "number", "float": "number", "bool": "bool", "date": "date", "datetime": "date",
+                "string": "text"}
 
 
 @cache
@@ -69,6 +81,11 @@ def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iter
             continue
         where = ".".join(map(str, path)) or "the ruleset"
         message = error.message
+        if error.validator == "enum" and isinstance(error.instance, str):
+            yield Problem(doc.at(path), "schema", f"{where}: {error.instance!r} is not one of "
+                          + ", ".join(map(str, error.validator_value)),
+                          did_you_mean(error.instance, map(str, error.validator_value)))
+            continue
         if error.validator in ("oneOf", "anyOf"):  # the message would repeat the whole value
             message = "matches none of the forms it can take"
         yield Problem(doc.at(path), "schema", f"{where}: {_short(message)}",
@@ -116,6 +133,15 @@ def _threshold(text: Any) -> tuple[str, str, float] | None:
     return (match.group(1) or "ratio", match.group(2), float(match.group(3))) if match else None
 
 
+def _param_kind(value: Any) -> str | None:
+    """A param's kind as expressions see it: text written as an ISO date is a date."""
+    if isinstance(value, (dt.date, dt.datetime)) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return "date"
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else "text" if isinstance(value, str) else None
+
+
 def quality_names(data: dict[str, Any]) -> list[str]:
     """Names a KPI formula can use for data quality: each check id (its passing ratio),
     data_quality (the overall score) and data_quality_<source or area>."""
@@ -149,6 +175,70 @@ def _template_problem(tree: jinja2.nodes.Template) -> str | None:
     return None
 
 
+def _subject(node: Any) -> tuple[str, str | None] | None:
+    """(name, field) of `name.field` or of a bare name, in a Python or a Jinja2 tree."""
+    if isinstance(node, ast.Name):
+        return node.id, None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id, node.attr
+    if isinstance(node, jinja2.nodes.Name):
+        return node.name, None
+    if isinstance(node, jinja2.nodes.Getattr) and isinstance(node.node, jinja2.nodes.Name):
+        return node.node.name, node.attr
+    return None
+
+
+def _strings(node: Any) -> list[str] | None:
+    """The text literal(s) of a node: 'x', or ('x', 'y') after `in`; None for anything else."""
+    if isinstance(node, (ast.Constant, jinja2.nodes.Const)):
+        return [node.value] if isinstance(node.value, str) else None
+    items = getattr(node, "elts", None) or getattr(node, "items", None) \
+        if isinstance(node, (ast.Tuple, ast.List, jinja2.nodes.Tuple, jinja2.nodes.List)) else None
+    found = [_strings(i) for i in items or []]
+    return [v for f in found if f for v in f] if found and all(found) else None
+
+
+def _literals(tree: Any, allowed: dict[tuple[str, str | None], tuple[str, ...]]) -> Iterator[tuple[str, str]]:
+    """Text literals compared with a status or a grade that it can never have."""
+    nodes = ast.walk(tree) if isinstance(tree, ast.AST) else tree.find_all(jinja2.nodes.Compare)
+    for node in nodes:
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+        elif isinstance(node, jinja2.nodes.Compare):
+            sides = [node.expr, *(o.expr for o in node.ops)]
+        else:
+            continue
+        for a, b in zip(sides, sides[1:]):
+            for subject, other in ((_subject(a), b), (_subject(b), a)):
+                values = _strings(other)
+                if subject not in allowed or values is None:
+                    continue
+                for value in values:
+                    if value not in allowed[subject]:
+                        what = ".".join(s for s in subject if s)
+                        yield (f"`{what}` is never {value!r}",
+                               did_you_mean(value, allowed[subject]) or "it is one of: " + ", ".join(allowed[subject]))
+
+
+def _template_names(tree: jinja2.nodes.Template, context: dict[str, tuple[str, ...]],
+                    allowed: dict[tuple[str, str | None], tuple[str, ...]]) -> Iterator[tuple[str, str]]:
+    """Names and fields an action text prints that its context lacks: each would stop the
+    run when the action fires, which may be long after the typo was made."""
+    for node in tree.find_all((jinja2.nodes.Name, jinja2.nodes.Getattr)):
+        subject = _subject(node)
+        if subject is None:
+            continue
+        name, attr = subject
+        if name not in context:
+            yield f"`{name}` is not a KPI, check, category, `score`, `grade` or `params`" + \
+                  (" (`entity` is there for actions with scope: entity)" if name == "entity" else ""), \
+                  did_you_mean(name, context)
+        elif attr is not None and context[name] and attr not in context[name]:
+            yield f"`{name}` has no field `{attr}`", did_you_mean(attr, context[name]) or \
+                  f"fields: {', '.join(context[name])}"
+    yield from _literals(tree, allowed)
+
+
 class _Builder:
     """Turns checked plain data into the model, collecting every problem on the way."""
 
@@ -159,6 +249,8 @@ class _Builder:
         self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
         params = self.mapping("params")
         self.params: dict[str, Any] = {**params, **derived_params(params)}  # names usable
+        self.computed: dict[tuple[str, str], str | None] = {}  # (source, column) -> kind
+        self.measure_kinds: dict[str, str | None] = {}
 
     def problem(self, location: Location, rule: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(location, rule, message, hint))
@@ -212,6 +304,8 @@ class _Builder:
         ruleset.checks = self.checks(ruleset)
         ruleset.actions = self.actions(ruleset)
         self.entities(ruleset)
+        if wrong := reversed_period(ruleset.params):
+            self.problem(self.doc.at(("params", "period_start")), "period", wrong, "swap the two dates")
         checks = {c.id for c in ruleset.checks}
         for kpi in ruleset.kpis.values():
             for name in kpi.requires:
@@ -309,7 +403,7 @@ class _Builder:
         self.acyclic(out)
         for source in out.values():  # each computed column may use the ones before it
             for column, expression in source.compute.items():
-                self.row_names(expression, source, out, self.params)
+                self.computed[source.name, column] = self.row_names(expression, source, out, self.params)
                 if source.columns is not None:
                     source.columns[column] = "float"
         for source in out.values():
@@ -330,7 +424,11 @@ class _Builder:
                          "say what to report of the top row, e.g. label: step")
         for e in (of, where, label):
             if e and source is not None:
-                self.row_names(e, source, {}, self.params)
+                kind = self.row_names(e, source, {}, self.params)
+                if e is of:  # a min, max or quantile of dates is a date
+                    self.measure_kinds[name] = kind if agg in ("min", "max", "median", "quantile") else "number"
+        if of is None:
+            self.measure_kinds[name] = "number"
         return Measure(name, source.name if source else "", agg, of, where,
                        self.doc.at(path, key=True), q=_number(spec.get("q"), 0.5), label=label)
 
@@ -445,14 +543,28 @@ class _Builder:
             visit(name, [])
 
     def row_names(self, expr: Expression, source: Source, sources: dict[str, Source],
-                  params: dict[str, Any]) -> None:
-        """Names in a row expression are the source's columns (when declared) or params."""
+                  params: dict[str, Any]) -> str | None:
+        """Names in a row expression are the source's columns (when declared) or params, of
+        a kind their use suits; the expression's kind where it is known."""
         if source.columns is None:
-            return
+            return None
         for name in sorted(expr.names - set(source.columns) - set(params)):
             self.problem(self.position(expr, name), "unknown-column",
                          f"`{name}` is neither a column of source `{source.name}` nor a param",
                          did_you_mean(name, [*source.columns, *params]))
+
+        def kind_of(name: str) -> str | None:
+            if name in source.compute:  # known once computed, in order
+                return self.computed.get((source.name, name))
+            if name in source.columns:
+                return COLUMN_KINDS.get(source.columns[name])
+            return _param_kind(params[name]) if name in params else None
+
+        def what(name: str) -> str:
+            return f"column `{name}`" if name in source.columns else f"param `{name}`"
+        kind, problems = typed(expr, kind_of, what)
+        self.problems.extend(problems)
+        return kind
 
     def known_source(self, name: Any, path: tuple, sources: dict[str, Source]) -> Source | None:
         if name in sources:
@@ -533,6 +645,10 @@ class _Builder:
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
                              did_you_mean(ref, [*measures, *raw, *self.params]))
+            self.problems.extend(typed(formula, lambda n: self.measure_kinds.get(n) if n in measures else
+                                       _param_kind(self.params[n]) if n in self.params else
+                                       "number" if n in raw or n in inputs else None,
+                                       lambda n: f"{inputs.get(n, 'KPI')} `{n}`")[1])
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
@@ -741,22 +857,40 @@ class _Builder:
                   **{c: CATEGORY_FIELDS for c in ruleset.categories}}
         known = [*fields, *RESULT_NAMES, *self.params]
         env = jinja2.sandbox.ImmutableSandboxedEnvironment()
+        text_fields: dict[str, tuple[str, ...]] = {
+            "score": (), "grade": (), "params": tuple(self.params),
+            **{k: tuple(f.name for f in dataclasses.fields(KpiResult)) for k in self.mapping("kpis")},
+            **{c.id: TEXT_CHECK_FIELDS for c in ruleset.checks},
+            **{c: TEXT_CATEGORY_FIELDS for c in ruleset.categories}}
+        grades = tuple(g.grade for g in ruleset.grades)
+        # the values a status or a grade can take, by (name, field): a literal compared
+        # with one of them must be one of these, or the comparison never holds
+        allowed = {**{(k, "status"): KPI_STATUSES for k in self.mapping("kpis")},
+                   **{(c.id, "status"): CHECK_STATUSES for c in ruleset.checks},
+                   ("grade", None): grades, ("entity", "grade"): grades}
         for i, spec in enumerate(raw if isinstance(raw, list) else []):
             path = ("actions", i)
             if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
                 continue
             when = self.expr(spec.get("when"), path + ("when",), attributes=True)
             text = _text(spec.get("text"))
+            context = {**text_fields, **({"entity": ENTITY_FIELDS} if spec.get("scope") == "entity" else {})}
             for lang, template in text.items():
                 where = self.doc.at(path + ("text",) + ((lang,) if lang else ()))
                 try:
-                    refused = _template_problem(env.parse(template))
+                    tree = env.parse(template)
+                    refused = _template_problem(tree)
                 except jinja2.TemplateSyntaxError as exc:
                     refused = f"{exc.message} (template line {exc.lineno})"
                 if refused:
                     self.problem(where, "template", f"action text: {refused}")
+                    continue
+                for message, hint in _template_names(tree, context, allowed):
+                    self.problem(where, "template", f"action text: {message}", hint)
             if when is None:
                 continue
+            for message, hint in _literals(when.tree, allowed):
+                self.problem(when.location, "unknown-value", f"`when`: {message}", hint)
             for name in sorted(when.names - set(known)):
                 self.problem(self.position(when, name), "unknown-name",
                              f"`{name}` in `when` is not a KPI, check, category or param",
@@ -778,11 +912,27 @@ class _Builder:
         return out
 
 
+def _missing_files(ruleset: Ruleset) -> Iterator[tuple[Location, str, str, str]]:
+    """Source files not beside the ruleset: a warning, not an error, since `run --data DIR`
+    may supply them; with the closest file name present."""
+    folder = Path(ruleset.file).parent
+    for source in ruleset.sources.values():
+        if source.parent is not None or not source.path or (folder / source.path).exists():
+            continue
+        where = Path(source.path).parent
+        present = [str(where / f.name) for f in (folder / where).iterdir() if f.is_file()] \
+            if (folder / where).is_dir() else []
+        close = did_you_mean(str(Path(source.path)), present)
+        yield (source.location, "missing-file", f"source `{source.name}`: no file {source.path} beside the ruleset",
+               (close + " " if close else "") + "ignore this if `run --data DIR` supplies it")
+
+
 def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     """Warnings: what is allowed but probably not meant."""
     def warn(location: Location, rule: str, message: str, hint: str = "") -> Problem:
         return Problem(location, rule, message, hint, severity="warning")
 
+    yield from (warn(*found) for found in _missing_files(ruleset))
     used = {n for k in ruleset.kpis.values() for n in k.formula.names}
     used |= {m.allocate for m in ruleset.measures.values() if m.allocate}
     for m in ruleset.measures.values():

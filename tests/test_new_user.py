@@ -194,3 +194,127 @@ def test_docs_outside_a_checkout_says_what_it_needs(capsys, tmp_path, monkeypatc
     (tmp_path / "README.md").write_text("no markers here\n")
     code, _, err = run(capsys, "docs")
     assert code == 2 and "no `<!-- commands:start -->` marker" in err
+
+
+# 4. validate catches, statically, the typos that would break (or silence) an action later
+
+@pytest.mark.parametrize("text,message", [
+    ("{{ big_order_shar.value | percent }}",
+     "`big_order_shar` is not a KPI, check, category, `score`, `grade` or `params` (did you mean `big_order_share`?)"),
+    ("{{ big_order_share.valu }}", "`big_order_share` has no field `valu` (did you mean `value`?)"),
+    ("{{ segment_present.rato }}", "`segment_present` has no field `rato` (did you mean `ratio`?)"),
+    ("{{ params.period_strat }}", "`params` has no field `period_strat` (did you mean `period_start`?)"),
+    ("{{ entity.name }}", "`entity` is not a KPI, check, category, `score`, `grade` or `params` "
+                          "(`entity` is there for actions with scope: entity)"),
+    ("{% if segment_present.status == 'fial' %}check{% endif %}",
+     "`segment_present.status` is never 'fial' (did you mean `fail`?)"),
+])
+def test_action_text_names_are_checked_at_validation(capsys, tmp_path, text, message):
+    path = write(tmp_path, replace=("Big orders are {{ big_order_share.value | percent }}", text))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}:28:" in out and "error [template] action text: " + message in out, out
+
+
+def test_a_name_typo_in_an_action_text_stops_run_even_when_the_action_does_not_fire(capsys, tmp_path):
+    # on this data both KPIs are met (0.5 >= 0.3, 13150 >= 10000), so the action does not
+    # fire and the typo used to pass until the data changed
+    path = write(tmp_path, replace=("{{ big_order_share.value | percent }}", "{{ big_order_shar.value }}"))
+    code, _, err = run(capsys, "run", str(path))
+    assert code == 2 and "big_order_shar" in err
+
+
+@pytest.mark.parametrize("when,message", [
+    ("big_order_share.status == 'mised'", "`big_order_share.status` is never 'mised' (did you mean `missed`?)"),
+    ("'nearr' == revenue_total.status", "`revenue_total.status` is never 'nearr' (did you mean `near`?)"),
+    ("segment_present.status in ('warn', 'fial')", "`segment_present.status` is never 'fial' (did you mean `fail`?)"),
+    ("grade == 'F'", "`grade` is never 'F' (it is one of: A, B, C, D, E)"),
+])
+def test_status_and_grade_literals_are_checked(capsys, tmp_path, when, message):
+    path = write(tmp_path, replace=("big_order_share.status == 'missed' or revenue_total.status == 'missed'", when))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}:27:" in out and "error [unknown-value] `when`: " + message in out, out
+
+
+def test_priority_typo_has_a_did_you_mean(capsys, tmp_path):
+    path = write(tmp_path, replace=("  - id: more_big_orders\n", "  - id: more_big_orders\n    priority: hihg\n"))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}:27:15: error [schema] actions.0.priority: 'hihg' is not one of high, medium, low " \
+           "(did you mean `high`?)" in out, out
+
+
+# 5. a source file that is not there is said at validation, as a warning (--data may supply it)
+
+def test_missing_source_file_is_a_warning_with_did_you_mean(capsys, tmp_path):
+    path = write(tmp_path, replace=("path: orders.csv", "path: order.csv"))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 0
+    assert (f"{path}:5:11: warning [missing-file] source `orders`: no file order.csv beside the ruleset "
+            "(did you mean `orders.csv`? ignore this if `run --data DIR` supplies it)") in out
+    assert "1 warning(s)" in err
+    assert run(capsys, "validate", "--strict", str(path))[0] == 1
+    # run refuses it, and --data supplies it
+    assert run(capsys, "run", str(path))[0] == 2
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "order.csv").write_text(ORDERS)
+    assert run(capsys, "run", str(path), "--data", str(data))[0] == 0
+
+
+def test_missing_source_file_in_a_subfolder(capsys, tmp_path):
+    path = write(tmp_path, replace=("path: orders.csv", "path: sample/order.csv"))
+    (tmp_path / "sample").mkdir()
+    (tmp_path / "sample" / "orders.csv").write_text(ORDERS)
+    out = run(capsys, "validate", str(path))[1]
+    assert "did you mean `sample/orders.csv`?" in out
+
+
+# 6. formulas are type-checked against the declared column types
+
+@pytest.mark.parametrize("replace,where,message", [
+    (("formula: revenue\n", "formula: year(revenue)\n"), "18:19",
+     "`year` takes a date, but measure `revenue` is a number"),
+    (("amount >= 5000", "month(amount) >= 5"), "9:109",  # the `amount` in month(amount)
+     "`month` takes a date, but column `amount` is a number"),
+    (("amount >= 5000", "days_between(segment, ordered_at) > 1"), "9:116",
+     "`days_between` takes a date, but column `segment` is text"),
+    (("formula: revenue\n", "formula: revenue * 'x'\n"), "18:24",
+     "`'x'` is text: text can be compared, not used in arithmetic"),
+])
+def test_formulas_are_type_checked(capsys, tmp_path, replace, where, message):
+    path = write(tmp_path, replace=replace)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}:{where}" in out and f"error [expression-type] {message}" in out, out
+    line, column = map(int, where.split(":"))
+    text = path.read_text().splitlines()[line - 1]  # the column points at the value of the wrong kind
+    assert text[column - 1:].startswith(("amount)", "segment,", "revenue)", "'x'")), text[column - 1:]
+
+
+def test_dates_pass_the_type_check(capsys, tmp_path):
+    # a date column, a date param, the min of a date column and a computed date all pass
+    path = write(tmp_path, replace=("revenue: {source: orders, sum: amount}",
+                                    "revenue: {source: orders, sum: amount, where: \"year(ordered_at) == year(period_end)\"}\n"
+                                    "  first: {source: orders, min: ordered_at}"))
+    text = path.read_text().replace("formula: revenue\n", "formula: revenue + 0 * year(first)\n")
+    path.write_text(text)
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 0, out
+    code, out, _ = run(capsys, "run", str(path), "--format", "json")
+    assert code == 0
+    assert {k["id"]: k["value"] for k in json.loads(out)["kpis"]}["revenue_total"] == 13150.0
+
+
+# 7. a period whose start is after its end is refused, with the two dates
+
+def test_reversed_period_is_refused_at_validation_and_run(capsys, tmp_path):
+    path = write(tmp_path, replace=("period_end: 2025-12-31", "period_end: 2024-12-31"))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}:2:24: error [period] period_start 2025-01-01 is after period_end 2024-12-31 (swap the two dates)" in out
+    good = write(tmp_path)
+    code, _, err = run(capsys, "run", str(good), "--param", "period_start=2026-01-01")
+    assert code == 2
+    assert "period_start 2026-01-01 is after period_end 2025-12-31" in err
