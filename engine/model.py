@@ -148,7 +148,7 @@ class Grade:
     label: Text = field(default_factory=dict)
 
 
-Threshold = tuple[str, str, float]  # (metric: ratio | failed | rows, operator, number)
+Threshold = tuple[str, str, float]  # (metric: ratio | failed_ratio | failed | rows, operator, number)
 SEVERITY = {"low": 1, "medium": 2, "high": 3}  # weights in the data-quality score
 
 

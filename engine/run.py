@@ -53,7 +53,8 @@ def _holds(threshold: Threshold | None, rows: int, failed: int, ratio: float | N
     if threshold is None:
         return False
     metric, op, limit = threshold
-    value = {"ratio": ratio, "failed": failed, "rows": rows}[metric]
+    value = {"ratio": ratio, "failed": failed, "rows": rows,
+             "failed_ratio": failed / rows if rows else None}[metric]
     if value is None:
         return False
     return {"<": value < limit, "<=": value <= limit, ">": value > limit,
@@ -75,7 +76,12 @@ def _check_result(plan: CheckPlan, rows: int, failed: int, lang: str, **extra: A
     ratio = (rows - failed) / rows if rows else None
     return CheckResult(c.id, text_in(c.title, lang, c.id), c.source, c.rule,
                        check_status(c.warn, c.fail, rows, failed, ratio), rows, failed, ratio,
-                       severity=c.severity, area=c.area, fix=text_in(c.fix, lang), **extra)
+                       severity=c.severity, area=c.area, fix=text_in(c.fix, lang),
+                       warn=_said(c.warn), fail=_said(c.fail), **extra)
+
+
+def _said(threshold: Threshold | None) -> str | None:
+    return None if threshold is None else f"{threshold[0]} {threshold[1]} {threshold[2]:g}"
 
 
 def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult]:

@@ -125,12 +125,30 @@ def key_kind(kind: str) -> str:
     return {"int": "number", "float": "number", "date": "time", "datetime": "time"}.get(kind, kind)
 
 
+_THRESHOLD = re.compile(r"\s*(?:(failed_ratio|ratio|failed|rows)\s*)?(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*(%?)\s*")
+SHARES = ("ratio", "failed_ratio")  # shares of the rows in scope, 0..1
+
+
 def _threshold(text: Any) -> tuple[str, str, float] | None:
-    """``"< 0.95"`` -> (ratio, <, 0.95); ``"failed > 10"`` -> (failed, >, 10)."""
-    if not isinstance(text, str):
+    """``"< 0.95"`` -> (ratio, <, 0.95); ``"failed_ratio > 5%"`` -> (failed_ratio, >, 0.05);
+    ``"failed > 10"`` -> (failed, >, 10)."""
+    match = _THRESHOLD.fullmatch(text) if isinstance(text, str) else None
+    if not match:
         return None
-    match = re.fullmatch(r"\s*(?:(ratio|failed|rows)\s*)?(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*", text)
-    return (match.group(1) or "ratio", match.group(2), float(match.group(3))) if match else None
+    metric, op, number, percent = match.groups()
+    return metric or "ratio", op, float(number) / (100 if percent else 1)
+
+
+def _never_or_always(threshold: tuple[str, str, float]) -> str | None:
+    """'never' or 'always' when a threshold cannot depend on the data: a share lies in
+    0..1 and a count is at least 0."""
+    metric, op, x = threshold
+    low, high = (0.0, 1.0) if metric in SHARES else (0.0, float("inf"))
+    never = {"<": x <= low, "<=": x < low, ">": x >= high, ">=": x > high, "==": not low <= x <= high,
+             "!=": False}[op]
+    always = {"<": x > high, "<=": x >= high, ">": x < low, ">=": x <= low, "!=": not low <= x <= high,
+              "==": False}[op]
+    return "never" if never else "always" if always else None
 
 
 def _param_kind(value: Any) -> str | None:
@@ -755,6 +773,12 @@ class _Builder:
                     self.problem(self.doc.at(path + (key,), key=True), "rule-key",
                                  f"`{key}` does not apply to rule `{check.rule}`",
                                  "it takes: " + ", ".join(RULES[check.rule].needs + RULES[check.rule].takes))
+            for level in ("warn", "fail"):
+                written = spec.get(level)
+                if isinstance(written, str) and "%" in written and getattr(check, level)[0] not in SHARES:
+                    self.problem(self.doc.at(path + (level,)), "thresholds",
+                                 f"`{check.id}`: {level}: a percent is a share of rows, not a count",
+                                 "write failed_ratio > 5% or ratio < 95%, or a count: failed > 10")
             if check.warn is not None and check.warn == check.fail:
                 self.problem(self.doc.at(path + ("warn",)), "thresholds",
                              f"`{check.id}`: warn and fail are the same condition", "make warn the milder one")
@@ -942,6 +966,22 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     for k in ruleset.kpis.values():
         if not k.formula.names:
             yield warn(k.formula.location, "constant-kpi", f"KPI `{k.id}` has no inputs: it is a constant")
+    for check in ruleset.checks:
+        for level in ("warn", "fail"):
+            threshold = getattr(check, level)
+            if threshold is None:
+                continue
+            where = doc.at(("checks", ruleset.checks.index(check), level))
+            metric, op, x = threshold
+            if judged := _never_or_always(threshold):
+                yield warn(where, "thresholds", f"`{check.id}`: {level} `{metric} {op} {x:g}` {judged} holds: "
+                           f"{'ratio is the share of rows that pass' if metric == 'ratio' else 'failed_ratio is the share that fail' if metric == 'failed_ratio' else f'{metric} counts rows'}",
+                           "write a limit the data can cross")
+            elif metric == "ratio" and op in (">", ">="):
+                yield warn(where, "thresholds",
+                           f"`{check.id}`: {level} when `ratio {op} {x:g}`, the share of rows that PASS, "
+                           "is above a limit: the better the data, the more it fires",
+                           f"for the failing share write `failed_ratio {op} {x:g}`")
     for c in ruleset.categories.values():
         if not any(k.category == c.id for k in ruleset.kpis.values()):
             yield warn(doc.at(("categories", c.id), key=True), "empty-category",

@@ -318,3 +318,58 @@ def test_reversed_period_is_refused_at_validation_and_run(capsys, tmp_path):
     code, _, err = run(capsys, "run", str(good), "--param", "period_start=2026-01-01")
     assert code == 2
     assert "period_start 2026-01-01 is after period_end 2025-12-31" in err
+
+
+# 17. thresholds: failed_ratio (and percent) for the failing share; warnings on thresholds
+# that cannot depend on the data, and on `ratio >`
+
+@pytest.mark.parametrize("warn,status", [
+    # 1 of 4 segments is empty: failed_ratio 0.25, ratio 0.75
+    ("failed_ratio > 0.2", "warn"), ("failed_ratio > 25%", "pass"), ("failed_ratio >= 25%", "warn"),
+    ("failed_ratio > 0.3", "pass"), ("ratio < 0.8", "warn"), ("ratio < 75%", "pass"), ("failed > 0", "warn"),
+])
+def test_failed_ratio_and_percent_thresholds(capsys, tmp_path, warn, status):
+    path = write(tmp_path, replace=('warn: "ratio < 0.9"', f'warn: "{warn}"'))
+    code, out, err = run(capsys, "validate", "--strict", str(path))
+    assert code == 0, out
+    code, out, _ = run(capsys, "run", str(path), "--format", "json")
+    check = json.loads(out)["checks"][0]
+    assert (check["failed"], check["rows"], check["status"]) == (1, 4, status)
+
+
+@pytest.mark.parametrize("warn,message", [
+    ("ratio > 1", "warn `ratio > 1` never holds: ratio is the share of rows that pass"),
+    ("ratio >= 0", "warn `ratio >= 0` always holds: ratio is the share of rows that pass"),
+    ("failed_ratio > 100%", "warn `failed_ratio > 1` never holds: failed_ratio is the share that fail"),
+    ("failed >= 0", "warn `failed >= 0` always holds: failed counts rows"),
+    ("ratio > 0.05", "warn when `ratio > 0.05`, the share of rows that PASS, is above a limit"),
+])
+def test_thresholds_that_cannot_be_meant_are_warned_about(capsys, tmp_path, warn, message):
+    path = write(tmp_path, replace=('warn: "ratio < 0.9"', f'warn: "{warn}"'))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 0
+    assert f"{path}:24:83:" in out and f"warning [thresholds] `segment_present`: {message}" in out, out
+    assert run(capsys, "validate", "--strict", str(path))[0] == 1
+
+
+def test_a_percent_on_a_count_is_refused(capsys, tmp_path):
+    path = write(tmp_path, replace=('warn: "ratio < 0.9"', 'warn: "failed > 5%"'))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert "warn: a percent is a share of rows, not a count (write failed_ratio > 5%" in out
+
+
+# 18. the terminal scorecard shows each rule's thresholds beside its result
+
+def test_terminal_shows_thresholds_beside_each_rule(capsys, tmp_path):
+    ruleset = RULESET.replace(
+        '  - {id: segment_present, source: orders, rule: not_null, column: segment, warn: "ratio < 0.9"}',
+        '  - {id: segment_present, source: orders, rule: not_null, column: segment, warn: "ratio < 0.9"}\n'
+        '  - {id: amount_set, source: orders, rule: not_null, column: amount, fail: "failed_ratio > 5%"}\n'
+        '  - {id: ids_unique, source: orders, rule: unique, column: order_id}')
+    path = write(tmp_path, ruleset=ruleset)
+    code, out, _ = run(capsys, "run", str(path))
+    assert code == 0
+    assert "segment_present: 1 of 4 rows fail (75.00% pass; warn if ratio < 0.9)" in out
+    assert "amount_set: 0 of 4 rows fail (100.00% pass; fail if failed_ratio > 0.05)" in out
+    assert "ids_unique: 0 of 4 rows fail (100.00% pass; fail if any row fails)" in out
