@@ -260,6 +260,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def schema_reference(out: Path) -> str:
+    """The `$schema` a new ruleset points its editor at, as a path that survives a commit:
+    relative to the file when both lie in one project (a checkout, or a project with its
+    .venv inside), else the schema's published id, never this machine's absolute path."""
+    import json
+
+    from . import resource
+
+    schema = (resource("schemas") / "ruleset.schema.json").resolve()
+    folder = out.resolve().parent
+    shared = Path(os.path.commonpath([schema, folder]))
+    if shared != Path(shared.anchor) and shared != Path.home():
+        return Path(os.path.relpath(schema, folder)).as_posix()
+    return json.loads(schema.read_text(encoding="utf-8"))["$id"]
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     import re
 
@@ -272,16 +288,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     out = Path(args.out or f"{args.name}.yaml")
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists; choose another --out or add --force")
+    schema = schema_reference(out)
     if args.source:
         from .validate import load_ruleset
         load_ruleset(Path(args.source))  # only a valid ruleset is copied
         text = Path(args.source).read_text(encoding="utf-8")
         text = re.sub(r"(?m)^ruleset: *\S+", f"ruleset: {args.name}", text, count=1)
-        schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()
         text = re.sub(r"(?m)^# yaml-language-server: \$schema=\S+", f"# yaml-language-server: $schema={schema}", text)
         text = f"# {args.name}: made by `assess init` from {args.source}.\n" + text
     else:
-        schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()
         text = jinja2.Environment(loader=jinja2.FileSystemLoader(resource("templates")),
                                   keep_trailing_newline=True).get_template("init.yaml.j2") \
             .render(name=args.name, path=out, schema=schema)
@@ -313,10 +328,22 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_reference(text: str) -> None:
+    """A reference written for the README (reST-style ``code``), as a reader wants it: as
+    Markdown, drawn by rich on a terminal."""
+    text = text.replace("``", "`")
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+        Console().print(Markdown(text))
+    else:
+        print(text)
+
+
 def cmd_functions(args: argparse.Namespace) -> int:
     from .functions import reference
 
-    print(reference())
+    _print_reference(reference())
     return 0
 
 
@@ -350,7 +377,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from .checks import reference as rules
     from .score import reference as methods
 
-    print("## Data-quality rules\n\n" + rules() + "\n\n## Scoring methods\n\n" + methods())
+    _print_reference("## Data-quality rules\n\n" + rules() + "\n\n## Scoring methods\n\n" + methods())
     return 0
 
 

@@ -27,10 +27,12 @@ class Problem:
     message: str
     hint: str = ""
     severity: str = "error"  # error | warning
+    excerpt: str = ""  # the offending line and a caret under the spot, for syntax errors
 
     def __str__(self) -> str:
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}"
+        excerpt = f"\n{self.excerpt}" if self.excerpt else ""
+        return f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}{excerpt}"
 
 
 class AssessError(Exception):

@@ -81,6 +81,9 @@ def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iter
             continue
         where = ".".join(map(str, path)) or "the ruleset"
         message = error.message
+        if error.validator == "type" and isinstance(error.instance, str) and (fix := _as_number(error.instance)):
+            yield Problem(doc.at(path), "schema", f"{where}: {error.instance!r} is text, not a number", fix)
+            continue
         if error.validator == "enum" and isinstance(error.instance, str):
             yield Problem(doc.at(path), "schema", f"{where}: {error.instance!r} is not one of "
                           + ", ".join(map(str, error.validator_value)),
@@ -90,6 +93,16 @@ def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iter
             message = "matches none of the forms it can take"
         yield Problem(doc.at(path), "schema", f"{where}: {_short(message)}",
                       error.schema.get("description", "")[:160] if isinstance(error.schema, dict) else "")
+
+
+def _as_number(text: str) -> str:
+    """How to write as a number what was written as text the way people write numbers."""
+    percent = re.fullmatch(r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*%\s*", text)
+    if percent:
+        return f"write {float(percent.group(1)) / 100:g}: percent KPIs are fractions"
+    if re.fullmatch(r"\s*-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\s*", text):
+        return f"write {text.strip().replace(',', '')}, without thousands separators"
+    return ""
 
 
 def _short(message: str) -> str:

@@ -565,8 +565,9 @@ def test_init_from_a_shipped_ruleset(capsys, tmp_path):
     original = VENDORS.read_text(encoding="utf-8")
     header, body = text.split("\n", 1)
     assert header.startswith("# vendors_copy: made by `assess init`")
-    # the editor line points at the installed schema, wherever the copy lands
-    schema = (Path(__file__).resolve().parent.parent / "schemas" / "ruleset.schema.json").as_uri()
+    # the editor line survives a commit: outside the project of the installed schema, its
+    # published id (not this machine's path; a copy inside a project: tests/test_new_user.py)
+    schema = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "ruleset.schema.json").read_text())["$id"]
     assert body == original.replace("ruleset: vendor_scoring\n", "ruleset: vendors_copy\n", 1).replace(
         "$schema=../schemas/ruleset.schema.json", f"$schema={schema}", 1)
     assert (out_file.parent / "sample-data" / "vendors.csv").is_file()

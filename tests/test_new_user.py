@@ -373,3 +373,77 @@ def test_terminal_shows_thresholds_beside_each_rule(capsys, tmp_path):
     assert "segment_present: 1 of 4 rows fail (75.00% pass; warn if ratio < 0.9)" in out
     assert "amount_set: 0 of 4 rows fail (100.00% pass; fail if failed_ratio > 0.05)" in out
     assert "ids_unique: 0 of 4 rows fail (100.00% pass; fail if any row fails)" in out
+
+
+# 8. YAML's own words come with a plain reading, the line and a caret
+
+@pytest.mark.parametrize("text,where,reading,caret", [
+    ("ruleset: x\nsources:\n  a: b.csv\n c: d\n", "4:2",
+     "the indentation of this line does not match the block above it", "    4 |  c: d\n         ^"),
+    ("ruleset: x\nsources:\n\ta: b.csv\n", "3:1", "a tab: YAML indents with spaces only", "    3 | →a: b.csv\n        ^"),
+    ("ruleset: x\ntitle: a: b\n", "2:9", "a value holding `: ` that is not quoted", "    2 | title: a: b\n                ^"),
+])
+def test_yaml_syntax_errors_read_plainly(capsys, tmp_path, text, where, reading, caret):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}:{where}: error [yaml-syntax] " in out and reading in out and "(YAML says: " in out, out
+    assert out.rstrip("\n").endswith(caret), out
+
+
+# 9. numbers written the way people write them get the number to write
+
+@pytest.mark.parametrize("replace,message", [
+    (("target: 0.3", 'target: "30%"'),
+     "kpis.big_order_share.target: '30%' is text, not a number (write 0.3: percent KPIs are fractions)"),
+    (("target: 10000", 'target: "1,234.5"'),
+     "kpis.revenue_total.target: '1,234.5' is text, not a number (write 1234.5, without thousands separators)"),
+])
+def test_percent_and_thousands_in_numbers(capsys, tmp_path, replace, message):
+    path = write(tmp_path, replace=replace)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"error [schema] {message}" in out, out
+
+
+# 10. a number that does not parse in the data is named with its row
+
+def test_malformed_number_in_data_names_column_row_and_value(capsys, tmp_path):
+    # the 2nd data row's amount is written with a thousands separator
+    path = write(tmp_path, data=ORDERS.replace("6000.0", '"6,000.50"'))
+    code, _, err = run(capsys, "run", str(path))
+    assert code == 2
+    assert ("error [data] source `orders`: column 'amount', row 2: `6,000.50` is not a number "
+            "(write it without thousands separators)") in err, err
+
+
+# 12. the references print as Markdown, without reST's double backticks
+
+@pytest.mark.parametrize("command", ["rules", "functions"])
+def test_references_have_no_double_backticks(capsys, command):
+    code, out, _ = run(capsys, command)
+    assert code == 0
+    assert "``" not in out
+    assert "`{rule: not_empty, column: name}`" in out if command == "rules" else "`coalesce(satisfaction, 3)`" in out
+
+
+# 13. init writes a $schema that survives a commit
+
+def test_init_schema_is_relative_inside_the_project(capsys):
+    import tempfile
+    with tempfile.TemporaryDirectory(dir=ROOT) as folder:
+        out = Path(folder) / "rules" / "mine.yaml"
+        assert run(capsys, "init", "mine", "--out", str(out))[0] == 0
+        first = out.read_text().splitlines()[0]
+        relative = first.split("$schema=")[1]
+        assert not relative.startswith(("/", "file:"))
+        assert (out.parent / relative).resolve() == (ROOT / "schemas" / "ruleset.schema.json").resolve()
+
+
+def test_init_schema_is_the_published_id_elsewhere(capsys, tmp_path):
+    out = tmp_path / "mine.yaml"
+    assert run(capsys, "init", "mine", "--out", str(out))[0] == 0
+    schema_id = json.loads((ROOT / "schemas" / "ruleset.schema.json").read_text())["$id"]
+    assert out.read_text().splitlines()[0] == f"# yaml-language-server: $schema={schema_id}"
+    assert str(ROOT) not in out.read_text()
