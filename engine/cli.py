@@ -175,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .history import runs
+    from .history import period, runs
 
     folder = Path(args.dir)
     if not folder.is_dir():
@@ -186,7 +186,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     for row in table.iter_rows(named=True):
         total = "n/a" if row["total"] is None else f"{row['total']:.1f}"
-        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  score {total}  "
+        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  "
+              f"period {period(row['params']) or 'none'}  score {total}  "
               f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities")
     return 0
 
@@ -231,7 +232,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff, from_git, render_diff
+    from .diff import added, diff, from_git, render_diff
 
     data = Path(args.data) if args.data else None
     if args.git:
@@ -242,6 +243,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
             text = from_git(args.git, head)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if text is None:
+            from .validate import load_ruleset
+            load_ruleset(head)
+            sys.stdout.write(render_diff(str(head), added(head, data, args.git), args.format))
+            return 0
         # beside the head, so both read the same sample data
         fd, name = tempfile.mkstemp(dir=head.parent, prefix=f".{head.stem}.{args.git.replace('/', '_')}.", suffix=".yaml")
         base = Path(name)

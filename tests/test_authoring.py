@@ -414,10 +414,13 @@ def test_diff_against_git(capsys, tmp_path, monkeypatch):
     code, out, _ = run(capsys, "diff", "--git", "HEAD", "rulesets/crm_assessment.yaml")
     assert code == 0 and "target`: 0.3 -> 0.9" in out
 
-    # a ruleset that HEAD does not have yet, and a ref that does not exist
+    # a ruleset that HEAD does not have yet is added, all of it; a ref that does not exist
+    # is an error
     new = Path(shutil.copy(RULESET, folder / "new.yaml"))
-    code, _, err = run(capsys, "diff", "--git", "HEAD", str(new))
-    assert code == 2 and "git show HEAD:rulesets/new.yaml" in err
+    code, out, err = run(capsys, "diff", "--git", "HEAD", str(new))
+    assert code == 0, err
+    assert out.startswith(f"rules of {new}:\n  new ruleset: not in HEAD\non the data:\n  total: ")
+    assert all(f"`{k['id']}`: new, " in out for k in after["kpis"])
     code, _, err = run(capsys, "diff", "--git", "no-such-ref", str(ruleset))
     assert code == 2 and "no-such-ref" in err
 

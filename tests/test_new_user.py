@@ -447,3 +447,22 @@ def test_init_schema_is_the_published_id_elsewhere(capsys, tmp_path):
     schema_id = json.loads((ROOT / "schemas" / "ruleset.schema.json").read_text())["$id"]
     assert out.read_text().splitlines()[0] == f"# yaml-language-server: $schema={schema_id}"
     assert str(ROOT) not in out.read_text()
+
+
+# 15. history lists each run's period; the change since the last run warns across periods
+
+def test_history_lists_periods_and_warns_when_they_differ(capsys, tmp_path):
+    path = write(tmp_path)
+    history = tmp_path / "history"
+    code, out, _ = run(capsys, "run", str(path), "--format", "json", "--history", str(history))
+    assert code == 0 and json.loads(out)["notes"] == []
+    code, out, _ = run(capsys, "run", str(path), "--format", "json", "--history", str(history))
+    assert json.loads(out)["notes"] == []  # the same period: nothing to warn about
+    code, out, _ = run(capsys, "run", str(path), "--format", "json", "--history", str(history),
+                       "--param", "period_start=2025-07-01")
+    assert ("the previous run covered 2025-01-01..2025-12-31, this one 2025-07-01..2025-12-31: "
+            "the changes since the last run compare different periods") in json.loads(out)["notes"]
+    code, out, _ = run(capsys, "history", str(history))
+    assert code == 0
+    periods = [re.search(r"period (\S+)", line).group(1) for line in out.splitlines()]
+    assert periods == ["2025-01-01..2025-12-31"] * 2 + ["2025-07-01..2025-12-31"]
