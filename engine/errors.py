@@ -43,9 +43,14 @@ class AssessError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
+def closest(name: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = closest(name, choices)
+    return f"did you mean `{close}`?" if close else ""
 
 
 def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:

@@ -20,7 +20,7 @@ import jsonschema
 
 from . import resource
 from .checks import COMMON, RULES
-from .errors import AssessError, Location, Problem, did_you_mean
+from .errors import AssessError, Location, Problem, closest, did_you_mean
 from .expressions import parse, position, typed
 from .load import Document, load_file
 from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
@@ -63,18 +63,27 @@ def _jsonable(value: Any) -> Any:
 def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iterator[Problem]:
     """The document against a schema (the ruleset schema by default), each problem located,
     unknown keys with the closest known one."""
-    validator = jsonschema.Draft202012Validator(schema or ruleset_schema())
+    root = schema or ruleset_schema()
+    validator = jsonschema.Draft202012Validator(root)
     for error in validator.iter_errors(_jsonable(doc.data)):
-        if error.context:  # oneOf/anyOf: the branch that got furthest says the most
-            error = jsonschema.exceptions.best_match(error.context)
+        if error.context:  # oneOf/anyOf: the branch of the instance's shape says the most
+            branches = error.validator_value if isinstance(error.validator_value, list) else []
+            fitting = [e for e in error.context if e.relative_schema_path and isinstance(e.relative_schema_path[0], int)
+                       and e.relative_schema_path[0] < len(branches)
+                       and _fits(_resolve(root, branches[e.relative_schema_path[0]]), error.instance)]
+            error = jsonschema.exceptions.best_match(fitting or error.context)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = error.schema.get("properties", {})
             for key in error.instance:
                 if key not in known:
+                    # a key one level too high: `scor` beside `expect` means expect.score
+                    below = {inner: k for k, sub in known.items() for inner in _resolve(root, sub).get("properties", {})}
+                    deeper = closest(key, below)
                     yield Problem(doc.at(path + (key,), key=True), "unknown-property",
                                   f"unknown property `{key}`" + (f" in `{'.'.join(map(str, path))}`" if path else ""),
-                                  did_you_mean(key, known) or f"allowed: {', '.join(known)}")
+                                  did_you_mean(key, known) or (f"did you mean `{below[deeper]}: {{{deeper}: ...}}`?"
+                                                               if deeper else f"allowed: {', '.join(known)}"))
             continue
         if error.validator == "required":
             yield Problem(doc.at(path), "schema", error.message.replace("'", "`"))
@@ -93,6 +102,23 @@ def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iter
             message = "matches none of the forms it can take"
         yield Problem(doc.at(path), "schema", f"{where}: {_short(message)}",
                       error.schema.get("description", "")[:160] if isinstance(error.schema, dict) else "")
+
+
+def _resolve(root: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """A subschema with its local $ref (``#/$defs/...``) followed."""
+    while isinstance(schema, dict) and str(schema.get("$ref", "")).startswith("#/"):
+        for part in schema["$ref"][2:].split("/"):
+            schema = schema[part]
+    return schema if isinstance(schema, dict) else {}
+
+
+def _fits(branch: dict[str, Any], instance: Any) -> bool:
+    """Whether a oneOf branch is about values of the instance's shape (a mapping, a list or
+    a scalar), so its error is the one to show."""
+    types = branch.get("type", "object" if "properties" in branch else None)
+    types = types if isinstance(types, list) else [types]
+    shape = "object" if isinstance(instance, dict) else "array" if isinstance(instance, list) else None
+    return shape in types if shape else not {"object", "array"} & set(types)
 
 
 def _as_number(text: str) -> str:

@@ -466,3 +466,44 @@ def test_history_lists_periods_and_warns_when_they_differ(capsys, tmp_path):
     assert code == 0
     periods = [re.search(r"period (\S+)", line).group(1) for line in out.splitlines()]
     assert periods == ["2025-01-01..2025-12-31"] * 2 + ["2025-07-01..2025-12-31"]
+
+
+# 16. a typo in a tests file gets a did-you-mean, as in rulesets
+
+CASE = """cases:
+  - name: one big order
+    tables:
+      orders:
+        - {order_id: o1, customer_id: c1, ordered_at: 2025-02-01, amount: 6000.0, segment: smb}
+"""
+
+
+@pytest.mark.parametrize("tail,where,message", [
+    ("    expect:\n      scor: 100\n", "7:7",
+     "unknown property `scor` in `cases.0.expect` (did you mean `score`?)"),
+    ("    scor: 100\n    expect: {}\n", "6:5",
+     "unknown property `scor` in `cases.0` (did you mean `expect: {score: ...}`?)"),
+    ("    expect:\n      kpis: {big_order_share: {scor: 100}}\n", "7:32",
+     "unknown property `scor` in `cases.0.expect.kpis.big_order_share` (did you mean `score`?)"),
+    ("    expect:\n      checks: {segment_present: {statu: pass}}\n", "7:34",
+     "unknown property `statu` in `cases.0.expect.checks.segment_present` (did you mean `status`?)"),
+    ("    expect:\n      checks: {segment_present: pas}\n", "7:33",
+     "'pas' is not one of pass, warn, fail (did you mean `pass`?)"),
+])
+def test_tests_file_typos_get_a_did_you_mean(capsys, tmp_path, tail, where, message):
+    path = write(tmp_path)
+    tests = tmp_path / "orders_2025.tests.yaml"
+    tests.write_text(CASE + tail)
+    code, out, err = run(capsys, "test", str(path))
+    assert code == 2
+    assert f"{tests}:{where}: error [" in err and message in err, err
+
+
+def test_the_tests_file_runs_when_right(capsys, tmp_path):
+    # one order of 6000 in 2025: big_order_share = 1 / 1 = 1.0, revenue 6000
+    path = write(tmp_path)
+    (tmp_path / "orders_2025.tests.yaml").write_text(
+        CASE + "    expect:\n      kpis: {big_order_share: 1.0, revenue_total: 6000}\n      checks: {segment_present: pass}\n")
+    code, out, err = run(capsys, "test", str(path))
+    assert code == 0, out + err
+    assert "PASSED" in out
