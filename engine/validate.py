@@ -71,7 +71,8 @@ def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iter
             fitting = [e for e in error.context if e.relative_schema_path and isinstance(e.relative_schema_path[0], int)
                        and e.relative_schema_path[0] < len(branches)
                        and _fits(_resolve(root, branches[e.relative_schema_path[0]]), error.instance)]
-            error = jsonschema.exceptions.best_match(fitting or error.context)
+            one_branch = len({e.relative_schema_path[0] for e in fitting}) == 1
+            error = jsonschema.exceptions.best_match(fitting if one_branch else error.context)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = error.schema.get("properties", {})
@@ -107,8 +108,10 @@ def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iter
 def _resolve(root: dict[str, Any], schema: Any) -> dict[str, Any]:
     """A subschema with its local $ref (``#/$defs/...``) followed."""
     while isinstance(schema, dict) and str(schema.get("$ref", "")).startswith("#/"):
+        target: Any = root
         for part in schema["$ref"][2:].split("/"):
-            schema = schema[part]
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        schema = target
     return schema if isinstance(schema, dict) else {}
 
 
