@@ -33,7 +33,7 @@ KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weigh
 CHECK_FIELDS = ("status", "ratio", "failed", "rows")
 CATEGORY_FIELDS = ("score", "weight")
 RESULT_NAMES = ("score", "grade")
-KPI_STATUSES = ("met", "near", "missed", "n/a")
+KPI_STATUSES = ("met", "near", "missed", "n/a", "tracked")
 CHECK_STATUSES = ("pass", "warn", "fail")
 # what an action text can print: the names and fields recommend._context gives it
 TEXT_CHECK_FIELDS = CHECK_FIELDS + ("title",)
