@@ -66,15 +66,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .errors import render_problems
-    from .validate import load_ruleset
+    from .validate import load_ruleset, missing_files
 
     files = ruleset_files(args.paths)
     if not files:
         raise UsageError("no ruleset files (*.yaml, *.yml) found")
     found: dict[str, list[Problem]] = {}
+    data = Path(args.data) if args.data else None
+    if data is not None and not data.is_dir():
+        raise UsageError(f"--data {data}: no such folder")
     for file in files:
         try:
-            found[str(file)] = load_ruleset(file, tuple(map(Path, args.allow_path))).warnings
+            ruleset = load_ruleset(file, tuple(map(Path, args.allow_path)) + ((data,) if data else ()))
+            found[str(file)] = ruleset.warnings if data is None else \
+                [w for w in ruleset.warnings if w.rule != "missing-file"] + missing_files(ruleset, data)
         except AssessError as exc:
             found[str(file)] = exc.problems
     if args.strict:  # warnings become errors
@@ -430,6 +435,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=("text", "json", "github", "junit", "sarif"), default="text",
                    help="github: annotations for GitHub Actions; sarif: for code-scanning views")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    v.add_argument("--data", metavar="DIR", help="the folder `run --data DIR` will read: a source file "
+                   "in neither it nor the ruleset's folder is then an error, not a warning")
     v.add_argument("--allow-path", **allow)
     v.set_defaults(func=cmd_validate)
 

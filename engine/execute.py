@@ -16,11 +16,11 @@ import polars as pl
 
 from .compile import ROWS, CheckPlan, Plan
 from .errors import AssessError, Problem, did_you_mean
-from .model import Source
+from .model import DATA_FORMATS, Source
 
 TYPES: dict[str, Any] = {"string": pl.String, "int": pl.Int64, "float": pl.Float64,
                          "bool": pl.Boolean, "date": pl.Date, "datetime": pl.Datetime("us")}
-FORMATS = (".csv", ".parquet", ".xlsx")
+FORMATS = DATA_FORMATS
 ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 

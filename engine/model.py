@@ -220,6 +220,9 @@ class Ruleset:
 PEER_METHODS = ("percentile", "zscore")
 
 
+DATA_FORMATS = (".csv", ".parquet", ".xlsx")  # the files a source (or --data) is read from
+
+
 def reversed_period(params: dict[str, Any]) -> str | None:
     """What is wrong with a period whose start comes after its end (it would select no row
     and score nothing), or None."""

@@ -23,7 +23,7 @@ from .checks import COMMON, RULES
 from .errors import AssessError, Location, Problem, closest, did_you_mean
 from .expressions import parse, position, typed
 from .load import Document, load_file
-from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
+from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
                     Measure, Ruleset, Scoring, Source, Text, derived_params, reversed_period)
 from .result import KpiResult
 
@@ -978,19 +978,31 @@ class _Builder:
         return out
 
 
-def _missing_files(ruleset: Ruleset) -> Iterator[tuple[Location, str, str, str]]:
-    """Source files not beside the ruleset: a warning, not an error, since `run --data DIR`
-    may supply them; with the closest file name present."""
+def missing_files(ruleset: Ruleset, data: Path | None = None) -> list[Problem]:
+    """Source files that are not there. Without ``data``, a warning for each file not beside
+    the ruleset (`run --data DIR` may supply it); with it, an error for each file in neither
+    place (DIR holds a source by its file name, in any supported format, as `run` reads it)."""
     folder = Path(ruleset.file).parent
+    out = []
     for source in ruleset.sources.values():
         if source.parent is not None or not source.path or (folder / source.path).exists():
             continue
-        where = Path(source.path).parent
-        present = [str(where / f.name) for f in (folder / where).iterdir() if f.is_file()] \
-            if (folder / where).is_dir() else []
-        close = did_you_mean(str(Path(source.path)), present)
-        yield (source.location, "missing-file", f"source `{source.name}`: no file {source.path} beside the ruleset",
-               (close + " " if close else "") + "ignore this if `run --data DIR` supplies it")
+        name = Path(source.path)
+        if data is not None and any((data / n).is_file() for n in [name.name, *(name.stem + e for e in DATA_FORMATS)]):
+            continue
+        where = (data, Path(name.name)) if data is not None else (folder, name)
+        present = [str(where[1].parent / f.name) for f in (where[0] / where[1].parent).iterdir() if f.is_file()] \
+            if (where[0] / where[1].parent).is_dir() else []
+        close = did_you_mean(str(where[1]), present)
+        if data is None:
+            out.append(Problem(source.location, "missing-file", f"source `{source.name}`: no file {source.path} beside the ruleset",
+                               (close + " " if close else "") + "ignore this if `run --data DIR` supplies it",
+                               severity="warning"))
+        else:
+            out.append(Problem(source.location, "missing-file",
+                               f"source `{source.name}`: no file {source.path} beside the ruleset, nor {name.stem}.* in {data}",
+                               close))
+    return out
 
 
 def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
@@ -998,7 +1010,7 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     def warn(location: Location, rule: str, message: str, hint: str = "") -> Problem:
         return Problem(location, rule, message, hint, severity="warning")
 
-    yield from (warn(*found) for found in _missing_files(ruleset))
+    yield from missing_files(ruleset)
     used = {n for k in ruleset.kpis.values() for n in k.formula.names}
     used |= {m.allocate for m in ruleset.measures.values() if m.allocate}
     for m in ruleset.measures.values():

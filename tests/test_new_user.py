@@ -1,5 +1,6 @@
 """Issue 16: what a new user meets between the README and a working ruleset, each through
 the command line (exit code and the words of the message)."""
+import io
 import json
 import os
 import re
@@ -507,3 +508,25 @@ def test_the_tests_file_runs_when_right(capsys, tmp_path):
     code, out, err = run(capsys, "test", str(path))
     assert code == 0, out + err
     assert "PASSED" in out
+
+
+def test_validate_with_data_checks_the_files_there(capsys, tmp_path):
+    path = write(tmp_path, replace=("path: orders.csv", "path: exports/orders.csv"))
+    data = tmp_path / "data"
+    data.mkdir()
+    # not beside the ruleset: a warning without --data
+    assert "warning [missing-file]" in run(capsys, "validate", str(path))[1]
+    # in --data under another supported format: nothing to say, as `run --data` reads it
+    import polars as pl
+    pl.read_csv(io.StringIO(ORDERS)).write_parquet(data / "orders.parquet")
+    code, out, _ = run(capsys, "validate", "--strict", "--data", str(data), str(path))
+    assert code == 0 and out == ""
+    assert run(capsys, "run", "--data", str(data), str(path))[0] == 0
+    # in neither place: an error, with the closest file in --data
+    (data / "orders.parquet").unlink()
+    (data / "order.csv").write_text(ORDERS)
+    code, out, _ = run(capsys, "validate", "--data", str(data), str(path))
+    assert code == 1
+    assert (f"{path}:5:11: error [missing-file] source `orders`: no file exports/orders.csv beside the "
+            f"ruleset, nor orders.* in {data} (did you mean `order.csv`?)") in out, out
+    assert run(capsys, "validate", "--data", str(tmp_path / "nope"), str(path))[0] == 2
