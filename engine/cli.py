@@ -17,8 +17,12 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .errors import AssessError, Problem
+from .render import FORMATS
 
 RULESET_SUFFIXES = (".yaml", ".yml")
+# the format `run --out FILE` writes when --format is not given, by FILE's extension
+OUT_FORMATS = {".json": "json", ".md": "md", ".html": "html", ".htm": "html", ".xml": "junit",
+               ".xlsx": "xlsx"}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -62,15 +66,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .errors import render_problems
-    from .validate import load_ruleset
+    from .validate import load_ruleset, missing_files
 
     files = ruleset_files(args.paths)
     if not files:
         raise UsageError("no ruleset files (*.yaml, *.yml) found")
     found: dict[str, list[Problem]] = {}
+    data = Path(args.data) if args.data else None
+    if data is not None and not data.is_dir():
+        raise UsageError(f"--data {data}: no such folder")
     for file in files:
         try:
-            found[str(file)] = load_ruleset(file, tuple(map(Path, args.allow_path))).warnings
+            ruleset = load_ruleset(file, tuple(map(Path, args.allow_path)) + ((data,) if data else ()))
+            found[str(file)] = ruleset.warnings if data is None else \
+                [w for w in ruleset.warnings if w.rule != "missing-file"] + missing_files(ruleset, data)
         except AssessError as exc:
             found[str(file)] = exc.problems
     if args.strict:  # warnings become errors
@@ -119,10 +128,22 @@ def only(result: Any, entity: str) -> None:
     result.actions = [a for a in result.actions if a.entity in (None, found[0].id)]
 
 
+def output_format(given: str | None, out: str | None) -> str:
+    """--format as given, else from the extension of --out, else the terminal table; a
+    --format that contradicts the extension is refused rather than written misnamed."""
+    suffix = Path(out).suffix.lower() if out else ""
+    implied = OUT_FORMATS.get(suffix)
+    if given and implied and given != implied:
+        raise UsageError(f"--format {given} contradicts --out {out}, which names a {implied} file; "
+                         f"drop --format, or name the file for {given}")
+    return given or implied or "table"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .render import render
     from .run import assess
 
+    args.format = output_format(args.format, args.out)
     data: Any = Path(args.data) if args.data and "://" not in args.data else args.data
     if isinstance(data, Path) and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
@@ -159,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .history import runs
+    from .history import period, runs
 
     folder = Path(args.dir)
     if not folder.is_dir():
@@ -170,7 +191,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     for row in table.iter_rows(named=True):
         total = "n/a" if row["total"] is None else f"{row['total']:.1f}"
-        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  score {total}  "
+        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  "
+              f"period {period(row['params']) or 'none'}  score {total}  "
               f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities")
     return 0
 
@@ -215,7 +237,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff, from_git, render_diff
+    from .diff import added, diff, from_git, render_diff
 
     data = Path(args.data) if args.data else None
     if args.git:
@@ -226,6 +248,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
             text = from_git(args.git, head)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if text is None:
+            from .validate import load_ruleset
+            load_ruleset(head)
+            sys.stdout.write(render_diff(str(head), added(head, data, args.git), args.format))
+            return 0
         # beside the head, so both read the same sample data
         fd, name = tempfile.mkstemp(dir=head.parent, prefix=f".{head.stem}.{args.git.replace('/', '_')}.", suffix=".yaml")
         base = Path(name)
@@ -244,6 +271,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def schema_reference(out: Path) -> str:
+    """The `$schema` a new ruleset points its editor at, as a path that survives a commit:
+    relative to the file when both lie in one project (a checkout, or a project with its
+    .venv inside), else the schema's published id, never this machine's absolute path."""
+    import json
+
+    from . import resource
+
+    schema = (resource("schemas") / "ruleset.schema.json").resolve()
+    folder = out.resolve().parent
+    shared = Path(os.path.commonpath([schema, folder]))
+    if shared != Path(shared.anchor) and shared != Path.home():
+        return Path(os.path.relpath(schema, folder)).as_posix()
+    return json.loads(schema.read_text(encoding="utf-8"))["$id"]
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     import re
 
@@ -256,16 +299,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     out = Path(args.out or f"{args.name}.yaml")
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists; choose another --out or add --force")
+    schema = schema_reference(out)
     if args.source:
         from .validate import load_ruleset
         load_ruleset(Path(args.source))  # only a valid ruleset is copied
         text = Path(args.source).read_text(encoding="utf-8")
         text = re.sub(r"(?m)^ruleset: *\S+", f"ruleset: {args.name}", text, count=1)
-        schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()
         text = re.sub(r"(?m)^# yaml-language-server: \$schema=\S+", f"# yaml-language-server: $schema={schema}", text)
         text = f"# {args.name}: made by `assess init` from {args.source}.\n" + text
     else:
-        schema = (resource("schemas") / "ruleset.schema.json").resolve().as_uri()
         text = jinja2.Environment(loader=jinja2.FileSystemLoader(resource("templates")),
                                   keep_trailing_newline=True).get_template("init.yaml.j2") \
             .render(name=args.name, path=out, schema=schema)
@@ -282,7 +324,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from . import resource
 
-    name = "result" if args.result else "tests" if args.tests else "ruleset"
+    name = "result" if args.result else "tests" if args.tests else "ruleset"  # argparse refuses both
     sys.stdout.write((resource("schemas") / f"{name}.schema.json").read_text(encoding="utf-8"))
     return 0
 
@@ -297,10 +339,22 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_reference(text: str) -> None:
+    """A reference written for the README (reST-style ``code``), as a reader wants it: as
+    Markdown, drawn by rich on a terminal."""
+    text = text.replace("``", "`")
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+        Console().print(Markdown(text))
+    else:
+        print(text)
+
+
 def cmd_functions(args: argparse.Namespace) -> int:
     from .functions import reference
 
-    print(reference())
+    _print_reference(reference())
     return 0
 
 
@@ -310,12 +364,15 @@ def references() -> dict[str, str]:
     from .functions import reference as functions
     from .score import reference as scoring
 
-    return {"functions": functions(), "rules": rules(), "scoring": scoring()}
+    return {"commands": commands(), "functions": functions(), "rules": rules(), "scoring": scoring()}
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """Rewrite the generated sections (between <!-- NAME:start/end --> markers) of a file."""
     path = Path(args.readme)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file; run `assess docs` in a checkout of assess, "
+                         "or give the README to update: assess docs PATH/README.md")
     text = path.read_text(encoding="utf-8")
     for name, body in references().items():
         start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
@@ -331,8 +388,33 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from .checks import reference as rules
     from .score import reference as methods
 
-    print("## Data-quality rules\n\n" + rules() + "\n\n## Scoring methods\n\n" + methods())
+    _print_reference("## Data-quality rules\n\n" + rules() + "\n\n## Scoring methods\n\n" + methods())
     return 0
+
+
+# Each command's exit codes, said once: in its --help and in the README's table.
+EXITS = {
+    "validate": "0 valid, 1 invalid, 2 usage error",
+    "run": "0 ran (whatever the scores), 1 a data-quality rule at level `fail` failed, "
+           "2 the ruleset or the data could not be used",
+    "test": "0 all pass, 1 a case fails, 2 usage error",
+    "diff": "0 compared, 2 a ruleset or the data could not be used",
+    "explain": "0 explained, 2 no such KPI or entity, or the ruleset or the data could not be used",
+    "schema": "0 printed, 2 usage error",
+    "init": "0 written, 2 the name, FILE or --from ruleset could not be used",
+    "history": "0 listed, 2 no such folder",
+    "docs": "0 written, 2 no such file or no reference markers in it",
+    "sample-data": "0 written, 2 usage error",
+    "functions": "0",
+    "rules": "0",
+}
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what `yes | head` reports for `yes`
+
+
+def _command(sub: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description,
+                          epilog=f"exit codes: {EXITS[name]}; {PIPE_CLOSED} when the reader of "
+                                 "the output closes it early (`| head`)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -340,94 +422,155 @@ def parser() -> argparse.ArgumentParser:
                                 "rules engine: YAML rulesets in, weighted scorecards out.")
     p.add_argument("--version", action="version", version=f"assess {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    allow = dict(action="append", default=[], metavar="DIR",
+                 help="also let sources be read under DIR (by default: the ruleset's folder and --data); repeatable")
+    param = dict(action="append", default=[], metavar="NAME=VALUE",
+                 help="override a param, e.g. --param period_start=2025-04-01 (repeatable)")
 
-    v = sub.add_parser("validate", help="check rulesets without reading data (exit 1 if invalid)")
-    v.add_argument("paths", nargs="+", metavar="PATH", help="ruleset files or folders (recursive)")
+    v = _command(sub, "validate", "check rulesets without reading data (exit 1 if invalid)",
+                 "checks ruleset files or folders (recursively) against the schema and the semantic "
+                 "rules, without reading data; warnings (an unused measure, a KPI no action covers, "
+                 "a source file not found, ...) are reported apart and fail only with `--strict`")
+    v.add_argument("paths", nargs="+", metavar="PATH", help="ruleset files or folders (searched recursively)")
     v.add_argument("--format", choices=("text", "json", "github", "junit", "sarif"), default="text",
                    help="github: annotations for GitHub Actions; sarif: for code-scanning views")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    v.add_argument("--allow-path", action="append", default=[], metavar="DIR",
-                   help="also let sources read under DIR (by default: the ruleset's folder and --data)")
+    v.add_argument("--data", metavar="DIR", help="the folder `run --data DIR` will read: a source file "
+                   "in neither it nor the ruleset's folder is then an error, not a warning")
+    v.add_argument("--allow-path", **allow)
     v.set_defaults(func=cmd_validate)
 
-    r = sub.add_parser("run", help="assess a ruleset on its data and print the scorecard")
-    r.add_argument("ruleset", help="the ruleset file")
-    r.add_argument("--data", metavar="DIR", help="read the tables from DIR (default: the ruleset's own sample data)")
-    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a param, e.g. --param period_start=2025-04-01 (repeatable)")
-    r.add_argument("--format", choices=("table", "md", "html", "json", "junit", "xlsx"), default="table",
-                   help="junit: each data-quality rule as a test case, for CI; xlsx needs --out")
+    r = _command(sub, "run", "assess a ruleset on its data and print the scorecard",
+                 "assesses the data (by default the ruleset's own sample data); `--entity` shows one "
+                 "entity, `--history` appends the run to DIR and shows the change since the previous "
+                 "run, `--evidence` writes every failing row of each rule that warns or fails, `junit` "
+                 "writes each rule as a test case (failures as failures, warnings as skipped); "
+                 "the format follows the extension of `--out` (" + ", ".join(OUT_FORMATS) + ")")
+    r.add_argument("ruleset", metavar="RULESET", help="the ruleset file")
+    r.add_argument("--data", metavar="DIR", help="read the tables from DIR, or from the database a URL names (default: the ruleset's own sample data)")
+    r.add_argument("--param", **param)
+    r.add_argument("--format", choices=FORMATS, default=None,
+                   help="default: from the extension of --out, else table; junit: each data-quality "
+                        "rule as a test case, for CI; xlsx needs --out")
     r.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     r.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and labels")
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
-    r.add_argument("--allow-path", action="append", default=[], metavar="DIR",
-                   help="also let sources read under DIR (by default: the ruleset's folder and --data)")
+    r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
+    r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
     r.add_argument("--engine", choices=("auto", "streaming", "in-memory", "duckdb", "spark"), default="auto",
                    help="where the queries run: Polars (auto, streaming bounds memory on sources larger "
                         "than RAM, in-memory), embedded DuckDB, or Spark (local, or a cluster through the "
                         "standard Spark settings); a database URL in --data runs them in that database")
-    r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
-    r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
+    r.add_argument("--allow-path", **allow)
     r.set_defaults(func=cmd_run)
 
-    t = sub.add_parser("test", help="run the rulesets' own test cases (exit 1 if one fails)")
+    t = _command(sub, "test", "run the rulesets' own test cases (exit 1 if one fails)",
+                 "runs the rulesets' own test cases (a `tests:` section, or `NAME.tests.yaml` beside "
+                 "`NAME.yaml`) and reports each like pytest")
     t.add_argument("paths", nargs="+", metavar="PATH", help="rulesets, NAME.tests.yaml files or folders")
     t.set_defaults(func=cmd_test)
 
-    e = sub.add_parser("explain", help="show how a KPI is computed, step by step, with its values")
-    e.add_argument("ruleset")
-    e.add_argument("kpi")
-    e.add_argument("--data", metavar="DIR")
-    e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    e.add_argument("--entity", metavar="ID", help="explain the KPI of one entity")
-    e.set_defaults(func=cmd_explain)
-
-    f2 = sub.add_parser("diff", help="what a ruleset change does: rules, then scores, grades, ranks and actions on the data")
+    f2 = _command(sub, "diff", "what a ruleset change does: rules, then scores, grades, ranks and actions on the data",
+                  "what a change does: KPIs, checks and actions added, removed or changed, then the "
+                  "totals, grades, KPI scores, ranks and actions that move on the data; with `--git REF`, "
+                  "BASE is RULESET as committed at REF (added, when it is not there)")
     f2.add_argument("rulesets", nargs="+", metavar="RULESET", help="BASE HEAD, or one ruleset with --git REF")
     f2.add_argument("--git", metavar="REF", help="take BASE from git at REF (e.g. origin/main)")
-    f2.add_argument("--data", metavar="DIR")
-    f2.add_argument("--format", choices=("text", "md"), default="text")
+    f2.add_argument("--data", metavar="DIR", help="run both on the tables in DIR (default: each ruleset's own sample data)")
+    f2.add_argument("--format", choices=("text", "md"), default="text", help="md: for a pull-request comment")
     f2.set_defaults(func=cmd_diff)
 
-    i = sub.add_parser("init", help="write a new ruleset, commented, that runs on sample data")
-    i.add_argument("name", help="the ruleset id (lower case, digits, underscores)")
-    i.add_argument("--from", dest="source", metavar="RULESET", help="start from a copy of this ruleset")
-    i.add_argument("--out", metavar="FILE", help="where to write it (default NAME.yaml)")
-    i.add_argument("--force", action="store_true", help="overwrite FILE")
-    i.set_defaults(func=cmd_init)
+    e = _command(sub, "explain", "show how a KPI is computed, step by step, with its values",
+                 "the KPI's lineage, formula to measures to sources, filters and params, with every value")
+    e.add_argument("ruleset", metavar="RULESET", help="the ruleset file")
+    e.add_argument("kpi", metavar="KPI", help="the id of the KPI to explain")
+    e.add_argument("--data", metavar="DIR", help="read the tables from DIR (default: the ruleset's own sample data)")
+    e.add_argument("--param", **param)
+    e.add_argument("--entity", metavar="ID", help="explain the KPI of one entity (by id or name)")
+    e.set_defaults(func=cmd_explain)
 
-    c = sub.add_parser("schema", help="print the ruleset JSON Schema (for editors and CI)")
-    c.add_argument("--result", action="store_true", help="the schema of the JSON result instead")
-    c.add_argument("--tests", action="store_true", help="the schema of NAME.tests.yaml files instead")
+    c = _command(sub, "schema", "print the ruleset JSON Schema (for editors and CI)",
+                 "prints the JSON Schema of rulesets (or results, or tests files)")
+    which = c.add_mutually_exclusive_group()
+    which.add_argument("--result", action="store_true", help="the schema of the JSON result instead")
+    which.add_argument("--tests", action="store_true", help="the schema of NAME.tests.yaml files instead")
     c.set_defaults(func=cmd_schema)
 
-    s = sub.add_parser("sample-data", help="write a synthetic CRM export (every table)")
-    s.add_argument("--out", required=True, metavar="DIR")
-    s.add_argument("--customers", type=int, default=2000)
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    s.add_argument("--defects", type=float, default=0.03, help="share of defective records (0 for none)")
-    s.set_defaults(func=cmd_sample_data)
+    i = _command(sub, "init", "write a new ruleset, commented, that runs on sample data",
+                 "writes a commented starter ruleset (and sample data beside it) that validates and runs")
+    i.add_argument("name", metavar="NAME", help="the ruleset id (lower case, digits, underscores)")
+    i.add_argument("--from", dest="source", metavar="RULESET", help="start from a copy of this ruleset")
+    i.add_argument("--out", metavar="FILE", help="where to write it (default NAME.yaml)")
+    i.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    i.set_defaults(func=cmd_init)
 
-    h = sub.add_parser("history", help="list the runs recorded with --history")
-    h.add_argument("dir", metavar="DIR")
+    h = _command(sub, "history", "list the runs recorded with --history",
+                 "lists the runs recorded with `run --history DIR`, each with its period")
+    h.add_argument("dir", metavar="DIR", help="the folder given to `run --history`")
     h.add_argument("--ruleset", metavar="ID", help="only the runs of this ruleset")
     h.set_defaults(func=cmd_history)
 
-    f = sub.add_parser("functions", help="list the functions formulas can use")
-    f.set_defaults(func=cmd_functions)
-    d = sub.add_parser("rules", help="list the data-quality rules and scoring methods")
-    d.set_defaults(func=cmd_rules)
-    w = sub.add_parser("docs", help="regenerate the reference sections of README.md from the docstrings")
-    w.add_argument("readme", nargs="?", default="README.md")
+    w = _command(sub, "docs", "regenerate the reference sections of README.md from the docstrings",
+                 "regenerates the reference sections of the README (the commands, rules, functions, "
+                 "scoring methods) from the code, in a checkout")
+    w.add_argument("readme", nargs="?", default="README.md", metavar="README",
+                   help="the file with the <!-- NAME:start --> markers (default README.md)")
     w.set_defaults(func=cmd_docs)
+
+    s = _command(sub, "sample-data", "write a synthetic CRM export (every table)",
+                 "writes a deterministic synthetic CRM export, every table of the CRM data model")
+    s.add_argument("--out", required=True, metavar="DIR", help="the folder to write the tables to")
+    s.add_argument("--customers", type=int, default=2000, metavar="N", help="how many customers (default 2000)")
+    s.add_argument("--seed", type=int, default=7, metavar="S", help="the random seed: the same seed writes the same data (default 7)")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="the file format of the tables")
+    s.add_argument("--defects", type=float, default=0.03, metavar="R", help="share of defective records (default 0.03; 0 for none)")
+    s.set_defaults(func=cmd_sample_data)
+
+    f = _command(sub, "functions", "list the functions formulas can use", "lists the functions formulas can use")
+    f.set_defaults(func=cmd_functions)
+    d = _command(sub, "rules", "list the data-quality rules and scoring methods",
+                 "lists the data-quality rule kinds and scoring methods")
+    d.set_defaults(func=cmd_rules)
     return p
+
+
+def _usage(command: argparse.ArgumentParser) -> str:
+    """`assess run RULESET [--data DIR] ...`, from the parser itself."""
+    parts = []
+    for action in command._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        value = "|".join(action.choices) if action.choices else action.metavar or action.dest.upper()
+        if not action.option_strings:
+            parts.append(value + ("..." if action.nargs == "+" else ""))
+            parts[-1] = f"[{parts[-1]}]" if action.nargs == "?" else parts[-1]
+            continue
+        flag = action.option_strings[0] + ("" if action.nargs == 0 else f" {value}")
+        parts.append(flag if action.required else f"[{flag}]")
+    return " ".join([command.prog, *parts])
+
+
+def commands() -> str:
+    """The README's table of commands, made from the parser: usage, description, exit codes."""
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    rows = ["| command | what it does | exit codes |", "|---|---|---|"]
+    for name, command in sub.choices.items():
+        cells = (f"`{_usage(command)}`", command.description, EXITS[name])
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # the reader (`| head`) has what it wanted: stop quietly, as Unix tools do, and
+        # point stdout at nothing so the interpreter's last flush does not complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except AssessError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -99,8 +99,19 @@ def diff(base: Path, head: Path, data: Path | None) -> Change:
     return change
 
 
-def from_git(ref: str, head: Path) -> str:
-    """The text of ``head`` as it was at ``ref``."""
+def added(head: Path, data: Path | None, ref: str) -> Change:
+    """A ruleset that was not there at ``ref``: all of it is new."""
+    from .run import assess
+
+    result = assess(head, data)
+    return Change([f"new ruleset: not in {ref}"],
+                  [f"total: {score(result.score)} ({result.grade})"]
+                  + [f"`{k.id}`: new, {show(k.value, k.unit)}, score {score(k.score)}, {k.status}"
+                     for k in result.kpis])
+
+
+def from_git(ref: str, head: Path) -> str | None:
+    """The text of ``head`` as it was at ``ref``; None when it was not there (added since)."""
     import subprocess
 
     top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=head.parent, capture_output=True,
@@ -111,5 +122,10 @@ def from_git(ref: str, head: Path) -> str:
     shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=top.stdout.strip(),
                            capture_output=True, text=True)
     if shown.returncode:
+        # a ref that exists without the file: the ruleset is new, not an error
+        exists = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                                cwd=top.stdout.strip(), capture_output=True, text=True)
+        if exists.returncode == 0:
+            return None
         raise ValueError(f"git show {ref}:{path}: {shown.stderr.strip()}")
     return shown.stdout

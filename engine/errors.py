@@ -27,10 +27,12 @@ class Problem:
     message: str
     hint: str = ""
     severity: str = "error"  # error | warning
+    excerpt: str = ""  # the offending line and a caret under the spot, for syntax errors
 
     def __str__(self) -> str:
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}"
+        excerpt = f"\n{self.excerpt}" if self.excerpt else ""
+        return f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}{excerpt}"
 
 
 class AssessError(Exception):
@@ -41,9 +43,14 @@ class AssessError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
+def closest(name: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = closest(name, choices)
+    return f"did you mean `{close}`?" if close else ""
 
 
 def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:

@@ -16,11 +16,11 @@ import polars as pl
 
 from .compile import ROWS, CheckPlan, Plan
 from .errors import AssessError, Problem, did_you_mean
-from .model import Source
+from .model import DATA_FORMATS, Source
 
 TYPES: dict[str, Any] = {"string": pl.String, "int": pl.Int64, "float": pl.Float64,
                          "bool": pl.Boolean, "date": pl.Date, "datetime": pl.Datetime("us")}
-FORMATS = (".csv", ".parquet", ".xlsx")
+FORMATS = DATA_FORMATS
 ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 
@@ -210,6 +210,28 @@ def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
     return None
 
 
+def _bad_number(source: Source, path: Path | None) -> str | None:
+    """The first value of a declared number column of a CSV file that does not read as
+    one, with its row (the CSV reader names only the column)."""
+    numeric = [c for c, t in (source.columns or {}).items() if t in ("int", "float") and c not in source.borrowed]
+    if path is None or path.suffix.lower() != ".csv" or not numeric:
+        return None
+    try:
+        text = _csv_text(source, path)
+        frame = pl.read_csv(path if text is None else io.BytesIO(text), infer_schema=False, columns=numeric)
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    for c in numeric:
+        wrong = pl.col(c).str.strip_chars().cast(TYPES[source.columns[c]], strict=False).is_null()
+        bad = frame.with_row_index("__row__").filter(pl.col(c).str.strip_chars().ne("") & wrong).head(1)
+        if bad.height:
+            value = bad[c][0]
+            return (f"column '{c}', row {bad['__row__'][0] + 1}: `{value}` is not "
+                    f"{'a whole number' if source.columns[c] == 'int' else 'a number'}"
+                    + (" (write it without thousands separators)" if "," in value else ""))
+    return None
+
+
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -260,7 +282,7 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
     try:
         results = dict(zip(queries, pl.collect_all(list(queries.values()), engine=engine)))
     except pl.exceptions.PolarsError:
-        results = {n: _collect_one(plan, n.split(".")[0], q, scanned) for n, q in queries.items()}
+        results = {n: _collect_one(plan, n.split(".")[0], q, scanned, paths) for n, q in queries.items()}
     if bounded:
         _bounded(plan, plain, results, slice_rows, progress)
     values = pl.concat([results[n] for n in plan.sources] + [_schemas(plan, raw)], how="horizontal")
@@ -484,12 +506,14 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
     return frame.with_columns(filled).with_columns(allocated)
 
 
-def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.LazyFrame]) -> pl.DataFrame:
+def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.LazyFrame],
+                 paths: dict[str, Path]) -> pl.DataFrame:
     """Run one source alone, to say which one broke and why."""
     try:
         return query.collect()
     except pl.exceptions.PolarsError as exc:
-        message = _bad_date(plan.ruleset.sources[name], raw.get(name)) or _first_line(exc)
+        source = plan.ruleset.sources[name]
+        message = _bad_date(source, raw.get(name)) or _bad_number(source, paths.get(name)) or _first_line(exc)
         hint = ("save the file as UTF-8 or set `encoding:` on the source" if "utf-8" in message
                 else "check the column types the ruleset declares against the file")
         raise AssessError(Problem(plan.ruleset.sources[name].location, "data",

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import ast
 import operator
+from typing import Callable
 
 import simpleeval
 
 from .errors import AssessError, Location, Problem, did_you_mean
-from .functions import FUNCTIONS, arity
+from .functions import FUNCTIONS, RETURNS, TAKES_DATES, arity
 from .model import Expression
 
 MAX_LENGTH = 2000
@@ -164,3 +165,66 @@ def position(expression: Expression, name: str) -> Location:
         if isinstance(node, ast.Name) and node.id == name:
             return _at(expression.location, node)
     return expression.location
+
+
+def _kind_of_constant(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else "text" if isinstance(value, str) else None
+
+
+def typed(expression: Expression, kind_of: Callable[[str], str | None],
+          what: Callable[[str], str] = lambda name: f"`{name}`") -> tuple[str | None, list[Problem]]:
+    """The kind of the expression's value, and the uses of a value of the wrong kind that
+    would fail at run time: text in arithmetic, a date function on a number or a text. ``kind_of`` gives each name's kind (number,
+    date, text, bool) where it is known, None where not; ``what`` says what a name is."""
+    problems: list[Problem] = []
+
+    def said(node: ast.AST) -> str:
+        return what(node.id) if isinstance(node, ast.Name) else f"`{ast.unparse(node)}`"
+
+    def kind(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant):
+            return _kind_of_constant(node.value)
+        if isinstance(node, ast.Name):
+            return kind_of(node.id)
+        if isinstance(node, ast.BinOp):
+            left, right = kind(node.left), kind(node.right)
+            for side, k in ((node.left, left), (node.right, right)):
+                if k == "text" and isinstance(side, ast.Constant):  # two text columns may join
+                    problems.append(Problem(_at(expression.location, side), "expression-type",
+                                            f"{said(side)} is text: text can be compared, not used in arithmetic"))
+                    return None
+            return "number" if left == right == "number" else None
+        if isinstance(node, ast.UnaryOp):
+            inner = kind(node.operand)
+            return "bool" if isinstance(node.op, ast.Not) else inner
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            for child in ast.iter_child_nodes(node):
+                kind(child)
+            return "bool"
+        if isinstance(node, ast.IfExp):
+            kind(node.test)
+            body, orelse = kind(node.body), kind(node.orelse)
+            return body if body == orelse else None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name = node.func.id
+            args = [kind(a) for a in node.args]
+            for i in TAKES_DATES.get(name, ()):
+                if i < len(args) and args[i] in ("number", "text", "bool", "duration"):
+                    problems.append(Problem(
+                        _at(expression.location, node.args[i]), "expression-type",
+                        f"`{name}` takes a date, but {said(node.args[i])} is {_a(args[i])}",
+                        "give it a date or datetime column, or a date param"))
+            result = RETURNS.get(name)
+            return next((a for a in args if a), None) if result == "same" else result
+        for child in ast.iter_child_nodes(node):
+            kind(child)
+        return None
+
+    return kind(expression.tree), problems
+
+
+def _a(kind: str | None) -> str:
+    return {"number": "a number", "text": "text", "bool": "true/false", "duration": "a duration"}.get(
+        kind or "", "of another kind")

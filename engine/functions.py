@@ -225,6 +225,22 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+# What validate's type check knows of the functions: the arguments that must be dates, and
+# the kind of value each returns (number, date, text, bool, duration; "same" as its first
+# argument). A function missing here is simply not checked.
+TAKES_DATES = {"year": (0,), "month": (0,), "hours_between": (0, 1), "days_between": (0, 1)}
+RETURNS = {
+    **dict.fromkeys(("div", "abs", "round", "clip", "year", "month", "hours_between", "days_between",
+                     "length", "share_of_total", "rank"), "number"),
+    **dict.fromkeys(("date", "datetime", "month_start"), "date"),
+    **dict.fromkeys(("days", "hours", "minutes"), "duration"),
+    **dict.fromkeys(("is_null", "is_not_null", "is_blank", "between", "matches", "valid", "contains",
+                     "startswith", "endswith"), "bool"),
+    **dict.fromkeys(("lower", "upper", "strip"), "text"),
+    **dict.fromkeys(("coalesce", "min", "max"), "same"),
+}
+
+
 def arity(name: str) -> tuple[int, int | None]:
     """(fewest, most) arguments the function takes; most is None when unbounded."""
     params = list(inspect.signature(FUNCTIONS[name]).parameters.values())[1:]

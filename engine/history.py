@@ -34,12 +34,23 @@ def previous(directory: Path, ruleset: str) -> pl.DataFrame | None:
     return pl.read_parquet(files[-1]) if files else None
 
 
+def period(params: str | None) -> str:
+    """``2025-01-01..2025-12-31`` from a run's params (as stored), or "" without a period."""
+    values = json.loads(params) if params else {}
+    start, end = values.get("period_start"), values.get("period_end")
+    return f"{start}..{end}" if start is not None and end is not None else ""
+
+
 def compare_with_last(result: Result, directory: Path) -> None:
     """Set `since_last` on the total, each KPI and each entity from the previous run."""
     last = previous(directory, result.ruleset)
     if last is None or last.is_empty():
         return
     values = {(r["entity"], r["kpi"]): r for r in last.iter_rows(named=True)}
+    before, now = period(last["params"][0]), period(json.dumps(result.params, default=str))
+    if before != now:  # a change between two different periods is no trend: say so
+        result.notes.append(f"the previous run covered {before or 'no period'}, this one {now or 'no period'}: "
+                            "the changes since the last run compare different periods")
 
     def delta(now: float | None, before: float | None) -> float | None:
         return None if now is None or before is None else now - before
@@ -82,16 +93,16 @@ def append(result: Result, directory: Path, at: dt.datetime | None = None) -> Pa
 
 
 def runs(directory: Path, ruleset: str | None = None) -> pl.DataFrame:
-    """One row per run, newest last: run, time, ruleset, total, grade, entities, KPIs."""
+    """One row per run, newest last: run, time, ruleset, params, total, grade, entities, KPIs."""
     scan = _runs(directory)
     if scan is None:
         return pl.DataFrame(schema={"run": pl.String, "at": pl.Datetime("us", "UTC"),
-                                    "ruleset": pl.String, "total": pl.Float64, "grade": pl.String,
-                                    "entities": pl.UInt32, "kpis": pl.UInt32})
+                                    "ruleset": pl.String, "params": pl.String, "total": pl.Float64,
+                                    "grade": pl.String, "entities": pl.UInt32, "kpis": pl.UInt32})
     if ruleset:
         scan = scan.filter(pl.col("ruleset") == ruleset)
     return (scan.group_by("run", "at", "ruleset")
-            .agg(pl.col("total").first(), pl.col("grade").first(),
+            .agg(pl.col("params").first(), pl.col("total").first(), pl.col("grade").first(),
                  (pl.col("entity").n_unique() - 1).cast(pl.UInt32).alias("entities"),
                  pl.col("kpi").n_unique().cast(pl.UInt32).alias("kpis"))
             .sort("at").collect())

@@ -120,6 +120,28 @@ class _Builder:
                                       "only plain YAML values are accepted")) from None
 
 
+# PyYAML's words for the usual slips, and what they mean to someone editing a ruleset
+PLAIN = {
+    "expected <block end>": ("the indentation of this line does not match the block above it",
+                             "indent it exactly as the keys it belongs with, using spaces"),
+    "cannot start any token": ("a tab: YAML indents with spaces only", "replace the tab with spaces"),
+    "mapping values are not allowed here": (
+        "a second `key:` on this line, or a value holding `: ` that is not quoted",
+        "quote the value (\"a: b\"), or indent this line as the keys it belongs with"),
+    "could not find expected ':'": ("a line that is neither `key: value` nor a list item",
+                                    "add the `:` after the key, or close the quote opened before"),
+}
+
+
+def _caret(text: str, mark: yaml.Mark) -> str:
+    """The line the mark is on, and a caret under its column."""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    number = f"{mark.line + 1} | "
+    shown = line.replace("\t", "→")  # a tab must be seen to be fixed
+    return f"    {number}{shown}\n    {' ' * len(number)}{' ' * mark.column}^"
+
+
 def _compose(text: str) -> yaml.Node | None:
     fast = getattr(yaml, "CSafeLoader", None)  # libyaml, when PyYAML was built with it
     if fast is not None:
@@ -141,7 +163,10 @@ def load_text(text: str, file: str = "<string>") -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        raise AssessError(Problem(where, "yaml-syntax", str(exc.problem or exc))) from None
+        raw = str(exc.problem or exc)
+        reading, fix = next(((r, f) for key, (r, f) in PLAIN.items() if key in raw), ("", ""))
+        raise AssessError(Problem(where, "yaml-syntax", f"{reading} (YAML says: {raw})" if reading else raw,
+                                  fix, excerpt=_caret(text, mark) if mark else "")) from None
     except yaml.YAMLError as exc:
         raise AssessError(Problem(Location(file), "yaml-syntax", str(exc))) from None
     if root is None:

@@ -148,7 +148,7 @@ class Grade:
     label: Text = field(default_factory=dict)
 
 
-Threshold = tuple[str, str, float]  # (metric: ratio | failed | rows, operator, number)
+Threshold = tuple[str, str, float]  # (metric: ratio | failed_ratio | failed | rows, operator, number)
 SEVERITY = {"low": 1, "medium": 2, "high": 3}  # weights in the data-quality score
 
 
@@ -218,6 +218,18 @@ class Ruleset:
 
 
 PEER_METHODS = ("percentile", "zscore")
+
+
+DATA_FORMATS = (".csv", ".parquet", ".xlsx")  # the files a source (or --data) is read from
+
+
+def reversed_period(params: dict[str, Any]) -> str | None:
+    """What is wrong with a period whose start comes after its end (it would select no row
+    and score nothing), or None."""
+    start, end = params.get("period_start"), params.get("period_end")
+    if isinstance(start, dt.date) and isinstance(end, dt.date) and start > end:
+        return f"period_start {start.isoformat()} is after period_end {end.isoformat()}"
+    return None
 
 
 def derived_params(params: dict[str, Any]) -> dict[str, Any]:

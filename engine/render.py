@@ -146,7 +146,10 @@ def _table(result: Result, color: bool) -> str:
     for c in result.checks:
         style = STATUS_STYLE.get(c.status, "")
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
-        console.print(f"  check [{style}]{c.status:4}[/{style}] {c.id}: {c.failed} of {c.rows} rows fail ({ratio} pass)")
+        limits = "; ".join(f"{level} if {rule}" for level, rule in (("fail", c.fail), ("warn", c.warn)) if rule) \
+            or "fail if any row fails"  # beside the result, so pass and fail make sense
+        console.print(f"  check [{style}]{c.status:4}[/{style}] {c.id}: {c.failed} of {c.rows} rows fail "
+                      f"({ratio} pass; {limits})")
         if c.distinct_failed:
             top = ", ".join(f"{key(v['value'])} ({v['rows']:,})" for v in c.top_failed_values[:5])
             console.print(f"    {c.distinct_failed:,} distinct failing keys, {c.failed:,} rows: {top}")

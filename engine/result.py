@@ -68,6 +68,8 @@ class CheckResult:
     groups: list[dict[str, Any]] = field(default_factory=list)  # {group, rows, failed, ratio, status} per `by`
     distinct_failed: int | None = None  # references: distinct failing keys
     top_failed_values: list[dict[str, Any]] = field(default_factory=list)  # references: {value, rows}, most rows first
+    warn: str | None = None  # the thresholds as the ruleset sets them ("ratio < 0.99"); with
+    fail: str | None = None  # neither, any failing row fails
 
 
 @dataclass

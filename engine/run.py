@@ -10,7 +10,7 @@ import polars as pl
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
-from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, text_in
+from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, reversed_period, text_in
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import Peers, grade_of, profile, score_value, status, weigh
@@ -44,6 +44,8 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
             raise AssessError(Problem(Location(str(ruleset.file)), "param-type",
                                       f"--param {name}={text}: expected a {type(default).__name__} like {default}")) from None
         params[name] = value
+    if wrong := reversed_period(params):
+        raise AssessError(Problem(Location(str(ruleset.file)), "period", wrong, "swap the two dates"))
     return params | {k: v for k, v in derived_params(params).items() if k not in params}
 
 
@@ -51,7 +53,8 @@ def _holds(threshold: Threshold | None, rows: int, failed: int, ratio: float | N
     if threshold is None:
         return False
     metric, op, limit = threshold
-    value = {"ratio": ratio, "failed": failed, "rows": rows}[metric]
+    value = {"ratio": ratio, "failed": failed, "rows": rows,
+             "failed_ratio": failed / rows if rows else None}[metric]
     if value is None:
         return False
     return {"<": value < limit, "<=": value <= limit, ">": value > limit,
@@ -73,7 +76,12 @@ def _check_result(plan: CheckPlan, rows: int, failed: int, lang: str, **extra: A
     ratio = (rows - failed) / rows if rows else None
     return CheckResult(c.id, text_in(c.title, lang, c.id), c.source, c.rule,
                        check_status(c.warn, c.fail, rows, failed, ratio), rows, failed, ratio,
-                       severity=c.severity, area=c.area, fix=text_in(c.fix, lang), **extra)
+                       severity=c.severity, area=c.area, fix=text_in(c.fix, lang),
+                       warn=_said(c.warn), fail=_said(c.fail), **extra)
+
+
+def _said(threshold: Threshold | None) -> str | None:
+    return None if threshold is None else f"{threshold[0]} {threshold[1]} {threshold[2]:g}"
 
 
 def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult]:

@@ -5,6 +5,8 @@ name is unknown, the closest known name. The result is the typed :class:`Ruleset
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -18,11 +20,12 @@ import jsonschema
 
 from . import resource
 from .checks import COMMON, RULES
-from .errors import AssessError, Location, Problem, did_you_mean
-from .expressions import parse, position
+from .errors import AssessError, Location, Problem, closest, did_you_mean
+from .expressions import parse, position, typed
 from .load import Document, load_file
-from .model import (DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
-                    Measure, Ruleset, Scoring, Source, Text, derived_params)
+from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
+                    Measure, Ruleset, Scoring, Source, Text, derived_params, reversed_period)
+from .result import KpiResult
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
 KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weight", "gain",
@@ -30,6 +33,15 @@ KPI_FIELDS = ("value", "score", "status", "target", "floor", "benchmark", "weigh
 CHECK_FIELDS = ("status", "ratio", "failed", "rows")
 CATEGORY_FIELDS = ("score", "weight")
 RESULT_NAMES = ("score", "grade")
+KPI_STATUSES = ("met", "near", "missed", "n/a", "tracked")
+CHECK_STATUSES = ("pass", "warn", "fail")
+# what an action text can print: the names and fields recommend._context gives it
+TEXT_CHECK_FIELDS = CHECK_FIELDS + ("title",)
+TEXT_CATEGORY_FIELDS = CATEGORY_FIELDS + ("title",)
+ENTITY_FIELDS = ("id", "name", "rank", "score", "grade", "weakest_category", "strongest_category",
+                 "weaknesses", "strengths")
+COLUMN_KINDS = {"int": "number", "float": "number", "bool": "bool", "date": "date", "datetime": "date",
+                "string": "text"}
 
 
 @cache
@@ -51,28 +63,75 @@ def _jsonable(value: Any) -> Any:
 def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iterator[Problem]:
     """The document against a schema (the ruleset schema by default), each problem located,
     unknown keys with the closest known one."""
-    validator = jsonschema.Draft202012Validator(schema or ruleset_schema())
+    root = schema or ruleset_schema()
+    validator = jsonschema.Draft202012Validator(root)
     for error in validator.iter_errors(_jsonable(doc.data)):
-        if error.context:  # oneOf/anyOf: the branch that got furthest says the most
-            error = jsonschema.exceptions.best_match(error.context)
+        if error.context:  # oneOf/anyOf: the branch of the instance's shape says the most
+            branches = error.validator_value if isinstance(error.validator_value, list) else []
+            fitting = [e for e in error.context if e.relative_schema_path and isinstance(e.relative_schema_path[0], int)
+                       and e.relative_schema_path[0] < len(branches)
+                       and _fits(_resolve(root, branches[e.relative_schema_path[0]]), error.instance)]
+            one_branch = len({e.relative_schema_path[0] for e in fitting}) == 1
+            error = jsonschema.exceptions.best_match(fitting if one_branch else error.context)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = error.schema.get("properties", {})
             for key in error.instance:
                 if key not in known:
+                    # a key one level too high: `scor` beside `expect` means expect.score
+                    below = {inner: k for k, sub in known.items() for inner in _resolve(root, sub).get("properties", {})}
+                    deeper = closest(key, below)
                     yield Problem(doc.at(path + (key,), key=True), "unknown-property",
                                   f"unknown property `{key}`" + (f" in `{'.'.join(map(str, path))}`" if path else ""),
-                                  did_you_mean(key, known) or f"allowed: {', '.join(known)}")
+                                  did_you_mean(key, known) or (f"did you mean `{below[deeper]}: {{{deeper}: ...}}`?"
+                                                               if deeper else f"allowed: {', '.join(known)}"))
             continue
         if error.validator == "required":
             yield Problem(doc.at(path), "schema", error.message.replace("'", "`"))
             continue
         where = ".".join(map(str, path)) or "the ruleset"
         message = error.message
+        if error.validator == "type" and isinstance(error.instance, str) and (fix := _as_number(error.instance)):
+            yield Problem(doc.at(path), "schema", f"{where}: {error.instance!r} is text, not a number", fix)
+            continue
+        if error.validator == "enum" and isinstance(error.instance, str):
+            yield Problem(doc.at(path), "schema", f"{where}: {error.instance!r} is not one of "
+                          + ", ".join(map(str, error.validator_value)),
+                          did_you_mean(error.instance, map(str, error.validator_value)))
+            continue
         if error.validator in ("oneOf", "anyOf"):  # the message would repeat the whole value
             message = "matches none of the forms it can take"
         yield Problem(doc.at(path), "schema", f"{where}: {_short(message)}",
                       error.schema.get("description", "")[:160] if isinstance(error.schema, dict) else "")
+
+
+def _resolve(root: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """A subschema with its local $ref (``#/$defs/...``) followed."""
+    while isinstance(schema, dict) and str(schema.get("$ref", "")).startswith("#/"):
+        target: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        schema = target
+    return schema if isinstance(schema, dict) else {}
+
+
+def _fits(branch: dict[str, Any], instance: Any) -> bool:
+    """Whether a oneOf branch is about values of the instance's shape (a mapping, a list or
+    a scalar), so its error is the one to show."""
+    types = branch.get("type", "object" if "properties" in branch else None)
+    types = types if isinstance(types, list) else [types]
+    shape = "object" if isinstance(instance, dict) else "array" if isinstance(instance, list) else None
+    return shape in types if shape else not {"object", "array"} & set(types)
+
+
+def _as_number(text: str) -> str:
+    """How to write as a number what was written as text the way people write numbers."""
+    percent = re.fullmatch(r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*%\s*", text)
+    if percent:
+        return f"write {float(percent.group(1)) / 100:g}: percent KPIs are fractions"
+    if re.fullmatch(r"\s*-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\s*", text):
+        return f"write {text.strip().replace(',', '')}, without thousands separators"
+    return ""
 
 
 def _short(message: str) -> str:
@@ -108,12 +167,39 @@ def key_kind(kind: str) -> str:
     return {"int": "number", "float": "number", "date": "time", "datetime": "time"}.get(kind, kind)
 
 
+_THRESHOLD = re.compile(r"\s*(?:(failed_ratio|ratio|failed|rows)\s*)?(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*(%?)\s*")
+SHARES = ("ratio", "failed_ratio")  # shares of the rows in scope, 0..1
+
+
 def _threshold(text: Any) -> tuple[str, str, float] | None:
-    """``"< 0.95"`` -> (ratio, <, 0.95); ``"failed > 10"`` -> (failed, >, 10)."""
-    if not isinstance(text, str):
+    """``"< 0.95"`` -> (ratio, <, 0.95); ``"failed_ratio > 5%"`` -> (failed_ratio, >, 0.05);
+    ``"failed > 10"`` -> (failed, >, 10)."""
+    match = _THRESHOLD.fullmatch(text) if isinstance(text, str) else None
+    if not match:
         return None
-    match = re.fullmatch(r"\s*(?:(ratio|failed|rows)\s*)?(<=|<|>=|>|==|!=)\s*(-?[0-9.]+)\s*", text)
-    return (match.group(1) or "ratio", match.group(2), float(match.group(3))) if match else None
+    metric, op, number, percent = match.groups()
+    return metric or "ratio", op, float(number) / (100 if percent else 1)
+
+
+def _never_or_always(threshold: tuple[str, str, float]) -> str | None:
+    """'never' or 'always' when a threshold cannot depend on the data: a share lies in
+    0..1 and a count is at least 0."""
+    metric, op, x = threshold
+    low, high = (0.0, 1.0) if metric in SHARES else (0.0, float("inf"))
+    never = {"<": x <= low, "<=": x < low, ">": x >= high, ">=": x > high, "==": not low <= x <= high,
+             "!=": False}[op]
+    always = {"<": x > high, "<=": x >= high, ">": x < low, ">=": x <= low, "!=": not low <= x <= high,
+              "==": False}[op]
+    return "never" if never else "always" if always else None
+
+
+def _param_kind(value: Any) -> str | None:
+    """A param's kind as expressions see it: text written as an ISO date is a date."""
+    if isinstance(value, (dt.date, dt.datetime)) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return "date"
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else "text" if isinstance(value, str) else None
 
 
 def quality_names(data: dict[str, Any]) -> list[str]:
@@ -149,6 +235,70 @@ def _template_problem(tree: jinja2.nodes.Template) -> str | None:
     return None
 
 
+def _subject(node: Any) -> tuple[str, str | None] | None:
+    """(name, field) of `name.field` or of a bare name, in a Python or a Jinja2 tree."""
+    if isinstance(node, ast.Name):
+        return node.id, None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id, node.attr
+    if isinstance(node, jinja2.nodes.Name):
+        return node.name, None
+    if isinstance(node, jinja2.nodes.Getattr) and isinstance(node.node, jinja2.nodes.Name):
+        return node.node.name, node.attr
+    return None
+
+
+def _strings(node: Any) -> list[str] | None:
+    """The text literal(s) of a node: 'x', or ('x', 'y') after `in`; None for anything else."""
+    if isinstance(node, (ast.Constant, jinja2.nodes.Const)):
+        return [node.value] if isinstance(node.value, str) else None
+    items = getattr(node, "elts", None) or getattr(node, "items", None) \
+        if isinstance(node, (ast.Tuple, ast.List, jinja2.nodes.Tuple, jinja2.nodes.List)) else None
+    found = [_strings(i) for i in items or []]
+    return [v for f in found if f for v in f] if found and all(found) else None
+
+
+def _literals(tree: Any, allowed: dict[tuple[str, str | None], tuple[str, ...]]) -> Iterator[tuple[str, str]]:
+    """Text literals compared with a status or a grade that it can never have."""
+    nodes = ast.walk(tree) if isinstance(tree, ast.AST) else tree.find_all(jinja2.nodes.Compare)
+    for node in nodes:
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+        elif isinstance(node, jinja2.nodes.Compare):
+            sides = [node.expr, *(o.expr for o in node.ops)]
+        else:
+            continue
+        for a, b in zip(sides, sides[1:]):
+            for subject, other in ((_subject(a), b), (_subject(b), a)):
+                values = _strings(other)
+                if subject not in allowed or values is None:
+                    continue
+                for value in values:
+                    if value not in allowed[subject]:
+                        what = ".".join(s for s in subject if s)
+                        yield (f"`{what}` is never {value!r}",
+                               did_you_mean(value, allowed[subject]) or "it is one of: " + ", ".join(allowed[subject]))
+
+
+def _template_names(tree: jinja2.nodes.Template, context: dict[str, tuple[str, ...]],
+                    allowed: dict[tuple[str, str | None], tuple[str, ...]]) -> Iterator[tuple[str, str]]:
+    """Names and fields an action text prints that its context lacks: each would stop the
+    run when the action fires, which may be long after the typo was made."""
+    for node in tree.find_all((jinja2.nodes.Name, jinja2.nodes.Getattr)):
+        subject = _subject(node)
+        if subject is None:
+            continue
+        name, attr = subject
+        if name not in context:
+            yield f"`{name}` is not a KPI, check, category, `score`, `grade` or `params`" + \
+                  (" (`entity` is there for actions with scope: entity)" if name == "entity" else ""), \
+                  did_you_mean(name, context)
+        elif attr is not None and context[name] and attr not in context[name]:
+            yield f"`{name}` has no field `{attr}`", did_you_mean(attr, context[name]) or \
+                  f"fields: {', '.join(context[name])}"
+    yield from _literals(tree, allowed)
+
+
 class _Builder:
     """Turns checked plain data into the model, collecting every problem on the way."""
 
@@ -159,6 +309,8 @@ class _Builder:
         self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
         params = self.mapping("params")
         self.params: dict[str, Any] = {**params, **derived_params(params)}  # names usable
+        self.computed: dict[tuple[str, str], str | None] = {}  # (source, column) -> kind
+        self.measure_kinds: dict[str, str | None] = {}
 
     def problem(self, location: Location, rule: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(location, rule, message, hint))
@@ -212,6 +364,8 @@ class _Builder:
         ruleset.checks = self.checks(ruleset)
         ruleset.actions = self.actions(ruleset)
         self.entities(ruleset)
+        if wrong := reversed_period(ruleset.params):
+            self.problem(self.doc.at(("params", "period_start")), "period", wrong, "swap the two dates")
         checks = {c.id for c in ruleset.checks}
         for kpi in ruleset.kpis.values():
             for name in kpi.requires:
@@ -309,7 +463,7 @@ class _Builder:
         self.acyclic(out)
         for source in out.values():  # each computed column may use the ones before it
             for column, expression in source.compute.items():
-                self.row_names(expression, source, out, self.params)
+                self.computed[source.name, column] = self.row_names(expression, source, out, self.params)
                 if source.columns is not None:
                     source.columns[column] = "float"
         for source in out.values():
@@ -330,7 +484,11 @@ class _Builder:
                          "say what to report of the top row, e.g. label: step")
         for e in (of, where, label):
             if e and source is not None:
-                self.row_names(e, source, {}, self.params)
+                kind = self.row_names(e, source, {}, self.params)
+                if e is of:  # a min, max or quantile of dates is a date
+                    self.measure_kinds[name] = kind if agg in ("min", "max", "median", "quantile") else "number"
+        if of is None:
+            self.measure_kinds[name] = "number"
         return Measure(name, source.name if source else "", agg, of, where,
                        self.doc.at(path, key=True), q=_number(spec.get("q"), 0.5), label=label)
 
@@ -445,14 +603,28 @@ class _Builder:
             visit(name, [])
 
     def row_names(self, expr: Expression, source: Source, sources: dict[str, Source],
-                  params: dict[str, Any]) -> None:
-        """Names in a row expression are the source's columns (when declared) or params."""
+                  params: dict[str, Any]) -> str | None:
+        """Names in a row expression are the source's columns (when declared) or params, of
+        a kind their use suits; the expression's kind where it is known."""
         if source.columns is None:
-            return
+            return None
         for name in sorted(expr.names - set(source.columns) - set(params)):
             self.problem(self.position(expr, name), "unknown-column",
                          f"`{name}` is neither a column of source `{source.name}` nor a param",
                          did_you_mean(name, [*source.columns, *params]))
+
+        def kind_of(name: str) -> str | None:
+            if name in source.compute:  # known once computed, in order
+                return self.computed.get((source.name, name))
+            if name in source.columns:
+                return COLUMN_KINDS.get(source.columns[name])
+            return _param_kind(params[name]) if name in params else None
+
+        def what(name: str) -> str:
+            return f"column `{name}`" if name in source.columns else f"param `{name}`"
+        kind, problems = typed(expr, kind_of, what)
+        self.problems.extend(problems)
+        return kind
 
     def known_source(self, name: Any, path: tuple, sources: dict[str, Source]) -> Source | None:
         if name in sources:
@@ -533,6 +705,10 @@ class _Builder:
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
                              did_you_mean(ref, [*measures, *raw, *self.params]))
+            self.problems.extend(typed(formula, lambda n: self.measure_kinds.get(n) if n in measures else
+                                       _param_kind(self.params[n]) if n in self.params else
+                                       "number" if n in raw or n in inputs else None,
+                                       lambda n: f"{inputs.get(n, 'KPI')} `{n}`")[1])
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
@@ -639,6 +815,12 @@ class _Builder:
                     self.problem(self.doc.at(path + (key,), key=True), "rule-key",
                                  f"`{key}` does not apply to rule `{check.rule}`",
                                  "it takes: " + ", ".join(RULES[check.rule].needs + RULES[check.rule].takes))
+            for level in ("warn", "fail"):
+                written = spec.get(level)
+                if isinstance(written, str) and "%" in written and getattr(check, level)[0] not in SHARES:
+                    self.problem(self.doc.at(path + (level,)), "thresholds",
+                                 f"`{check.id}`: {level}: a percent is a share of rows, not a count",
+                                 "write failed_ratio > 5% or ratio < 95%, or a count: failed > 10")
             if check.warn is not None and check.warn == check.fail:
                 self.problem(self.doc.at(path + ("warn",)), "thresholds",
                              f"`{check.id}`: warn and fail are the same condition", "make warn the milder one")
@@ -741,22 +923,40 @@ class _Builder:
                   **{c: CATEGORY_FIELDS for c in ruleset.categories}}
         known = [*fields, *RESULT_NAMES, *self.params]
         env = jinja2.sandbox.ImmutableSandboxedEnvironment()
+        text_fields: dict[str, tuple[str, ...]] = {
+            "score": (), "grade": (), "params": tuple(self.params),
+            **{k: tuple(f.name for f in dataclasses.fields(KpiResult)) for k in self.mapping("kpis")},
+            **{c.id: TEXT_CHECK_FIELDS for c in ruleset.checks},
+            **{c: TEXT_CATEGORY_FIELDS for c in ruleset.categories}}
+        grades = tuple(g.grade for g in ruleset.grades)
+        # the values a status or a grade can take, by (name, field): a literal compared
+        # with one of them must be one of these, or the comparison never holds
+        allowed = {**{(k, "status"): KPI_STATUSES for k in self.mapping("kpis")},
+                   **{(c.id, "status"): CHECK_STATUSES for c in ruleset.checks},
+                   ("grade", None): grades, ("entity", "grade"): grades}
         for i, spec in enumerate(raw if isinstance(raw, list) else []):
             path = ("actions", i)
             if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
                 continue
             when = self.expr(spec.get("when"), path + ("when",), attributes=True)
             text = _text(spec.get("text"))
+            context = {**text_fields, **({"entity": ENTITY_FIELDS} if spec.get("scope") == "entity" else {})}
             for lang, template in text.items():
                 where = self.doc.at(path + ("text",) + ((lang,) if lang else ()))
                 try:
-                    refused = _template_problem(env.parse(template))
+                    tree = env.parse(template)
+                    refused = _template_problem(tree)
                 except jinja2.TemplateSyntaxError as exc:
                     refused = f"{exc.message} (template line {exc.lineno})"
                 if refused:
                     self.problem(where, "template", f"action text: {refused}")
+                    continue
+                for message, hint in _template_names(tree, context, allowed):
+                    self.problem(where, "template", f"action text: {message}", hint)
             if when is None:
                 continue
+            for message, hint in _literals(when.tree, allowed):
+                self.problem(when.location, "unknown-value", f"`when`: {message}", hint)
             for name in sorted(when.names - set(known)):
                 self.problem(self.position(when, name), "unknown-name",
                              f"`{name}` in `when` is not a KPI, check, category or param",
@@ -778,11 +978,39 @@ class _Builder:
         return out
 
 
+def missing_files(ruleset: Ruleset, data: Path | None = None) -> list[Problem]:
+    """Source files that are not there. Without ``data``, a warning for each file not beside
+    the ruleset (`run --data DIR` may supply it); with it, an error for each file in neither
+    place (DIR holds a source by its file name, in any supported format, as `run` reads it)."""
+    folder = Path(ruleset.file).parent
+    out = []
+    for source in ruleset.sources.values():
+        if source.parent is not None or not source.path or (folder / source.path).exists():
+            continue
+        name = Path(source.path)
+        if data is not None and any((data / n).is_file() for n in [name.name, *(name.stem + e for e in DATA_FORMATS)]):
+            continue
+        where = (data, Path(name.name)) if data is not None else (folder, name)
+        present = [str(where[1].parent / f.name) for f in (where[0] / where[1].parent).iterdir() if f.is_file()] \
+            if (where[0] / where[1].parent).is_dir() else []
+        close = did_you_mean(str(where[1]), present)
+        if data is None:
+            out.append(Problem(source.location, "missing-file", f"source `{source.name}`: no file {source.path} beside the ruleset",
+                               (close + " " if close else "") + "ignore this if `run --data DIR` supplies it",
+                               severity="warning"))
+        else:
+            out.append(Problem(source.location, "missing-file",
+                               f"source `{source.name}`: no file {source.path} beside the ruleset, nor {name.stem}.* in {data}",
+                               close))
+    return out
+
+
 def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     """Warnings: what is allowed but probably not meant."""
     def warn(location: Location, rule: str, message: str, hint: str = "") -> Problem:
         return Problem(location, rule, message, hint, severity="warning")
 
+    yield from missing_files(ruleset)
     used = {n for k in ruleset.kpis.values() for n in k.formula.names}
     used |= {m.allocate for m in ruleset.measures.values() if m.allocate}
     for m in ruleset.measures.values():
@@ -792,6 +1020,22 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     for k in ruleset.kpis.values():
         if not k.formula.names:
             yield warn(k.formula.location, "constant-kpi", f"KPI `{k.id}` has no inputs: it is a constant")
+    for check in ruleset.checks:
+        for level in ("warn", "fail"):
+            threshold = getattr(check, level)
+            if threshold is None:
+                continue
+            where = doc.at(("checks", ruleset.checks.index(check), level))
+            metric, op, x = threshold
+            if judged := _never_or_always(threshold):
+                yield warn(where, "thresholds", f"`{check.id}`: {level} `{metric} {op} {x:g}` {judged} holds: "
+                           f"{'ratio is the share of rows that pass' if metric == 'ratio' else 'failed_ratio is the share that fail' if metric == 'failed_ratio' else f'{metric} counts rows'}",
+                           "write a limit the data can cross")
+            elif metric == "ratio" and op in (">", ">="):
+                yield warn(where, "thresholds",
+                           f"`{check.id}`: {level} when `ratio {op} {x:g}`, the share of rows that PASS, "
+                           "is above a limit: the better the data, the more it fires",
+                           f"for the failing share write `failed_ratio {op} {x:g}`")
     for c in ruleset.categories.values():
         if not any(k.category == c.id for k in ruleset.kpis.values()):
             yield warn(doc.at(("categories", c.id), key=True), "empty-category",

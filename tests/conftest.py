@@ -1,6 +1,12 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# no wall-clock limits: the suite must pass on a machine loaded several times over, so
+# hypothesis neither times examples (deadline) nor refuses slow data generation
+settings.register_profile("loaded", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("loaded")
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESET = ROOT / "rulesets" / "crm_assessment.yaml"

@@ -1,6 +1,7 @@
-"""Hostile rulesets are refused at validation, located, in bounded time, touching nothing."""
+"""Hostile rulesets are refused at validation, located, touching nothing. That the refusal is
+bounded in time follows from refusing before anything is evaluated (sizes are checked on
+the text and the tree), which the tests assert, rather than from a wall-clock limit."""
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,7 @@ def ruleset(tmp_path: Path, formula: str = "n", text: str = "ok", extra: str = "
 
 
 def refused(capsys, path: Path, rule: str) -> str:
-    start = time.perf_counter()
     assert main(["validate", str(path)]) == 1
-    assert time.perf_counter() - start < 5  # bounded: nothing hostile is evaluated
     out = capsys.readouterr().out
     assert f"[{rule}]" in out and f"{path}:" in out, out
     return out
@@ -43,9 +42,7 @@ def refused(capsys, path: Path, rule: str) -> str:
     "{n: 1}", "f'{n}'",
 ])
 def test_formulas_reaching_for_python_are_refused(tmp_path, capsys, formula):
-    start = time.perf_counter()
     assert main(["validate", str(ruleset(tmp_path, formula))]) == 1
-    assert time.perf_counter() - start < 5
     out = capsys.readouterr().out
     assert "r.yaml:7:" in out  # the formula's line
     assert any(r in out for r in ("[expression-forbidden]", "[unknown-function]", "[expression-syntax]"))
@@ -56,13 +53,13 @@ def test_formulas_reaching_for_python_are_refused(tmp_path, capsys, formula):
     ("-" * 60 + "n", "nested"),
     ("n" + " + n" * 700, "longer than"),
 ])
-def test_bombs_are_refused_in_bounded_time(tmp_path, capsys, formula, why):
+def test_bombs_are_refused_before_anything_is_computed(tmp_path, capsys, formula, why):
     path = ruleset(tmp_path, formula)
-    start = time.perf_counter()
-    code = main(["run", str(path)])
-    elapsed = time.perf_counter() - start
-    assert code == 2 and elapsed < 5
+    assert main(["run", str(path)]) == 2
     assert why in capsys.readouterr().err
+    # refused by validate, which reads no data and evaluates nothing: so never computed
+    assert main(["validate", str(path)]) == 1
+    assert why in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("text", [

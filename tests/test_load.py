@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
 from engine.errors import AssessError, Location
-from engine.load import MAX_BYTES, load_text
+from engine.load import MAX_BYTES, MAX_NODES, load_text
 
 NESTED = """\
 top:
@@ -152,10 +151,9 @@ def test_billion_laughs_is_refused_quickly():
     lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
-    start = time.perf_counter()
     p = only("\n".join(lines) + "\n")
-    assert time.perf_counter() - start < 5
-    assert p.rule == "yaml-too-large"
+    assert p.rule == "yaml-too-large"  # the node budget stopped it: nothing was expanded
+    assert f"more than {MAX_NODES} nodes" in p.message
 
 
 def test_oversized_text_is_refused_before_parsing():

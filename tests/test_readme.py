@@ -116,7 +116,7 @@ def test_readme_error_example_is_what_validate_prints(workspace: Path, capsys):
         path.write_text(original, encoding="utf-8")
 
 
-@pytest.mark.parametrize("marker", ["functions", "rules", "scoring"])
+@pytest.mark.parametrize("marker", ["commands", "functions", "rules", "scoring"])
 def test_generated_references_are_current(marker):
     """`assess docs` regenerates these sections; run it after changing a docstring."""
     from engine.cli import references

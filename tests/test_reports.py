@@ -491,7 +491,9 @@ def browse(binary: str, profile: Path, *args: str) -> subprocess.CompletedProces
         [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--window-size=1280,2000", *args],
-        capture_output=True, text=True, timeout=180)
+        # a guard against a browser that hangs, not a speed limit: generous enough for a
+        # machine loaded several times over
+        capture_output=True, text=True, timeout=900)
 
 
 def test_html_in_a_browser(report, tmp_path):
