@@ -587,6 +587,9 @@ def failed_values(plans: list[CheckPlan], executed: Executed,
     of the failing rows each, in one collect_all."""
     if not plans:
         return {}
+    if executed.remote is not None:
+        from .backends.ibis import failed_values as remote_values
+        return remote_values(executed.remote, plans, limit)
     grouped = [failing_rows(p, executed, []).group_by(p.columns).len("rows") for p in plans]
     out = {}
     for p, frame in zip(plans, pl.collect_all(grouped, engine=executed.engine)):

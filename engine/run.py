@@ -106,8 +106,7 @@ def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult
                        plan.ruleset.samples)
     for c in out:
         c.samples = evidence[c.id].to_dicts() if c.id in evidence else []
-    # distinct failing keys: from the Polars frames (not yet on the Ibis engines)
-    keyed = {cp.check.id: cp for cp in plan.checks if cp.rule.lookup and cp.check.source in executed.frames}
+    keyed = {cp.check.id: cp for cp in plan.checks if cp.rule.lookup}  # distinct failing keys
     orphans = failed_values([keyed[c.id] for c in out if c.id in keyed and c.failed],
                             executed, plan.ruleset.samples)
     for c in out:

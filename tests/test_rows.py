@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import polars as pl
+
+from conftest import approx_equal
 import pytest
 
 from engine.cli import main
@@ -41,7 +43,13 @@ def both(path: Path, **kwargs):
     documents = [to_json(r) for r in results]
     for d in documents:
         d.pop("queries")  # how many queries ran differs by design
+        d.pop("engine")
+        d.pop("sources")  # where each table was read from
     assert json.dumps(documents[0]) == json.dumps(documents[1])
+    sql = to_json(assess(path, engine="duckdb", **kwargs))  # a SQL engine: the same to 1e-9
+    for key in ("queries", "engine", "sources"):
+        sql.pop(key)
+    assert approx_equal(sql, documents[0])
     return results[0]
 
 
@@ -295,6 +303,11 @@ def test_undeclared_keys_of_incompatible_types_fail_at_run_time_with_both_types(
         assess(path)
     problem = caught.value.problems[0]
     assert problem.rule == "key-type" and "String" in problem.message and "Int64" in problem.message
+    assert problem.location.line == 18
+    with pytest.raises(AssessError) as caught:  # and before the database refuses the join
+        assess(path, engine="duckdb")
+    problem = caught.value.problems[0]
+    assert problem.rule == "key-type" and "string" in problem.message and "int64" in problem.message
     assert problem.location.line == 18
 
 

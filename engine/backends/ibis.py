@@ -270,7 +270,18 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
         regex = PATTERNS.get(o.get("pattern"), o.get("regex"))
         return Rule(col.notnull() & ~col.cast("string").re_search(f"^(?:{regex})$"))
     if kind == "range":
-        low, high = param_value(o.get("min")), param_value(o.get("max"))
+        def bound(given: Any) -> Any:  # a param's value, or an ISO date, as engine.checks.range_
+            if not isinstance(given, str):
+                return given
+            given = param_value(params[given]) if given in params else param_value(given)
+            given = dt.datetime.fromisoformat(given) if isinstance(given, str) else given
+            if col.type().is_timestamp() and not isinstance(given, dt.datetime):
+                return dt.datetime(given.year, given.month, given.day)  # its midnight
+            return given
+
+        low, high = bound(o.get("min")), bound(o.get("max"))
+        if col.type().is_date() and any(isinstance(b, dt.datetime) for b in (low, high)):
+            col = col.cast("timestamp")
         out = ibis.literal(False)
         if low is not None:
             out = out | ((col < low) if o.get("min_inclusive", True) else (col <= low))
@@ -435,6 +446,20 @@ def unsupported(ruleset: Any, backend: str) -> list[Problem]:
     return problems
 
 
+def _comparable(table: ir.Table, own: str, other: ir.Table, theirs: str, source: Source,
+                location: Any) -> None:
+    """Keys of two kinds (text against a number or a date) can never be equal: say so at
+    the rule or join, as on Polars, rather than let the database refuse the query."""
+    kinds = [t[c].type() for t, c in ((table, own), (other, theirs))]
+    families = {"text" if k.is_string() else "number" if k.is_numeric() else
+                "date" if k.is_temporal() else str(k) for k in kinds if not k.is_null()}
+    if len(families) > 1:
+        raise AssessError(Problem(location, "key-type",
+                                  f"source `{source.name}`: key `{own}` is {kinds[0]} but `{theirs}` "
+                                  f"is {kinds[1]}; they can never be equal",
+                                  "declare both key columns with one type in the sources' `columns`"))
+
+
 def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
     """Every source as the queries read it. A lender, a `from` parent and a `references`
     target are read after their own `where` (the rows table in the README); a lender's
@@ -459,6 +484,8 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
                     table = table.mutate(**{step: _e(_Rows(table, plan.params)(source.compute[step]))})
                     continue
                 lender = after_where(step.source)
+                for own, theirs in step.on:
+                    _comparable(table, own, lender, theirs, source, step.location)
                 keys = {f"__key{i}__": lender[theirs] for i, (_, theirs) in enumerate(step.on)}
                 picked = lender.group_by(**keys).aggregate(**{c: lender[c].arbitrary() for c in step.columns})
                 table = table.left_join(picked, [table[own] == picked[k] for (own, _), k in zip(step.on, keys)]) \
@@ -477,6 +504,8 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
                 mine = c.options.get("columns") or [c.options["column"]]
                 theirs = to.get("columns") or [to["column"]]
                 names = [f"{c.id}.key{i}" for i in range(len(mine))]
+                for own, other in zip(mine, theirs):
+                    _comparable(table, own, target, other, sources[name], c.location)
                 keys = target.select(**{n: target[t] for n, t in zip(names, theirs)}).distinct() \
                     .mutate(**{f"{c.id}.found": ibis.literal(True)})
                 table = table.left_join(keys, [table[m] == keys[n] for m, n in zip(mine, names)]).drop(*names)
@@ -608,6 +637,23 @@ def failing_rows(remote: Remote, check: str, columns: list[str], limit: int | No
     if limit is not None:
         repeated = repeated.order_by("assess_value").limit(limit)
     return scoped.semi_join(repeated, "assess_value").order_by(order).select(columns)
+
+
+def failed_values(remote: Remote, plans: list[Any], limit: int) -> dict[str, tuple[int, list[dict[str, Any]]]]:
+    """The distinct failing keys of each rule and the ``limit`` most frequent (most rows
+    first, then by value), in one query a rule: see engine.execute.failed_values."""
+    out = {}
+    for p in plans:
+        table, failing, _, _ = remote.scopes[p.check.id]
+        failed = table.filter(failing)
+        grouped = failed.group_by(p.columns).aggregate(rows=failed.count())
+        grouped = grouped.mutate(assess_distinct=grouped.rows.count().over(ibis.window()))
+        top = remote.collect(grouped.order_by([ibis.desc("rows"), *(ibis.asc(c, nulls_first=False) for c in p.columns)])
+                             .limit(limit))
+        out[p.check.id] = (int(top["assess_distinct"][0]) if top.height else 0, [
+            {"value": row[p.columns[0]] if len(p.columns) == 1 else {c: row[c] for c in p.columns},
+             "rows": row["rows"]} for row in top.iter_rows(named=True)])
+    return out
 
 
 def samples(remote: Remote, plans: list[Any], key: dict[str, list[str]], limit: int) -> dict[str, pl.DataFrame]:
