@@ -484,8 +484,8 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
                     table = table.mutate(**{step: _e(_Rows(table, plan.params)(source.compute[step]))})
                     continue
                 lender = after_where(step.source)
-                for own, theirs in step.on:
-                    _comparable(table, own, lender, theirs, source, step.location)
+                for mine, theirs in step.on:
+                    _comparable(table, mine, lender, theirs, source, step.location)
                 keys = {f"__key{i}__": lender[theirs] for i, (_, theirs) in enumerate(step.on)}
                 picked = lender.group_by(**keys).aggregate(**{c: lender[c].arbitrary() for c in step.columns})
                 table = table.left_join(picked, [table[own] == picked[k] for (own, _), k in zip(step.on, keys)]) \
