@@ -504,8 +504,8 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
                 mine = c.options.get("columns") or [c.options["column"]]
                 theirs = to.get("columns") or [to["column"]]
                 names = [f"{c.id}.key{i}" for i in range(len(mine))]
-                for own, other in zip(mine, theirs):
-                    _comparable(table, own, target, other, sources[name], c.location)
+                for column, other in zip(mine, theirs):
+                    _comparable(table, column, target, other, sources[name], c.location)
                 keys = target.select(**{n: target[t] for n, t in zip(names, theirs)}).distinct() \
                     .mutate(**{f"{c.id}.found": ibis.literal(True)})
                 table = table.left_join(keys, [table[m] == keys[n] for m, n in zip(mine, names)]).drop(*names)
