@@ -63,7 +63,7 @@ def _cases(doc: Document, key: str) -> list[tuple[dict[str, Any], Location]]:
 
 def _tests_file(file: Path) -> Suite:
     doc = load_file(file)
-    problems = list(schema_problems(doc, _tests_schema()))
+    problems = list(schema_problems(doc, _tests_schema))
     if problems:
         raise AssessError(problems)
     target = file.parent / doc.data.get("ruleset", file.name.rsplit(".tests.", 1)[0] + ".yaml")

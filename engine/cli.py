@@ -22,7 +22,7 @@ from .render import FORMATS
 RULESET_SUFFIXES = (".yaml", ".yml")
 # the format `run --out FILE` writes when --format is not given, by FILE's extension
 OUT_FORMATS = {".json": "json", ".md": "md", ".html": "html", ".htm": "html", ".xml": "junit",
-               ".xlsx": "xlsx"}
+               ".xlsx": "xlsx", ".parquet": "parquet", ".csv": "csv"}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -120,6 +120,11 @@ def only(result: Any, entity: str) -> None:
     if not result.by:
         raise UsageError(f"--entity {entity}: the ruleset has no entities (no `by`)")
     found = [e for e in result.entities if entity in (e.id, e.name)]
+    if result.table is not None:  # the whole table: it is written by parquet and csv, and counted
+        import polars as pl
+
+        result.table = result.table.filter(pl.col(".id").is_in([e.id for e in found[:1]]))
+        result.population = None
     if not found:
         raise UsageError(f"--entity {entity}: no such entity; "
                          + (did_you_mean(entity, [e.id for e in result.entities] + [e.name for e in result.entities])
@@ -147,8 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     data: Any = Path(args.data) if args.data and "://" not in args.data else args.data
     if isinstance(data, Path) and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
-    if args.format == "xlsx" and not args.out and sys.stdout.isatty():
-        raise UsageError("--format xlsx writes a binary file: add --out report.xlsx")
+    if args.format in ("xlsx", "parquet") and not args.out and sys.stdout.isatty():
+        raise UsageError(f"--format {args.format} writes a binary file: add --out report.{args.format}")
     history = Path(args.history) if args.history else None
     if history is not None and history.exists() and not history.is_dir():
         raise UsageError(f"--history {history}: not a folder")
@@ -156,7 +161,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update,
                         Path(args.evidence) if args.evidence else None, tuple(map(Path, args.allow_path)),
-                        args.engine)
+                        args.engine, args.entity)
+        if args.format in ("parquet", "csv") and result.table is None:
+            raise UsageError(f"--format {args.format} writes one row per entity: the ruleset has no `by`")
         if args.entity is not None:
             only(result, args.entity)
         if history is not None:
@@ -227,7 +234,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise UsageError(f"no KPI `{args.kpi}` in {args.ruleset}; "
                          + (did_you_mean(args.kpi, kpis) or "KPIs: " + ", ".join(kpis)))
     data = Path(args.data) if args.data else None
-    plan, executed, result = run(Path(args.ruleset), data, _params(args.param))
+    plan, executed, result = run(Path(args.ruleset), data, _params(args.param), entity=args.entity)
     entity = None
     if args.entity is not None:
         only(result, args.entity)  # by id or name, with a did-you-mean

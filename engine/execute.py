@@ -477,11 +477,11 @@ def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]
     """One row per entity: the grouped measures of every source joined on the key, plus
     the measures that apply to every entity (shared) or are allocated between them."""
     by = plan.ruleset.by
-    parts = [results[n] for n in results if n.endswith((".by", ".names"))]
-    frame = parts[0] if parts else pl.DataFrame(schema={b: pl.String for b in by})
-    for part in parts[1:]:
+    parts = [results[n].lazy() for n in results if n.endswith((".by", ".names"))]
+    frame = parts[0] if parts else pl.LazyFrame(schema={b: pl.String for b in by})
+    for part in parts[1:]:  # lazily: Polars runs the joins of a million entities in parallel
         frame = frame.join(part, on=by, how="full", coalesce=True)
-    frame = frame.filter(pl.all_horizontal(pl.col(b).is_not_null() for b in by)).sort(by)
+    frame = frame.filter(pl.all_horizontal(pl.col(b).is_not_null() for b in by)).sort(by).collect()
     if NAME not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias(NAME))
     filled, allocated = [], []  # allocation reads the filled values, so it comes after

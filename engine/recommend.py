@@ -7,17 +7,21 @@ sandbox, so a ruleset cannot reach Python objects through them.
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-import jinja2
-import jinja2.sandbox
 import polars as pl
 
 from .compile import Compiler, lit, param_value
 from .errors import AssessError, Problem
 from .model import Action, Ruleset, text_in
 from .result import ActionResult, CheckResult, EntityResult, Result
-from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS
+from .score import GRADE, ID, TOTAL
+from .validate import CHECK_FIELDS, KPI_FIELDS
+
+FIRES = ".fires."  # + an action id: whether it fires for each entity of the table
+
+if TYPE_CHECKING:
+    import jinja2.sandbox
 
 PRIORITY = {"high": 0, "medium": 1, "low": 2}
 MAX_TEXT = 10_000
@@ -36,6 +40,8 @@ def number(value: Any, digits: int = 2) -> str:
 
 
 def environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
+    import jinja2.sandbox  # only when an action's text is rendered
+
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined,
                                                        autoescape=False)
     env.filters.update(percent=percent, number=number)
@@ -45,26 +51,42 @@ def environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
 Card = Union[Result, EntityResult]  # anything with kpis, categories, score and grade
 
 
-def _facts(card: Card, checks: list[CheckResult]) -> dict[str, Any]:
-    """Everything a condition can refer to, as `name.field` -> value."""
-    facts: dict[str, Any] = {"score": card.score, "grade": card.grade}
-    for k in card.kpis:
-        facts[k.id] = k.value
-        for f in KPI_FIELDS:
-            facts[f"{k.id}.{f}"] = getattr(k, f)
+def facts(ruleset: Ruleset, checks: list[CheckResult]) -> list[pl.Expr]:
+    """Everything a condition can refer to, as `name.field` columns over scored rows (see
+    score.scorecards): the overall scorecard's one row, or every entity's."""
+    def num(value: Any) -> pl.Expr:
+        return pl.lit(value, pl.Float64)
+    out = [pl.col(TOTAL).alias("score"), pl.col(GRADE).alias("grade")]
+    for k in ruleset.kpis.values():
+        value = pl.col(k.id).cast(pl.Float64)
+        previous = pl.col(f"{k.id}@previous") if ruleset.compare == "previous" else num(None)
+        fields = {"value": value, "score": pl.col(f"{k.id}.score"), "status": pl.col(f"{k.id}.status"),
+                  "target": num(k.target), "floor": num(k.floor), "benchmark": num(k.benchmark),
+                  "weight": num(k.weight if k.scored else 0.0), "gain": pl.col(f"{k.id}.gain"), "previous": previous,
+                  "change": value - previous,
+                  "change_pct": pl.when(previous != 0).then((value - previous) / previous.abs())}
+        out += [value.alias(k.id), *(fields[f].alias(f"{k.id}.{f}") for f in KPI_FIELDS)]
     for c in checks:
-        for f in CHECK_FIELDS:
-            facts[f"{c.id}.{f}"] = getattr(c, f)
-    for c in card.categories:
-        for f in CATEGORY_FIELDS:
-            facts[f"{c.id}.{f}"] = getattr(c, f)
-    return facts
+        out += [pl.lit(getattr(c, f), pl.String if f == "status" else pl.Float64).alias(f"{c.id}.{f}")
+                for f in CHECK_FIELDS]
+    for cat in ruleset.categories.values():
+        out += [pl.col(f"{cat.id}.score").alias(f"{cat.id}.score"), num(cat.weight).alias(f"{cat.id}.weight")]
+    return out
 
 
-def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    strings = {k for k in rows[0] if k.endswith(".status") or k == "grade"}
-    return pl.DataFrame(rows, schema={k: pl.String if k in strings else pl.Float64 for k in rows[0]},
-                        orient="row")
+def conditions(ruleset: Ruleset, actions: list[Action], scored: pl.DataFrame, checks: list[CheckResult],
+               params: dict[str, Any]) -> pl.DataFrame:
+    """One boolean column per action: whether its condition holds on each scored row."""
+    def resolve(name: str) -> Any:
+        return param_value(params[name]) if name in params else pl.col(name)
+
+    compiled = [lit(Compiler(resolve, lambda n, f: pl.col(f"{n}.{f}")).compile(a.when))
+                .cast(pl.Boolean).fill_null(False).alias(a.id) for a in actions]
+    try:
+        return scored.lazy().select(facts(ruleset, checks)).select(compiled).collect(engine="in-memory")
+    except pl.exceptions.PolarsError as exc:
+        raise AssessError(Problem(actions[0].location, "action",
+                                  f"cannot evaluate action conditions: {exc}")) from None
 
 
 def _context(card: Card, checks: list[CheckResult], params: dict[str, Any]) -> dict[str, Any]:
@@ -85,28 +107,20 @@ def _context(card: Card, checks: list[CheckResult], params: dict[str, Any]) -> d
     return context
 
 
-def _fire(actions: list[Action], cards: list[Card], checks: list[CheckResult],
+def _fire(actions: list[Action], cards: list[Card], fired: pl.DataFrame, checks: list[CheckResult],
           params: dict[str, Any], lang: str) -> list[ActionResult]:
-    """The actions whose condition holds on each card, their texts rendered."""
+    """The actions whose condition holds on each card (``fired``: a row per card, a
+    column per action), their texts rendered."""
     if not actions or not cards:
         return []
+    import jinja2
 
-    def resolve(name: str) -> Any:
-        return param_value(params[name]) if name in params else pl.col(name)
-
-    conditions = []
-    for action in actions:
-        compiled = Compiler(resolve, lambda n, f: pl.col(f"{n}.{f}")).compile(action.when)
-        conditions.append(lit(compiled).cast(pl.Boolean).fill_null(False).alias(action.id))
-    try:
-        fired = _frame([_facts(card, checks) for card in cards]).select(conditions)
-    except pl.exceptions.PolarsError as exc:
-        raise AssessError(Problem(actions[0].location, "action",
-                                  f"cannot evaluate action conditions: {exc}")) from None
     env = environment()
     templates: dict[str, jinja2.Template] = {}
     out = []
     for card, row in zip(cards, fired.iter_rows(named=True)):
+        if not any(row[a.id] for a in actions):
+            continue
         context = _context(card, checks, params)
         gains = {k.id: k.gain for k in card.kpis}
         for action in actions:
@@ -127,12 +141,22 @@ def _fire(actions: list[Action], cards: list[Card], checks: list[CheckResult],
     return out
 
 
-def recommend(result: Result, ruleset: Ruleset, params: dict[str, Any]) -> list[ActionResult]:
-    """Overall actions judged on the whole, entity actions on every entity; ranked by
-    priority, then by the points they would gain."""
-    out = _fire([a for a in ruleset.actions if a.scope == "overall"], [result],
+def recommend(result: Result, ruleset: Ruleset, params: dict[str, Any], overall: pl.DataFrame,
+              table: pl.DataFrame | None) -> tuple[list[ActionResult], pl.DataFrame | None]:
+    """Overall actions judged on the whole (``overall``: its scored row), entity actions
+    on every entity of ``table``, which comes back with a boolean column `.fires.ID` per
+    entity action; texts are rendered for the result's entity cards. Ranked
+    by priority, then by the points they would gain."""
+    mine = [a for a in ruleset.actions if a.scope == "overall"]
+    out = _fire(mine, [result], conditions(ruleset, mine, overall, result.checks, params) if mine else overall,
                 result.checks, params, result.lang)
-    out += _fire([a for a in ruleset.actions if a.scope == "entity"], list(result.entities),
-                 result.checks, params, result.lang)
+    each = [a for a in ruleset.actions if a.scope == "entity"]
+    if table is not None and each and table.height:
+        fired = conditions(ruleset, each, table, result.checks, params).with_columns(table[ID])
+        table = table.with_columns(fired[a.id].alias(FIRES + a.id) for a in each)
+        wanted = fired.filter(pl.col(ID).is_in([e.id for e in result.entities]))
+        by_id = {row[ID]: row for row in wanted.iter_rows(named=True)}
+        out += _fire(each, list(result.entities), pl.DataFrame([by_id[e.id] for e in result.entities]),
+                     result.checks, params, result.lang)
     out.sort(key=lambda a: (PRIORITY.get(a.priority, 1), -(a.gain or 0.0)))
-    return out
+    return out, table

@@ -141,6 +141,10 @@ class Result:
     since_last: float | None = None  # change of the total since the previous run (--history)
     engine: str = "polars"  # where the queries ran: polars, duckdb, postgres, spark
     queries: int = 0  # how many queries the run sent to it
+    # with more than run.CARDS entities: how their scores spread (grade counts, a histogram,
+    # how often each entity action fires), and `entities` holds only the top and bottom
+    population: dict[str, Any] | None = None
+    table: Any = field(default=None, repr=False, compare=False)  # every entity scored, a Polars frame
 
     @property
     def failed(self) -> bool:
@@ -166,7 +170,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if dataclasses.is_dataclass(value):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__ if name != "table"}
     if isinstance(value, (dt.date, dt.datetime, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

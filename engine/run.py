@@ -10,10 +10,10 @@ import polars as pl
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
-from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, reversed_period, text_in
-from .recommend import recommend
-from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
-from .score import Peers, grade_of, profile, score_value, status, weigh
+from .model import SEVERITY, Ruleset, Threshold, derived_params, reversed_period, text_in
+from .recommend import FIRES, recommend
+from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Result, SourceResult
+from .score import GRADE, ID, LABEL, RANK, TOP, TOTAL, UNRANKED, profile_lists, scorecards
 from .validate import load_ruleset
 
 
@@ -139,37 +139,68 @@ def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
     for depth in range(max(level.values(), default=-1) + 1):  # one with_columns per level
         frame = frame.with_columns(*(e for k in plan.kpis if level[k.kpi.id] == depth
                                      for e in (k.value, k.reason)))
-    return frame.collect()
+    return frame.collect(engine="in-memory")  # see score.scorecards: ties must tie
 
 
-def _kpis(plan: Plan, row: dict[str, Any], peers: dict[str, Peers] | None,
-          lang: str) -> list[KpiResult]:
-    """One scorecard's KPIs from its row; ``peers`` holds every entity's values when the
-    row is an entity, None on the overall scorecard."""
+CARDS = 1000  # above this many entities a result keeps the top and bottom SHOWN as cards
+SHOWN = 20
+
+
+def _kpis(plan: Plan, row: dict[str, Any], lang: str) -> list[KpiResult]:
+    """One scorecard's KPIs from its scored row (see score.scorecards)."""
     out = []
     trend = [v for v in plan.variants if v.label and v.label != "previous"]
     for kpi in plan.ruleset.kpis.values():
-        value, reason = row[kpi.id], row[f"{kpi.id}.reason"]
-        peer = kpi.scoring.method in PEER_METHODS
-        if not kpi.scored:  # tracked: its value is the point, not a score
-            score, reason = None, reason if value is None else None
-        elif peer and peers is None:
-            score, reason = None, "scored against the other entities: see each entity's scorecard"
-        else:
-            score = score_value(kpi, value, peers[kpi.id] if peer and peers else ())
         result = KpiResult(
-            id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=value, target=kpi.target,
-            floor=kpi.floor, benchmark=kpi.benchmark, score=score, weight=kpi.weight if kpi.scored else 0.0,
-            share=0.0,
-            status=status(kpi, value, score) if kpi.scored else "tracked", category=kpi.category, unit=kpi.unit,
-            better=kpi.better, formula=kpi.formula.text, reason=reason if score is None else None)
+            id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=row[kpi.id], target=kpi.target,
+            floor=kpi.floor, benchmark=kpi.benchmark, score=row[f"{kpi.id}.score"], weight=kpi.weight if kpi.scored else 0.0,
+            share=row[f"{kpi.id}.share"], status=row[f"{kpi.id}.status"], category=kpi.category,
+            unit=kpi.unit, better=kpi.better, formula=kpi.formula.text, reason=row[f"{kpi.id}.reason"],
+            gain=row[f"{kpi.id}.gain"])
         if plan.ruleset.compare == "previous":
             compare(result, row[f"{kpi.id}@previous"])
         result.trend = [{"period": v.label, "value": row[kpi.id + v.suffix],
-                         "score": None if peer or not kpi.scored else score_value(kpi, row[kpi.id + v.suffix])}
-                        for v in trend]
+                         "score": row[f"{kpi.id}{v.suffix}.score"]} for v in trend]
         out.append(result)
     return out
+
+
+def _card(plan: Plan, row: dict[str, Any], lang: str
+          ) -> tuple[list[KpiResult], list[CategoryResult], list[str]]:
+    """A scored row's KPIs, categories and the notes on redistributed weight."""
+    ruleset = plan.ruleset
+    kpis = _kpis(plan, row, lang)
+    categories = [CategoryResult(c.id, text_in(c.title, lang, c.id), row[f"{c.id}.score"], c.weight,
+                                 row[f"{c.id}.share"], c.rollup, [k.id for k in kpis if k.category == c.id])
+                  for c in ruleset.categories.values()]
+    notes = [f"`{k.id}` is n/a ({k.reason}); its weight is shared by the other KPIs of `{k.category}`"
+             for k in kpis if k.score is None and k.weight > 0]
+    notes += [f"category `{c.id}` has no scored KPI; its weight is shared by the others"
+              for c in categories if c.score is None and c.weight > 0]
+    return kpis, categories, notes
+
+
+def _label(ruleset: Ruleset, grade: str, lang: str) -> str:
+    return next((text_in(g.label, lang) for g in ruleset.grades if g.grade == grade), "")
+
+
+def found(ruleset: Ruleset, row: dict[str, Any]) -> list[dict[str, object]]:
+    """Why each strength and weakness of a scored row is there (see score.profile)."""
+    kpis, categories = list(ruleset.kpis), list(ruleset.categories)
+    out: list[dict[str, object]] = []
+    for by, kind, field in (("score", "kpi", "score"), ("benchmark", "kpi", "gap"), ("category", "category", "score")):
+        for side, column in (("strength", ".strengths"), ("weakness", ".weaknesses")):
+            names = [f"{column}.{by}"] if by == "category" else [f"{column}.{by}.{i}" for i in range(TOP)]
+            for code in (row[n] for n in names):
+                if code is not None:
+                    id = (categories if kind == "category" else kpis)[code]
+                    out.append({"side": side, "id": id, "kind": kind, "by": "score" if kind == "category" else by,
+                                field: row[f"{id}.{field}"]})
+    return out
+
+
+def _suffixes(plan: Plan) -> tuple[str, ...]:
+    return tuple(v.suffix for v in plan.variants if v.label and v.label != "previous")
 
 
 def compare(kpi: KpiResult, previous: float | None) -> None:
@@ -183,48 +214,52 @@ def compare(kpi: KpiResult, previous: float | None) -> None:
         kpi.improved = (kpi.change > 0) == (kpi.better == "higher")
 
 
-def _entities(plan: Plan, frame: pl.DataFrame, lang: str) -> list[EntityResult]:
-    """A scorecard per entity, ranked: ties share a rank, and only entities scored on
-    the same weights are ranked together (the others say why they are not)."""
-    ruleset = plan.ruleset
-    peers = {k: Peers.of(frame[k].to_list()) for k in ruleset.kpis}
+def entity_table(plan: Plan, frame: pl.DataFrame) -> pl.DataFrame:
+    """Every entity scored, ranked and sorted, one row each (see score.scorecards)."""
+    by = plan.ruleset.by
+    key = pl.concat_str(*(pl.col(b).cast(pl.String) for b in by), separator=" / ")
+    frame = frame.with_columns(key.alias(ID)).with_columns(
+        pl.when(pl.col(NAME).is_null() | (pl.col(NAME) == "")).then(pl.col(ID)).otherwise(pl.col(NAME)).alias(LABEL))
+    return scorecards(plan.ruleset, frame, True, _suffixes(plan))
+
+
+def cards(plan: Plan, table: pl.DataFrame, lang: str) -> list[EntityResult]:
+    """The entities of ``table`` as scorecards."""
     out = []
-    for row in frame.iter_rows(named=True):
-        kpis = _kpis(plan, row, peers, lang)
-        categories, total, notes = weigh(ruleset, kpis, lang)
-        grade, label = grade_of(ruleset.grades, total, lang)
-        key = " / ".join(str(row[b]) for b in ruleset.by)
-        entity = EntityResult(key, row[NAME] or key, None, total, grade, label, kpis, categories,
-                              notes=notes)
-        entity.strengths, entity.weaknesses, _ = profile(kpis, categories, total)
-        out.append(entity)
-    rank(out)
+    for row in profile_lists(table, list(plan.ruleset.kpis), list(plan.ruleset.categories)).iter_rows(named=True):
+        kpis, categories, notes = _card(plan, row, lang)
+        out.append(EntityResult(row[ID], row[LABEL], row[RANK], row[TOTAL], row[GRADE],
+                                _label(plan.ruleset, row[GRADE], lang), kpis, categories, row[".strengths"],
+                                row[".weaknesses"], notes, row[UNRANKED]))
     return out
 
 
-def rank(entities: list[EntityResult]) -> None:
-    """Rank by score, best first, ties sharing the best rank (1, 1, 3); entities whose
-    score rests on other KPIs than the most common set are left unranked; n/a last."""
-    def basis(e: EntityResult) -> tuple[str, ...]:
-        return tuple(k.id for k in e.kpis if k.share > 0)
+def shown(table: pl.DataFrame, entity: str | None = None) -> pl.DataFrame:
+    """The entities a result keeps as scorecards: all of them up to CARDS, else the top
+    and the bottom SHOWN (the table is sorted best first), and ``entity`` if named."""
+    if table.height <= CARDS:
+        return table
+    named = table.filter((pl.col(ID) == entity) | (pl.col(LABEL) == entity)).head(1) if entity else table.clear()
+    middle = table.slice(SHOWN, table.height - 2 * SHOWN)
+    return pl.concat([table.head(SHOWN), middle.join(named.select(ID), on=ID, how="semi"), table.tail(SHOWN)])
 
-    scored = [e for e in entities if e.score is not None]
-    counts: dict[tuple[str, ...], int] = {}
-    for e in scored:
-        counts[basis(e)] = counts.get(basis(e), 0) + 1
-    # the fullest basis wins a tie in numbers
-    common = max(counts, key=lambda b: (counts[b], len(b))) if counts else ()
-    ranked = sorted((e for e in scored if basis(e) == common), key=lambda e: -e.score)
-    for i, e in enumerate(ranked):
-        e.rank = ranked[i - 1].rank if i and e.score == ranked[i - 1].score else i + 1
-    for e in entities:
-        if e.score is None:
-            e.unranked = "no score: no KPI could be scored"
-        elif e.rank is None:
-            missing = sorted(set(common) - set(basis(e))) or sorted(set(basis(e)) - set(common))
-            e.unranked = ("scored on other weights than its peers (" +
-                          ", ".join(f"`{m}`" for m in missing) + "), so not ranked with them")
-    entities.sort(key=lambda e: (e.rank is None, e.rank or 0, e.score is None, -(e.score or 0), e.id))
+
+def population(plan: Plan, table: pl.DataFrame, lang: str) -> dict[str, Any]:
+    """How the entities' scores are spread: grade counts, a histogram of ten-point bins,
+    and how many entities each entity action fires for."""
+    grades = dict(table.group_by(GRADE).len().iter_rows())
+    bins = (table.select((pl.col(TOTAL) // 10).clip(0, 9).cast(pl.Int64).alias("bin"))
+            .drop_nulls().group_by("bin").len())
+    counts = dict(bins.iter_rows())
+    fires = [c for c in table.columns if c.startswith(FIRES)]
+    actions = table.select(pl.col(fires).sum().name.map(lambda c: c[len(FIRES):])).row(0, named=True) if fires else {}
+    return {"entities": table.height, "shown": min(table.height, CARDS if table.height <= CARDS else 2 * SHOWN),
+            "grades": [{"grade": g.grade, "label": text_in(g.label, lang), "count": grades.get(g.grade, 0)}
+                       for g in plan.ruleset.grades]
+            + ([{"grade": "n/a", "label": "", "count": grades["n/a"]}] if "n/a" in grades else []),
+            "histogram": [{"from": i * 10, "to": i * 10 + 10, "count": counts.get(i, 0)} for i in range(10)],
+            "actions": [{"id": a.id, "count": actions.get(a.id, 0)} for a in plan.ruleset.actions
+                        if a.scope == "entity"]}
 
 
 def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]]:
@@ -266,16 +301,18 @@ def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
 
 def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
            lang: str = "en", progress: Callable[[str], None] = lambda _: None,
-           evidence: Path | None = None, allow: tuple[Path, ...] = (), engine: str = "auto") -> Result:
+           evidence: Path | None = None, allow: tuple[Path, ...] = (), engine: str = "auto",
+           entity: str | None = None) -> Result:
     """Run one ruleset on its data and return the scored, recommended result."""
-    return run(path, data_dir, overrides, lang, progress, evidence, allow, engine)[2]
+    return run(path, data_dir, overrides, lang, progress, evidence, allow, engine, entity)[2]
 
 
 def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
         lang: str = "en", progress: Callable[[str], None] = lambda _: None,
         evidence: Path | None = None, allow: tuple[Path, ...] = (),
-        engine: str = "auto") -> tuple[Plan, Executed, Result]:
-    """The whole flow, keeping the plan and the collected values (for `explain`)."""
+        engine: str = "auto", entity: str | None = None) -> tuple[Plan, Executed, Result]:
+    """The whole flow, keeping the plan and the collected values (for `explain`);
+    ``entity`` (an id or a name) keeps that entity's scorecard however many there are."""
     progress("validating")
     ruleset = load_ruleset(path, allow)
     params = with_params(ruleset, overrides or {})
@@ -290,28 +327,32 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
         executed = execute(plan, path.parent, data_dir, progress, allow, engine)
     values = executed.values
     progress("scoring")
-    kpis = _kpis(plan, evaluate(plan, values).row(0, named=True), None, lang)
+    overall = scorecards(ruleset, evaluate(plan, values), False, _suffixes(plan))
+    row = profile_lists(overall, list(ruleset.kpis), list(ruleset.categories)).row(0, named=True)
+    kpis, categories, notes = _card(plan, row, lang)
     checks = check_results(plan, executed, lang)
     if evidence is not None:  # every failing row of every rule that warns or fails
         progress("writing evidence")
         write_evidence([cp for cp, c in zip(plan.checks, checks) if c.status != "pass"], executed,
                        {n: s.key for n, s in ruleset.sources.items()}, evidence)
-    categories, total, notes = weigh(ruleset, kpis, lang)
-    grade, label = grade_of(ruleset.grades, total, lang)
     result = Result(
         ruleset=ruleset.id, title=text_in(ruleset.title, lang, ruleset.id),
         version=ruleset.version, lang=lang, params=params,
         sources=[SourceResult(n, str(p), source_rows(executed, n)) for n, p in executed.paths.items()],
-        score=total, grade=grade, grade_label=label, kpis=kpis, categories=categories,
-        checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
+        score=row[TOTAL], grade=row[GRADE], grade_label=_label(ruleset, row[GRADE], lang), kpis=kpis,
+        categories=categories, checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
         areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()},
         breakdowns=breakdowns(plan, executed, lang), definitions=definitions(ruleset),
         engine=executed.remote.name if executed.remote else "polars",
         queries=executed.remote.queries if executed.remote else executed.queries)
-    result.strengths, result.weaknesses, result.profile = profile(kpis, categories, total)
+    result.strengths, result.weaknesses, result.profile = row[".strengths"], row[".weaknesses"], found(ruleset, row)
+    table = None
     if executed.entities is not None:
-        result.entities = _entities(plan, evaluate(plan, executed.entities), lang)
+        table = entity_table(plan, evaluate(plan, executed.entities))
+        result.entities = cards(plan, shown(table, entity), lang)
     flag_unreliable(result, ruleset)
     progress("recommending")
-    result.actions = recommend(result, ruleset, params)
+    result.actions, result.table = recommend(result, ruleset, params, overall, table)
+    if table is not None and table.height > CARDS:
+        result.population = population(plan, result.table, lang)
     return plan, executed, result

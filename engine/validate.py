@@ -12,7 +12,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jinja2.nodes
 import jinja2.sandbox
@@ -60,11 +60,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iterator[Problem]:
-    """The document against a schema (the ruleset schema by default), each problem located,
-    unknown keys with the closest known one."""
-    root = schema or ruleset_schema()
-    validator = jsonschema.Draft202012Validator(root)
+@cache
+def _validator(make: Callable[[], dict[str, Any]]) -> jsonschema.Draft202012Validator:
+    """One validator per schema, built once: a folder of rulesets does not rebuild it
+    (and re-resolve its references) for every file."""
+    return jsonschema.Draft202012Validator(make())
+
+
+def schema_problems(doc: Document, schema: Callable[[], dict[str, Any]] = ruleset_schema) -> Iterator[Problem]:
+    """The document against a schema (``schema()`` makes it; the ruleset schema by
+    default), each problem located, unknown keys with the closest known one."""
+    validator = _validator(schema)
+    root = validator.schema
     for error in validator.iter_errors(_jsonable(doc.data)):
         if error.context:  # oneOf/anyOf: the branch of the instance's shape says the most
             branches = error.validator_value if isinstance(error.validator_value, list) else []

@@ -11,6 +11,8 @@ import xlsxwriter
 from .render import key, labels
 from .result import Result
 
+MAX_ROWS = 50_000  # entities on the ranking sheet; Excel opens it in seconds, not minutes
+
 
 def workbook(result: Result) -> bytes:
     out = io.BytesIO()
@@ -68,9 +70,17 @@ def workbook(result: Result) -> bytes:
     if result.entities:
         ranking = book.add_worksheet(text["ranking"])
         kpis = [k.id for k in result.kpis]
-        table(ranking, 0, [text["rank"], "id", text["entity"], text["score"], text["grade"]] + kpis,
-              [[e.rank, e.id, e.name, e.score, e.grade] + [k.score for k in e.kpis] for e in result.entities],
-              [None, None, None, formats["score"], None] + [formats["score"]] * len(kpis))
+        if result.population is None:
+            rows = [[e.rank, e.id, e.name, e.score, e.grade] + [k.score for k in e.kpis] for e in result.entities]
+        else:  # every entity, best first, up to a sheet that still opens quickly
+            from .render import entity_rows
+            rows = [list(r) for r in entity_rows(result).head(MAX_ROWS)
+                    .select("rank", "id", "name", "score", "grade", *(f"{k}.score" for k in kpis)).iter_rows()]
+        end = table(ranking, 0, [text["rank"], "id", text["entity"], text["score"], text["grade"]] + kpis, rows,
+                    [None, None, None, formats["score"], None] + [formats["score"]] * len(kpis))
+        if result.population is not None and result.population["entities"] > len(rows):
+            ranking.write(end, 0, f"{len(rows):,} of {result.population['entities']:,}: "
+                                  "--format parquet or csv writes every entity", bold)
         ranking.set_column(2, 2, 28)
 
     if result.checks:

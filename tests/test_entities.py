@@ -12,7 +12,8 @@ import pytest
 
 from engine.errors import AssessError
 from engine.result import EntityResult, KpiResult
-from engine.run import assess, rank
+from engine import score
+from engine.run import assess
 from engine.validate import load_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,56 +132,63 @@ def test_allocation_over_a_zero_base_says_why():
 
 # ---------------------------------------------------------------- rank()
 
-def kpi(id: str, share: float) -> KpiResult:
-    return KpiResult(id=id, title=id, value=1.0, target=None, floor=None, benchmark=None,
-                     score=50.0 if share else None, weight=1.0, share=share,
-                     status="met" if share else "n/a", category="c", unit="ratio",
-                     better="higher", formula=id)
+class Ranked(list):
+    """The rows of score.rank's answer, in its order, as (id, rank) pairs; ``unranked``
+    holds each id's reason."""
 
 
-def entity(id: str, score: float | None, basis: tuple[str, ...] = ("a", "b")) -> EntityResult:
+def rank(entities: list[tuple[str, float | None, tuple[str, ...]]]) -> Ranked:
+    frame = pl.DataFrame({".id": [e[0] for e in entities], ".score": [e[1] for e in entities],
+                          **{f"{k}.share": [0.5 if k in e[2] else 0.0 for e in entities] for k in ("a", "b")}},
+                         schema_overrides={".score": pl.Float64})
+    out = score.rank(["a", "b"], frame)
+    ranked = Ranked(zip(out[".id"], out[".rank"]))
+    ranked.unranked = dict(zip(out[".id"], out[".unranked"]))
+    return ranked
+
+
+def entity(id: str, score: float | None, basis: tuple[str, ...] = ("a", "b")) -> tuple:
     """An entity scored on the KPIs in ``basis`` (share > 0); the others are n/a."""
-    return EntityResult(id, id, None, score, "", "",
-                        [kpi(k, 0.5 if k in basis else 0.0) for k in ("a", "b")], [])
+    return id, score, basis
 
 
 def test_rank_ties_share_the_best_rank():
     entities = [entity("A", 80.0), entity("B", 90.0), entity("C", 90.0), entity("D", 70.0)]
-    rank(entities)
-    assert [(e.id, e.rank) for e in entities] == [("B", 1), ("C", 1), ("A", 3), ("D", 4)]
-    assert all(e.unranked is None for e in entities)
+    r = rank(entities)
+    assert r == [("B", 1), ("C", 1), ("A", 3), ("D", 4)]
+    assert all(v is None for v in r.unranked.values())
 
 
 def test_rank_no_score_is_unranked_and_last():
     entities = [entity("A", None, ()), entity("B", 10.0), entity("C", 60.0)]
-    rank(entities)
-    assert [(e.id, e.rank) for e in entities] == [("C", 1), ("B", 2), ("A", None)]
-    assert entities[-1].unranked.startswith("no score")
+    r = rank(entities)
+    assert r == [("C", 1), ("B", 2), ("A", None)]
+    assert r.unranked["A"].startswith("no score")
 
 
 def test_rank_other_weight_basis_is_unranked_after_the_ranked():
     # D is scored on `a` only (its `b` is n/a): not ranked with the others, even though it
     # scores best, and listed after them
     entities = [entity("A", 50.0), entity("B", 40.0), entity("C", 30.0), entity("D", 99.0, ("a",))]
-    rank(entities)
-    assert [(e.id, e.rank) for e in entities] == [("A", 1), ("B", 2), ("C", 3), ("D", None)]
-    assert "`b`" in entities[-1].unranked and "not ranked" in entities[-1].unranked
+    r = rank(entities)
+    assert r == [("A", 1), ("B", 2), ("C", 3), ("D", None)]
+    assert "`b`" in r.unranked["D"] and "not ranked" in r.unranked["D"]
 
 
 def test_rank_fullest_basis_wins_a_tie_in_numbers():
     # two entities on (a, b), two on (a,): the fuller basis is the one ranked; an entity
     # on more KPIs than the common set is named by what it has extra
     entities = [entity("A", 10.0, ("a",)), entity("B", 20.0), entity("C", 30.0, ("a",)), entity("D", 15.0)]
-    rank(entities)
-    assert [(e.id, e.rank) for e in entities] == [("B", 1), ("D", 2), ("C", None), ("A", None)]
-    assert "`b`" in entities[2].unranked
+    r = rank(entities)
+    assert r == [("B", 1), ("D", 2), ("C", None), ("A", None)]
+    assert "`b`" in r.unranked["C"]
     superset = [entity("A", 10.0, ("a",)), entity("B", 20.0, ("a",)), entity("C", 30.0)]
-    rank(superset)
-    assert [(e.id, e.rank) for e in superset] == [("B", 1), ("A", 2), ("C", None)]
-    assert "`b`" in superset[-1].unranked
+    r2 = rank(superset)
+    assert r2 == [("B", 1), ("A", 2), ("C", None)]
+    assert "`b`" in r2.unranked["C"]
 
 
 def test_rank_no_score_is_after_an_unranked_zero():
     entities = [entity("A", None, ()), entity("Z", 0.0, ("a",)), entity("B", 50.0), entity("C", 50.0)]
-    rank(entities)
-    assert [(e.id, e.rank) for e in entities] == [("B", 1), ("C", 1), ("Z", None), ("A", None)]
+    r = rank(entities)
+    assert r == [("B", 1), ("C", 1), ("Z", None), ("A", None)]

@@ -14,9 +14,8 @@ from engine.compile import lit, row_compiler
 from engine.errors import AssessError, Location
 from engine.expressions import parse
 from engine.load import load_text
-from engine.model import Category, Ruleset
-from engine.result import KpiResult
-from engine.score import weigh
+from engine.model import DEFAULT_GRADES, Category, Kpi, Ruleset
+from engine.score import TOTAL, weigh
 
 HERE = Location("p.yaml", 1, 1)
 
@@ -142,11 +141,13 @@ def test_compiled_expressions_agree_with_python_row_by_row(text, rows):
        st.dictionaries(st.sampled_from(["x", "y", "z"]), st.floats(0, 20), min_size=3, max_size=3))
 def test_totals_are_weighted_means_in_0_100(kpis, category_weights):
     categories = {c: Category(c, {}, w) for c, w in category_weights.items()}
-    results = [KpiResult(f"k{i}", "", None if s is None else 1.0, 1.0, 0.0, None, s, w, 0.0,
-                         "met" if s is not None else "n/a", c, "ratio", "higher", "k", "no value" if s is None else None)
-               for i, (c, s, w) in enumerate(kpis)]
-    ruleset = Ruleset("r", None, {}, {}, "", {}, {}, {}, {k.id: None for k in results}, categories, [], [], [])
-    _, total, _ = weigh(ruleset, results, "en")
+    ruleset = Ruleset("r", None, {}, {}, "", {}, {}, {},
+                      {f"k{i}": Kpi(f"k{i}", {}, parse("x", HERE), c, HERE, weight=w) for i, (c, _, w) in enumerate(kpis)},
+                      categories, list(DEFAULT_GRADES), [], [])
+    row = pl.DataFrame({f"k{i}.score": [s] for i, (_, s, _) in enumerate(kpis)},
+                       schema={f"k{i}.score": pl.Float64 for i in range(len(kpis))})
+    card = weigh(ruleset, row.lazy()).collect().row(0, named=True)
+    total = card[TOTAL]
     # the direct computation: category means over scored, weighted KPIs, then their mean
     means = {}
     for c in categories:
@@ -159,7 +160,7 @@ def test_totals_are_weighted_means_in_0_100(kpis, category_weights):
     else:
         expected = sum(w * m for w, m in counted) / sum(w for w, _ in counted)
         assert total == pytest.approx(expected) and -1e-9 <= total <= 100 + 1e-9
-        assert sum(k.share for k in results) == pytest.approx(1.0)
+        assert sum(card[f"k{i}.share"] for i in range(len(kpis))) == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------- loading

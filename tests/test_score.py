@@ -9,8 +9,14 @@ import pytest
 from engine.errors import Location
 from engine.expressions import parse
 from engine.model import DEFAULT_GRADES, Category, Grade, Kpi, Ruleset, Scoring
+from types import SimpleNamespace
+
+import polars as pl
+
+from engine import score as scoring
 from engine.result import KpiResult
-from engine.score import METHODS, grade_of, score_value, status, weigh
+from engine.run import _card, _label
+from engine.score import METHODS
 
 HERE = Location("t", 1, 1)
 
@@ -22,8 +28,26 @@ def kpi(method: str = "linear", better: str = "higher", target: float | None = N
                scoring=Scoring(method, **scoring))
 
 
+def score_value(k: Kpi, value: float | None, peers: list[float | None] | tuple = ()) -> float | None:
+    """The score of ``value`` among ``peers`` (which hold it), by the scoring expression."""
+    values = list(peers) if peers else [value]
+    out = pl.DataFrame({"v": values}, schema={"v": pl.Float64}).select(scoring.score_expr(k, pl.col("v")))
+    return out.to_series()[values.index(value)]
+
+
 def score(k: Kpi, value: float | None) -> float | None:
     return score_value(k, value)
+
+
+def status(k: Kpi, value: float | None, score_: float | None) -> str:
+    frame = pl.DataFrame({"v": [value], "s": [score_]}, schema={"v": pl.Float64, "s": pl.Float64})
+    return frame.select(scoring.status_expr(k, pl.col("v"), pl.col("s"))).item()
+
+
+def grade_of(grades: list[Grade], total: float | None, lang: str) -> tuple[str, str]:
+    grade = pl.DataFrame({"t": [total]}, schema={"t": pl.Float64}).select(
+        scoring.grade_expr(grades, pl.col("t"))).item()
+    return grade, _label(SimpleNamespace(grades=grades), grade, lang)
 
 
 # ---------------------------------------------------------------- methods
@@ -213,6 +237,22 @@ def result(id: str, category: str, weight: float, score_: float | None,
                      target=1.0, floor=0.0, benchmark=None, score=score_, weight=weight,
                      share=0.0, status="met", category=category, unit="ratio",
                      better="higher", formula="x", reason=reason)
+
+
+def weigh(rs: Ruleset, kpis: list[KpiResult], lang: str):
+    """score.weigh on one row holding these scores; sets each KPI's share and gain and
+    returns the categories, the total and the notes, as a scorecard shows them."""
+    rs.kpis = {k.id: Kpi(id=k.id, title={}, formula=parse("x", HERE), category=k.category, location=HERE,
+                         weight=k.weight) for k in kpis}
+    row = {c: v for k in kpis for c, v in ((k.id, k.value), (f"{k.id}.score", k.score),
+                                            (f"{k.id}.status", k.status), (f"{k.id}.reason", k.reason))}
+    frame = pl.DataFrame([row], schema={c: pl.String if c.endswith((".status", ".reason")) else pl.Float64
+                                        for c in row})
+    scored = scoring.weigh(rs, frame.lazy()).collect().row(0, named=True)
+    cards, categories, notes = _card(SimpleNamespace(ruleset=rs, variants=[]), scored, lang)
+    for k, card in zip(kpis, cards):
+        k.share, k.gain = card.share, card.gain
+    return categories, scored[scoring.TOTAL], notes
 
 
 def by_id(items):
