@@ -11,22 +11,18 @@ actions, no report.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-from pathlib import Path
 
 import polars as pl
+
+from customer_health_hand import arguments
 
 START, END = dt.date(2025, 1, 1), dt.date(2025, 12, 31)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
-    scan = lambda name: pl.scan_parquet(args.data / f"{name}.parquet")  # noqa: E731
+    args, scan = arguments()
     active = lambda d: (pl.col("created_at") <= d) & (pl.col("churned_at").is_null() | (pl.col("churned_at") > d))  # noqa: E731
     answered = pl.col("answered_at").is_between(START, END)
     opened = pl.col("opened_at").dt.date().is_between(START, END)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -28,12 +29,17 @@ def bands(x: pl.Expr, steps: list[tuple[float, float]], lower: bool = False) -> 
     return out
 
 
-def main() -> None:
+def arguments() -> tuple[argparse.Namespace, Callable[[str], pl.LazyFrame]]:
+    """--data and --out, and a scan of each table of --data (for bench/crm_hand.py too)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    scan = lambda name: pl.scan_parquet(args.data / f"{name}.parquet")  # noqa: E731
+    return args, lambda name: pl.scan_parquet(args.data / f"{name}.parquet")
+
+
+def main() -> None:
+    args, scan = arguments()
     in_period = lambda c: pl.col(c).is_between(START, END)  # noqa: E731
 
     customers = scan("customers").group_by(KEY).agg(pl.len().alias("customers_n"), pl.col("name").first())
