@@ -266,6 +266,11 @@ def test_vectorised_scoring_equals_the_per_entity_reference(case):
         assert g[score.GRADE] == e["grade"] or any(abs(e["total"] - x.min) < 1e-6 for x in rs.grades)
         if e["id"] not in close:
             assert g[score.RANK] == e["rank"], e["id"]
+        # two KPI scores a rounding error apart (a linear 3/7 and a percentile 3/7) that
+        # are equal on one side only may be listed in either order
+        pairs = [(e["kpis"][a][0], e["kpis"][b][0], g[f"{a}.score"], g[f"{b}.score"])
+                 for a in rs.kpis for b in rs.kpis if a < b]
+        on_edge |= any(None not in p and abs(p[0] - p[1]) < 1e-9 and (p[0] == p[1]) != (p[2] == p[3]) for p in pairs)
         if e["id"] not in close and not on_edge:
             assert g[".strengths"] == e["strengths"] and g[".weaknesses"] == e["weaknesses"], e["id"]
         assert (g[score.UNRANKED] is None) == (e["rank"] is not None) or e["id"] in close
