@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from . import __version__
 from .errors import AssessError, Problem
 from .render import FORMATS
+from .safe import printable
 
 RULESET_SUFFIXES = (".yaml", ".yml")
 # the format `run --out FILE` writes when --format is not given, by FILE's extension
@@ -191,9 +192,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     for row in table.iter_rows(named=True):
         total = "n/a" if row["total"] is None else f"{row['total']:.1f}"
-        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  "
-              f"period {period(row['params']) or 'none'}  score {total}  "
-              f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities")
+        print(printable(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  "
+                        f"period {period(row['params']) or 'none'}  score {total}  "
+                        f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities"))
     return 0
 
 
@@ -204,11 +205,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
     outcomes = []
-    for o in run([Path(p) for p in args.paths]):  # each printed as soon as it has run
+    for o in run([Path(p) for p in args.paths], tuple(map(Path, args.allow_path))):  # each printed as soon as it has run
         outcomes.append(o)
-        print(f"{o.file}::{o.name} {'PASSED' if o.passed else 'ERROR' if o.error else 'FAILED'}")
+        print(printable(f"{o.file}::{o.name} {'PASSED' if o.passed else 'ERROR' if o.error else 'FAILED'}"))
         for line in ([o.error] if o.error else []) + o.failures:
-            print("    " + line.replace("\n", "\n    "))
+            print("    " + "\n    ".join(map(printable, line.split("\n"))))
     failed = sum(not o.passed for o in outcomes)
     print(f"{len(outcomes) - failed} passed, {failed} failed" if outcomes else "no test cases found",
           file=sys.stderr)
@@ -232,7 +233,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.entity is not None:
         only(result, args.entity)  # by id or name, with a did-you-mean
         entity = result.entities[0].id
-    sys.stdout.write(explain(plan, executed, result, args.kpi, entity))
+    sys.stdout.write(printable(explain(plan, executed, result, args.kpi, entity), lines=True))
     return 0
 
 
@@ -468,6 +469,8 @@ def parser() -> argparse.ArgumentParser:
                  "runs the rulesets' own test cases (a `tests:` section, or `NAME.tests.yaml` beside "
                  "`NAME.yaml`) and reports each like pytest")
     t.add_argument("paths", nargs="+", metavar="PATH", help="rulesets, NAME.tests.yaml files or folders")
+    t.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="also let a tests file name a ruleset or data under DIR (by default: its own folder)")
     t.set_defaults(func=cmd_test)
 
     f2 = _command(sub, "diff", "what a ruleset change does: rules, then scores, grades, ranks and actions on the data",
@@ -573,10 +576,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return PIPE_CLOSED
     except AssessError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(printable(problem), file=sys.stderr)
         return 2
     except UsageError as exc:
-        print(f"assess: {exc}", file=sys.stderr)
+        print(printable(f"assess: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("assess: interrupted", file=sys.stderr)

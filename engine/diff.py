@@ -13,6 +13,7 @@ from typing import Any
 
 from .render import score, show
 from .result import Result
+from .safe import markdown, printable
 
 @dataclass
 class Change:
@@ -75,12 +76,12 @@ def data_changes(base: Result, head: Result) -> list[str]:
 
 def render_diff(name: str, change: Change, fmt: str) -> str:
     if fmt == "md":
-        parts = [f"### `assess diff` {name}", ""]
-        parts += ["**Rules**", ""] + ([f"- {line}" for line in change.rules] or ["- no change"])
-        parts += ["", "**On the data**", ""] + ([f"- {line}" for line in change.data] or ["- no change"])
+        parts = [f"### `assess diff` {markdown(name)}", ""]
+        parts += ["**Rules**", ""] + ([f"- {markdown(line)}" for line in change.rules] or ["- no change"])
+        parts += ["", "**On the data**", ""] + ([f"- {markdown(line)}" for line in change.data] or ["- no change"])
         return "\n".join(parts) + "\n"
-    parts = [f"rules of {name}:"] + [f"  {line}" for line in change.rules or ["no change"]]
-    parts += ["on the data:"] + [f"  {line}" for line in change.data or ["no change"]]
+    parts = [f"rules of {printable(name)}:"] + [f"  {printable(line)}" for line in change.rules or ["no change"]]
+    parts += ["on the data:"] + [f"  {printable(line)}" for line in change.data or ["no change"]]
     return "\n".join(parts) + "\n"
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from html import escape  # not xml.sax.saxutils: it imports urllib and http (20 ms a start)
 from typing import Iterable
 
+from .safe import printable
+
 
 @dataclass(frozen=True)
 class Location:
@@ -57,10 +59,10 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
     """Problems of several files as text, json, github annotations, junit or sarif."""
     problems = [p for ps in found.values() for p in ps]
     if fmt == "text":
-        return "".join(f"{p}\n" for p in problems)
+        return "".join(f"{printable(p)}\n" for p in problems)
     if fmt == "github":  # workflow commands: annotations on the pull request's files
         def clean(text: str) -> str:
-            return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return printable(text, lines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
         def prop(text: str) -> str:  # a property value also ends at , and :
             return clean(text).replace(":", "%3A").replace(",", "%2C")
@@ -89,10 +91,10 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
         cases = []
         for file, ps in found.items():
             errors = [p for p in ps if p.severity == "error"]
-            body = escape("\n".join(str(p) for p in ps), quote=False)
+            body = escape("\n".join(printable(p) for p in ps), quote=False)
             inner = f'<failure message="{len(errors)} error(s)">{body}</failure>' if errors else \
                 (f"<system-out>{body}</system-out>" if ps else "")
-            cases.append(f'<testcase classname="assess.validate" name="{escape(file)}">{inner}</testcase>')
+            cases.append(f'<testcase classname="assess.validate" name="{escape(printable(file))}">{inner}</testcase>')
         failures = sum(any(p.severity == "error" for p in ps) for ps in found.values())
         return ('<?xml version="1.0" encoding="UTF-8"?>\n'
                 f'<testsuite name="assess validate" tests="{len(found)}" failures="{failures}">\n'

@@ -616,12 +616,23 @@ def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, li
         target = folder / f"{p.check.id}.csv"
         temporary = folder / f".{p.check.id}.csv.tmp"
         try:
-            failing_rows(p, executed, key.get(p.check.source, [])).sink_csv(temporary)
+            rows = failing_rows(p, executed, key.get(p.check.source, []))
+            rows.with_columns(_neutral(rows)).sink_csv(temporary)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
         written.append(target)
     return written
+
+
+def _neutral(rows: pl.LazyFrame) -> list[pl.Expr]:
+    """Text columns with a value a spreadsheet would run as a formula (starting with = + -
+    @ tab or carriage return) prefixed with an apostrophe, as OWASP advises for CSV."""
+    from .safe import FORMULA_START
+
+    starts = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_START) + "]"
+    return [pl.when(pl.col(c).str.contains(starts)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+            for c, t in rows.collect_schema().items() if t == pl.String]
 
 
 def source_rows(executed: Executed, name: str) -> int:

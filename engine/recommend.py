@@ -17,7 +17,7 @@ from .compile import Compiler, lit, param_value
 from .errors import AssessError, Problem
 from .model import Action, Ruleset, text_in
 from .result import ActionResult, CheckResult, EntityResult, Result
-from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS
+from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS, TEMPLATE_FILTERS
 
 PRIORITY = {"high": 0, "medium": 1, "low": 2}
 MAX_TEXT = 10_000
@@ -35,11 +35,34 @@ def number(value: Any, digits: int = 2) -> str:
     return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
 
 
+class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Validation refuses `*`, `**` and `%` in a text; should one get here, it fails
+    instead of building a gigabyte string."""
+
+    intercepted_binops = frozenset(("*", "**", "%"))
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        raise jinja2.sandbox.SecurityError(f"`{operator}` is not allowed in a text")
+
+
 def environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined,
-                                                       autoescape=False)
+    """The environment of action texts: only the filters validation allows."""
+    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters.update(percent=percent, number=number)
+    env.filters = {name: env.filters[name] for name in TEMPLATE_FILTERS}
     return env
+
+
+def bounded(template: jinja2.Template, context: dict[str, Any], limit: int = MAX_TEXT) -> str:
+    """The text rendered piece by piece, stopping at ``limit`` characters, so a long value
+    repeated is cut, not built whole first."""
+    out, size = [], 0
+    for piece in template.generate(context):
+        out.append(piece)
+        size += len(piece)
+        if size >= limit:
+            break
+    return "".join(out)[:limit]
 
 
 Card = Union[Result, EntityResult]  # anything with kpis, categories, score and grade
@@ -117,7 +140,7 @@ def _fire(actions: list[Action], cards: list[Card], checks: list[CheckResult],
             try:
                 if action.id not in templates:  # compiled once, not once per card
                     templates[action.id] = env.from_string(text_in(action.text, lang))
-                text = templates[action.id].render(context)[:MAX_TEXT]
+                text = bounded(templates[action.id], context)
             except jinja2.TemplateError as exc:
                 raise AssessError(Problem(action.location, "template",
                                           f"action `{action.id}`: {exc}")) from None

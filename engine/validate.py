@@ -219,11 +219,41 @@ _TEMPLATE_REFUSED = (jinja2.nodes.For, jinja2.nodes.Macro, jinja2.nodes.CallBloc
                      jinja2.nodes.With, jinja2.nodes.Block)
 
 
+# The filters a text may use, each with the most its numeric arguments may ask for: no
+# filter can make a text much longer than the values it prints (center, indent, format,
+# batch, wordwrap and replace can, so they are not here).
+TEMPLATE_FILTERS: dict[str, int] = {
+    "percent": 6, "number": 6, "round": 6, "abs": 0, "int": 0, "float": 0, "string": 0, "lower": 0,
+    "upper": 0, "title": 0, "capitalize": 0, "trim": 0, "default": 0, "d": 0, "length": 0, "count": 0,
+    "first": 0, "last": 0, "join": 0, "truncate": 1000}
+MAX_TEMPLATE_ARGUMENT = 100  # characters of a text argument (a join separator, a default)
+
+
+def _filter_problem(node: jinja2.nodes.Filter) -> str | None:
+    if node.name not in TEMPLATE_FILTERS:
+        return (f"filter `{node.name}` is not allowed in a text; "
+                f"allowed: {', '.join(sorted(TEMPLATE_FILTERS))}")
+    for arg in [*node.args, *(k.value for k in node.kwargs)]:
+        if not isinstance(arg, jinja2.nodes.Const):
+            return f"filter `{node.name}`: its arguments must be written out, not computed"
+        value, bound = arg.value, TEMPLATE_FILTERS[node.name]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not -bound <= value <= bound:
+            return f"filter `{node.name}`: {value} is out of range (at most {bound})"
+        if isinstance(value, str) and len(value) > MAX_TEMPLATE_ARGUMENT:
+            return f"filter `{node.name}`: a text argument of more than {MAX_TEMPLATE_ARGUMENT} characters"
+    return None
+
+
 def _template_problem(tree: jinja2.nodes.Template) -> str | None:
     for node in tree.find_all((jinja2.nodes.Stmt, jinja2.nodes.Getattr, jinja2.nodes.Getitem,
-                               jinja2.nodes.Call, jinja2.nodes.Name, jinja2.nodes.Mul, jinja2.nodes.Pow)):
+                               jinja2.nodes.Call, jinja2.nodes.Name, jinja2.nodes.Mul, jinja2.nodes.Pow,
+                               jinja2.nodes.Mod, jinja2.nodes.Filter)):
         if isinstance(node, (jinja2.nodes.Mul, jinja2.nodes.Pow)):  # 'a' * 10**9 is a gigabyte
             return "`*` and `**` are not allowed in a text; use filters: {{ value | percent }}"
+        if isinstance(node, jinja2.nodes.Mod):  # "%03000000000d" % 1 is three gigabytes
+            return "`%` is not allowed in a text; use filters: {{ value | number(1) }}"
+        if isinstance(node, jinja2.nodes.Filter) and (problem := _filter_problem(node)):
+            return problem
         if isinstance(node, _TEMPLATE_REFUSED):
             return f"`{type(node).__name__.lower()}` is not allowed: a text prints values, with if/else and filters"
         attribute = getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", None)

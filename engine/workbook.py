@@ -14,8 +14,12 @@ from .result import Result
 
 def workbook(result: Result) -> bytes:
     out = io.BytesIO()
+    # text stays text: `=HYPERLINK(...)` in a vendor name or an action is not a live formula,
+    # and no string becomes a link
     book = xlsxwriter.Workbook(out, {"in_memory": True, "nan_inf_to_errors": True,
-                                     "default_date_format": "yyyy-mm-dd", "remove_timezone": True})
+                                     "default_date_format": "yyyy-mm-dd", "remove_timezone": True,
+                                     "strings_to_formulas": False, "strings_to_urls": False,
+                                     "strings_to_numbers": False})
     text = labels(result.lang)
     bold = book.add_format({"bold": True})
     head = book.add_format({"bold": True, "bg_color": "#F6F8FA", "bottom": 1})
