@@ -20,7 +20,7 @@ import jsonschema
 
 from . import resource
 from .checks import COMMON, RULES
-from .errors import AssessError, Location, Problem, closest, did_you_mean
+from .errors import AssessError, Location, Problem, Suggestions, closest, did_you_mean
 from .expressions import parse, position, typed
 from .load import Document, load_file
 from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
@@ -336,6 +336,7 @@ class _Builder:
         self.doc = doc
         self.allow = allow
         self.problems: list[Problem] = []
+        self.did_you_mean = Suggestions()
         self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
         params = self.mapping("params")
         self.params: dict[str, Any] = {**params, **derived_params(params)}  # names usable
@@ -401,7 +402,7 @@ class _Builder:
             for name in kpi.requires:
                 if name not in checks:
                     self.problem(self.doc.at(("kpis", kpi.id, "requires")), "unknown-name",
-                                 f"`{kpi.id}` requires `{name}`, which is not a check", did_you_mean(name, checks))
+                                 f"`{kpi.id}` requires `{name}`, which is not a check", self.did_you_mean(name, checks))
         return ruleset
 
     def entities(self, ruleset: Ruleset) -> None:
@@ -424,7 +425,7 @@ class _Builder:
             if m.allocate and m.allocate not in ruleset.measures:
                 self.problem(at(path + ("per_entity", "allocate")), "unknown-name",
                              f"`{m.name}` is allocated by `{m.allocate}`, which is not a measure",
-                             did_you_mean(m.allocate, ruleset.measures))
+                             self.did_you_mean(m.allocate, ruleset.measures))
             elif m.allocate and (ruleset.measures[m.allocate].shared or ruleset.measures[m.allocate].allocate):
                 self.problem(at(path + ("per_entity", "allocate")), "entities",
                              f"`{m.name}` is allocated by `{m.allocate}`, which is not computed per entity")
@@ -442,7 +443,7 @@ class _Builder:
                     if c not in source.columns:
                         self.problem(at(("names",)), "unknown-column",
                                      f"names: source `{source.name}` declares no column `{c}`",
-                                     did_you_mean(c, source.columns))
+                                     self.did_you_mean(c, source.columns))
         for option in ("compare", "trend"):
             if getattr(ruleset, option) and not derived_params(ruleset.params):
                 self.problem(at((option,)), "period",
@@ -550,7 +551,7 @@ class _Builder:
             if parent.columns is not None and column not in parent.columns:
                 self.problem(self.doc.at(path + ("group_by",)), "unknown-column",
                              f"source `{parent.name}` declares no column `{column}`",
-                             did_you_mean(column, parent.columns))
+                             self.did_you_mean(column, parent.columns))
         raw = self.mapping("sources")[source.name].get("aggregate", {})
         for name, spec in (raw.items() if isinstance(raw, dict) else []):
             measure = self.aggregation(name, spec, path + ("aggregate", name), parent)
@@ -593,7 +594,7 @@ class _Builder:
             if other.columns is not None and column not in other.columns:
                 self.problem(self.doc.at(path), "unknown-column",
                              f"join: source `{other.name}` declares no column `{column}`",
-                             did_you_mean(column, other.columns))
+                             self.did_you_mean(column, other.columns))
         if source.columns is not None:
             for column in join.columns:
                 source.columns.setdefault(column, (other.columns or {}).get(column, "string"))
@@ -641,7 +642,7 @@ class _Builder:
         for name in sorted(expr.names - set(source.columns) - set(params)):
             self.problem(self.position(expr, name), "unknown-column",
                          f"`{name}` is neither a column of source `{source.name}` nor a param",
-                         did_you_mean(name, [*source.columns, *params]))
+                         self.did_you_mean(name, [*source.columns, *params]))
 
         def kind_of(name: str) -> str | None:
             if name in source.compute:  # known once computed, in order
@@ -661,7 +662,7 @@ class _Builder:
             return sources[name]
         if isinstance(name, str):
             self.problem(self.doc.at(path), "unknown-source", f"unknown source `{name}`",
-                         did_you_mean(name, sources))
+                         self.did_you_mean(name, sources))
         return None
 
     def measures(self, ruleset: Ruleset) -> dict[str, Measure]:
@@ -686,7 +687,7 @@ class _Builder:
                 if source.columns is not None and column not in source.columns:
                     self.problem(self.doc.at(path + ("by",)), "unknown-column",
                                  f"source `{source.name}` declares no column `{column}`",
-                                 did_you_mean(column, source.columns))
+                                 self.did_you_mean(column, source.columns))
             out[name] = measure
         return out
 
@@ -734,7 +735,7 @@ class _Builder:
             for ref in sorted(formula.names - set(raw) - set(inputs)):
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
-                             did_you_mean(ref, [*measures, *raw, *self.params]))
+                             self.did_you_mean(ref, [*measures, *raw, *self.params]))
             self.problems.extend(typed(formula, lambda n: self.measure_kinds.get(n) if n in measures else
                                        _param_kind(self.params[n]) if n in self.params else
                                        "number" if n in raw or n in inputs else None,
@@ -751,7 +752,7 @@ class _Builder:
             if kpi.category not in ruleset.categories:
                 self.problem(self.doc.at(path + ("category",)), "unknown-category",
                              f"KPI `{name}` is in category `{kpi.category}`, which `categories` does not declare",
-                             did_you_mean(kpi.category, ruleset.categories) or "declare it under `categories`")
+                             self.did_you_mean(kpi.category, ruleset.categories) or "declare it under `categories`")
             out[name] = kpi
         return self.in_order(out)
 
@@ -857,7 +858,7 @@ class _Builder:
             if check.area is not None and check.area not in ruleset.areas:
                 self.problem(self.doc.at(path + ("area",)), "unknown-area",
                              f"area `{check.area}` is not declared under `areas`",
-                             did_you_mean(check.area, ruleset.areas))
+                             self.did_you_mean(check.area, ruleset.areas))
             if source is None:
                 continue
             self.check_columns(check, source, ruleset, path)
@@ -917,7 +918,7 @@ class _Builder:
             if source.columns is not None and column not in source.columns:
                 self.problem(self.doc.at(path + (key,)), "unknown-column",
                              f"source `{source.name}` declares no column `{column}`",
-                             did_you_mean(column, source.columns))
+                             self.did_you_mean(column, source.columns))
         to = check.options.get("to")
         if isinstance(to, dict) and isinstance(to.get("source"), str):
             other = self.known_source(to["source"], path + ("to", "source"), ruleset.sources)
@@ -932,7 +933,7 @@ class _Builder:
                 if other is not None and other.columns is not None and column not in other.columns:
                     self.problem(self.doc.at(path + ("to", key)), "unknown-column",
                                  f"source `{other.name}` declares no column `{column}`",
-                                 did_you_mean(str(column), other.columns))
+                                 self.did_you_mean(str(column), other.columns))
             for own, column in zip(mine, theirs):
                 self.key_types(source, str(own), other, str(column), self.doc.at(path + ("to", key)),
                                f"`{check.id}`")
@@ -943,7 +944,7 @@ class _Builder:
             except ValueError:
                 self.problem(self.doc.at(path + ("as_of",)) if "as_of" in check.options else check.location,
                              "unknown-name", f"as_of `{as_of}` is neither a date param nor a date",
-                             did_you_mean(as_of, self.params) or "add a period_end param or give as_of")
+                             self.did_you_mean(as_of, self.params) or "add a period_end param or give as_of")
 
     def actions(self, ruleset: Ruleset) -> list[Action]:
         out: list[Action] = []
@@ -990,15 +991,15 @@ class _Builder:
             for name in sorted(when.names - set(known)):
                 self.problem(self.position(when, name), "unknown-name",
                              f"`{name}` in `when` is not a KPI, check, category or param",
-                             did_you_mean(name, known))
+                             self.did_you_mean(name, known))
             for name, attr in sorted(when.attributes):
                 if name in fields and attr not in fields[name]:
                     self.problem(when.location, "unknown-field", f"`{name}` has no field `{attr}`",
-                                 did_you_mean(attr, fields[name]) or f"fields: {', '.join(fields[name])}")
+                                 self.did_you_mean(attr, fields[name]) or f"fields: {', '.join(fields[name])}")
                 elif name not in fields:
                     self.problem(when.location, "unknown-name",
                                  f"`{name}.{attr}`: `{name}` is not a KPI, check or category",
-                                 did_you_mean(name, fields))
+                                 self.did_you_mean(name, fields))
             out.append(Action(id=spec["id"], when=when, text=text, location=self.doc.at(path),
                               priority=str(spec.get("priority", "medium")),
                               owner=_text(spec.get("owner")), scope=str(spec.get("scope", "overall"))))
