@@ -225,6 +225,8 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
     strictly as ISO 8601 (a malformed one is an error naming it, not a silent null);
     datetimes with a time zone become UTC, so every datetime compares with every other."""
     name = column.meta.output_name()
+    if kind in ("date", "datetime") and have == pl.String:  # a year Python cannot hold fails the parse
+        column = pl.when(_year_ok(column)).then(column).otherwise(pl.lit("year out of range"))
     if kind == "date":
         if have == pl.Date:
             return None
@@ -243,6 +245,12 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
     return None if have == TYPES[kind] else column.cast(TYPES[kind]).alias(name)
 
 
+def _year_ok(text: pl.Expr) -> pl.Expr:
+    """A text date whose year is one of 1 to 9999, the years Python, JSON and Excel know
+    (Polars reads 0000-01-01 and 10000-01-01 too, and every report would fail on them)."""
+    return text.is_null() | (text.str.contains(r"^[0-9]{4}-") & ~text.str.starts_with("0000"))
+
+
 def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
     """The first value of a declared date or datetime column that is not ISO 8601, with
     its row, to put in the error instead of the parser's words."""
@@ -252,8 +260,8 @@ def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
         return None
     text = frame.select(pl.int_range(pl.len()).alias("__row__"), *(pl.col(c).cast(pl.String) for c in temporal))
     for c in temporal:
-        wrong = ~pl.col(c).str.contains(ISO_DATETIME) if source.columns[c] == "datetime" else \
-            pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_null()
+        wrong = ~_year_ok(pl.col(c)) | (~pl.col(c).str.contains(ISO_DATETIME) if source.columns[c] == "datetime" else
+                                        pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_null())
         try:
             bad = text.filter(pl.col(c).is_not_null() & wrong).head(1).collect()
         except pl.exceptions.PolarsError:

@@ -10,7 +10,8 @@ import polars as pl
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
-from .model import PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, reversed_period, text_in
+from .model import (PEER_METHODS, SEVERITY, Ruleset, Threshold, derived_params, period_problem, reversed_period,
+                    text_in)
 from .recommend import recommend
 from .result import CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import Peers, grade_of, profile, score_value, status, weigh
@@ -46,6 +47,8 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
         params[name] = value
     if wrong := reversed_period(params):
         raise AssessError(Problem(Location(str(ruleset.file)), "period", wrong, "swap the two dates"))
+    if period := period_problem(params, ruleset.trend):
+        raise AssessError(Problem(Location(str(ruleset.file)), "period", period))
     return params | {k: v for k, v in derived_params(params).items() if k not in params}
 
 

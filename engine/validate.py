@@ -24,7 +24,7 @@ from .errors import AssessError, Location, Problem, Suggestions, closest, did_yo
 from .expressions import parse, position, typed
 from .load import Document, load_file
 from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
-                    Measure, Ruleset, Scoring, Source, Text, derived_params, reversed_period)
+                    Measure, Ruleset, Scoring, Source, Text, derived_params, period_problem, reversed_period)
 from .result import KpiResult
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
@@ -444,6 +444,9 @@ class _Builder:
                         self.problem(at(("names",)), "unknown-column",
                                      f"names: source `{source.name}` declares no column `{c}`",
                                      self.did_you_mean(c, source.columns))
+        period = period_problem(ruleset.params, ruleset.trend)
+        if period:
+            self.problem(at(("params", "period_start")), "period", period)
         for option in ("compare", "trend"):
             if getattr(ruleset, option) and not derived_params(ruleset.params):
                 self.problem(at((option,)), "period",
@@ -794,26 +797,27 @@ class _Builder:
         return scoring
 
     def in_order(self, kpis: dict[str, Kpi]) -> dict[str, Kpi]:
-        """Every KPI after the KPIs its formula uses; a cycle is an error."""
+        """Every KPI after the KPIs its formula uses; a cycle is an error. A loop with its
+        own stack, not a recursion: 1,200 KPIs chained one on the next are fine."""
         ordered: dict[str, Kpi] = {}
         state: dict[str, str] = {}
-
-        def visit(name: str, trail: list[str]) -> None:
-            if state.get(name) == "done":
-                return
-            if state.get(name) == "open":
-                cycle = trail[trail.index(name):] + [name]
-                self.problem(kpis[name].location, "kpi-cycle",
-                             "KPIs depend on each other in a cycle: " + " -> ".join(cycle))
-                return
-            state[name] = "open"
-            for ref in sorted(kpis[name].formula.names & set(kpis)):
-                visit(ref, trail + [name])
-            state[name] = "done"
-            ordered[name] = kpis[name]
-
-        for name in kpis:
-            visit(name, [])
+        for root in kpis:
+            stack = [(root, iter(sorted(kpis[root].formula.names & set(kpis))))] if root not in state else []
+            state.setdefault(root, "open")
+            while stack:
+                name, refs = stack[-1]
+                ref = next((r for r in refs if state.get(r) != "done"), None)
+                if ref is None:
+                    stack.pop()
+                    state[name] = "done"
+                    ordered[name] = kpis[name]
+                elif state.get(ref) == "open":
+                    trail = [n for n, _ in stack]
+                    self.problem(kpis[ref].location, "kpi-cycle",
+                                 "KPIs depend on each other in a cycle: " + " -> ".join(trail[trail.index(ref):] + [ref]))
+                else:
+                    state[ref] = "open"
+                    stack.append((ref, iter(sorted(kpis[ref].formula.names & set(kpis)))))
         return ordered
 
     def checks(self, ruleset: Ruleset) -> list[Check]:
@@ -1092,6 +1096,8 @@ def validate(doc: Document, file: Path | None = None, allow: tuple[Path, ...] = 
     """Check a loaded document; return the ruleset (its warnings attached) or raise
     with every problem found, errors and warnings."""
     problems = list(schema_problems(doc))
+    if not isinstance(doc.data, dict):  # a list or a text: the schema has said so, nothing more to check
+        raise AssessError(problems)
     builder = _Builder(doc, allow)
     try:
         ruleset = builder.build(file or Path(doc.file))

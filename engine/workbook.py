@@ -3,13 +3,24 @@ actions, one sheet each, for people who continue in Excel. Written from the resu
 only, like every other format."""
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 from typing import Any
 
 import xlsxwriter
 
 from .render import key, labels
-from .result import Result
+from .result import Result, _plain
+
+
+def _cell(value: Any) -> Any:
+    """A value as xlsxwriter can write it: its own types as they are, the rest (Decimal,
+    bytes, lists) as in the JSON result."""
+    if value is None or isinstance(value, (str, int, float, dt.date, dt.time, dt.timedelta)):
+        return value
+    value = _plain(value)
+    return value if isinstance(value, (str, int, float)) else json.dumps(value, ensure_ascii=False)
 
 
 def workbook(result: Result) -> bytes:
@@ -35,7 +46,7 @@ def workbook(result: Result) -> bytes:
         for r, values in enumerate(rows, start=row + 1):
             for c, value in enumerate(values):
                 fmt = number_formats[c] if number_formats and c < len(number_formats) else None
-                sheet.write(r, c, value, fmt) if fmt is not None else sheet.write(r, c, value)
+                sheet.write(r, c, _cell(value), fmt) if fmt is not None else sheet.write(r, c, _cell(value))
         return row + len(rows) + 2
 
     def kpi_rows(kpis: list[Any]) -> tuple[list[list[Any]], list[Any]]:
