@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +38,8 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
                 value = int(text)
             elif isinstance(default, float):
                 value = float(text)
+                if not math.isfinite(value):  # nan, inf: no comparison with them holds
+                    raise ValueError(text)
             elif isinstance(default, dt.date):
                 value = dt.date.fromisoformat(text)
             else:

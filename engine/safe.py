@@ -33,9 +33,11 @@ def terminal(text: Any) -> str:
     return escape(printable(text))
 
 
-_MARKDOWN = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]",
+# `<` and `&` open raw HTML and entities; `[` `]` links and images; `|` ends a table cell.
+# A lone `>` opens nothing inside a line, so `a -> b` stays as written.
+_MARKDOWN = {"&": "&amp;", "<": "&lt;", "\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]",
              "\n": " ", "\r": " "}
-_MARKDOWN_RE = re.compile("[&<>\\\\|\\[\\]\n\r]")
+_MARKDOWN_RE = re.compile("[&<\\\\|\\[\\]\n\r]")
 
 
 def markdown(text: Any) -> Markup:

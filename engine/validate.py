@@ -9,6 +9,7 @@ import ast
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -60,11 +61,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    """`pattern` as JSON Schema means it: `$` is the end of the text. Python's `$` also
+    matches before a final newline, so `"name\n"` would pass `^[a-z]+$` (and become a file name)."""
+    if isinstance(instance, str) and not re.search(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern,
+                                                   instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
 def schema_problems(doc: Document, schema: dict[str, Any] | None = None) -> Iterator[Problem]:
     """The document against a schema (the ruleset schema by default), each problem located,
     unknown keys with the closest known one."""
     root = schema or ruleset_schema()
-    validator = jsonschema.Draft202012Validator(root)
+    validator = _Validator(root)
     for error in validator.iter_errors(_jsonable(doc.data)):
         if error.context:  # oneOf/anyOf: the branch of the instance's shape says the most
             branches = error.validator_value if isinstance(error.validator_value, list) else []
@@ -132,6 +144,21 @@ def _as_number(text: str) -> str:
     if re.fullmatch(r"\s*-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\s*", text):
         return f"write {text.strip().replace(',', '')}, without thousands separators"
     return ""
+
+
+def _non_finite(doc: Document) -> Iterator[Problem]:
+    """`.nan` and `.inf` anywhere: YAML reads them as numbers, and a NaN target would score
+    every value 100 (no comparison with NaN holds)."""
+    stack: list[tuple[Any, tuple]] = [(doc.data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            yield Problem(doc.at(path), "number", f"`{'.'.join(map(str, path))}`: {value} is not a number a ruleset can use",
+                          "write a finite number")
+        elif isinstance(value, dict):
+            stack += [(v, path + (k,)) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, path + (i,)) for i, v in enumerate(value)]
 
 
 def _short(message: str) -> str:
@@ -1095,7 +1122,7 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
 def validate(doc: Document, file: Path | None = None, allow: tuple[Path, ...] = ()) -> Ruleset:
     """Check a loaded document; return the ruleset (its warnings attached) or raise
     with every problem found, errors and warnings."""
-    problems = list(schema_problems(doc))
+    problems = list(schema_problems(doc)) + list(_non_finite(doc))
     if not isinstance(doc.data, dict):  # a list or a text: the schema has said so, nothing more to check
         raise AssessError(problems)
     builder = _Builder(doc, allow)
