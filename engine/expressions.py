@@ -14,6 +14,7 @@ import io
 import operator
 import tokenize
 import unicodedata
+import warnings
 from typing import Callable
 
 import simpleeval
@@ -84,7 +85,9 @@ def parse(text: str, location: Location, attributes: bool = False) -> Expression
     if not source.isascii():
         _folded_names(source, location)
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        with warnings.catch_warnings():  # Python's warnings about `1if x` are not ours to print
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         where = Location(location.file, location.line, location.column + (exc.offset or 1) - 1) \
             if location.line else location

@@ -81,7 +81,8 @@ class Peers(tuple):
             return values
         peers = cls(sorted(v for v in values if v is not None))
         peers.mean = sum(peers) / len(peers) if peers else math.nan
-        peers.std = math.sqrt(sum((p - peers.mean) ** 2 for p in peers) / len(peers)) if peers else 0.0
+        # hypot scales as it sums: values near 1e300 do not overflow their squares
+        peers.std = math.hypot(*(p - peers.mean for p in peers)) / math.sqrt(len(peers)) if peers else 0.0
         return peers
 
 

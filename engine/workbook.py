@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
 from typing import Any
 
 import xlsxwriter
@@ -15,8 +16,10 @@ from .result import Result, _plain
 
 
 def _cell(value: Any) -> Any:
-    """A value as xlsxwriter can write it: its own types as they are, the rest (Decimal,
-    bytes, lists) as in the JSON result."""
+    """A value as xlsxwriter can write it: its own types as they are, infinities and NaN
+    as text, the rest (Decimal, bytes, lists) as in the JSON result."""
+    if isinstance(value, float) and not math.isfinite(value):  # as the table shows it, not a =1/0 formula
+        return str(value)
     if value is None or isinstance(value, (str, int, float, dt.date, dt.time, dt.timedelta)):
         return value
     value = _plain(value)
@@ -68,7 +71,7 @@ def workbook(result: Result) -> bytes:
         for c in (2, 3, 4, 5, 10, 11):
             value = rows[r - 5][c]
             if value is not None and k.unit in formats:
-                sheet.write(r, c, value, formats[k.unit])
+                sheet.write(r, c, _cell(value), formats[k.unit])
     row = table(sheet, row, [text["category"], text["score"], text["weight"]],
                 [[c.title, c.score, c.share] for c in result.categories],
                 [None, formats["score"], formats["percent"]])

@@ -506,3 +506,27 @@ def test_git_refs_are_never_options(tmp_path, capsys, ref):
 def test_shipped_rulesets_still_validate_and_test(capsys):
     assert main(["validate", str(ROOT / "rulesets")]) == 0
     assert main(["test", str(ROOT / "rulesets")]) == 0
+
+
+def test_huge_values_score_without_overflow(tmp_path, capsys):
+    """The fuzzer's find: peers of ±1e300 overflowed the squares of the standard deviation."""
+    from engine.score import Peers
+
+    peers = Peers.of([-1e300, 1e300, 3.0])
+    # mean 1; deviations about ±1e300 and 2: std = sqrt(2e600 / 3), that is 1e300 * sqrt(2/3)
+    assert peers.std == pytest.approx(1e300 * (2 / 3) ** 0.5)
+    assert Peers.of([1.0, 3.0]).std == pytest.approx(1.0)
+    path = write(tmp_path, ["a", "b", "c"])
+    (tmp_path / "v.csv").write_text("id,name,score\nA,a,-1e300\nB,b,1e300\nC,c,3\n")
+    code, out, _ = run(capsys, "run", str(path), "--format", "json")
+    assert code == 1 and len(json.loads(out)["entities"]) == 3
+
+
+def test_infinite_values_are_text_in_the_workbook_not_error_formulas(tmp_path, capsys):
+    """The fuzzer's find: 1e309 reads as inf, which xlsxwriter wrote as the formula =1/0."""
+    path = write(tmp_path, ["a", "b"])
+    (tmp_path / "v.csv").write_text("id,name,score\nA,a,1e309\nB,b,3\n")
+    assert run(capsys, "run", str(path), "--format", "xlsx", "--out", str(tmp_path / "o.xlsx"))[0] == 1
+    cells = [c for s in openpyxl.load_workbook(tmp_path / "o.xlsx") for r in s.iter_rows() for c in r]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert "inf" in {c.value for c in cells}  # the sample of A, as the table shows it
