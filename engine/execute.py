@@ -679,7 +679,7 @@ def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, li
         temporary = folder / f".{p.check.id}.csv.tmp"
         try:
             rows = failing_rows(p, executed, key.get(p.check.source, []))
-            rows.with_columns(_neutral(rows)).sink_csv(temporary)
+            rows.with_columns(formula_safe(rows)).sink_csv(temporary)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
@@ -687,7 +687,7 @@ def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, li
     return written
 
 
-def _neutral(rows: pl.LazyFrame) -> list[pl.Expr]:
+def formula_safe(rows: pl.LazyFrame) -> list[pl.Expr]:
     """Text columns with a value a spreadsheet would run as a formula (starting with = + -
     @ tab or carriage return) prefixed with an apostrophe, as OWASP advises for CSV."""
     from .safe import FORMULA_START

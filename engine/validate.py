@@ -603,7 +603,7 @@ class _Builder:
                 if source.columns is not None and own not in source.columns:
                     self.problem(self.doc.at(path + ("on",)), "unknown-column",
                                  f"join: source `{source.name}` declares no column `{own}`",
-                                 did_you_mean(own, source.columns))
+                                 self.did_you_mean(own, source.columns))
                 other = sources.get(join.source)
                 self.key_types(source, own, other, theirs, self.doc.at(path + ("on",)), "join")
         unordered = [s for s in [*source.compute, *source.joins] if s not in source.steps()]

@@ -674,6 +674,8 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
     """Every failing row of each rule to FOLDER/<check>.csv, written by the engine."""
     import os
 
+    from ..execute import formula_safe
+
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for p in plans:
@@ -683,7 +685,8 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
         target, temporary = folder / f"{p.check.id}.csv", folder / f".{p.check.id}.csv.tmp"
         try:
             remote.queries += 1
-            pl.from_arrow(failing_rows(remote, p.check.id, columns).to_pyarrow()).write_csv(temporary)
+            rows = pl.from_arrow(failing_rows(remote, p.check.id, columns).to_pyarrow())
+            rows.with_columns(formula_safe(rows.lazy())).write_csv(temporary)  # as OWASP advises
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
