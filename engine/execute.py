@@ -126,7 +126,11 @@ def _workbook_guard(source: Source, path: Path) -> None:
     Excel saved with it (a workbook written by a script), which would read as empty."""
     import zipfile
 
-    limit = int(os.environ.get(XLSX_LIMIT) or XLSX_MB)
+    try:
+        limit = int(os.environ.get(XLSX_LIMIT) or XLSX_MB)
+    except ValueError:
+        raise AssessError(Problem(source.location, "xlsx-too-large",
+                                  f"{XLSX_LIMIT}={os.environ[XLSX_LIMIT]}: not a whole number of megabytes")) from None
     try:
         with zipfile.ZipFile(path) as book:
             size = sum(i.file_size for i in book.infolist())
@@ -153,7 +157,7 @@ def _uncached_formula(sheet: bytes) -> str | None:
     for match in _FORMULA.finditer(sheet):
         start, end = sheet.rfind(b"<c ", 0, match.start()), sheet.find(b"</c>", match.end())
         cell = sheet[start:end]
-        if not re.search(rb"<v>[^<]", cell):
+        if b"<v>" not in cell:  # `<v />` (a script's workbook) or none; Excel saves `<v></v>` for ""
             ref = re.search(rb'\br="([A-Z]+[0-9]+)"', cell)
             return ref.group(1).decode() if ref else "?"
     return None

@@ -64,7 +64,8 @@ def _jsonable(value: Any) -> Any:
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
     """`pattern` as JSON Schema means it: `$` is the end of the text. Python's `$` also
     matches before a final newline, so `"name\n"` would pass `^[a-z]+$` (and become a file name)."""
-    if isinstance(instance, str) and not re.search(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern,
+    strict = pattern.endswith("$") and not pattern.endswith("\\$")
+    if isinstance(instance, str) and not re.search(pattern[:-1] + r"\Z" if strict else pattern,
                                                    instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
