@@ -10,9 +10,7 @@ subset. Sizes are bounded: an expression cannot be long, deep or carry huge lite
 from __future__ import annotations
 
 import ast
-import io
 import operator
-import tokenize
 import unicodedata
 import warnings
 from typing import Callable
@@ -62,6 +60,9 @@ def _at(location: Location, node: ast.AST | None) -> Location:
 def _folded_names(source: str, location: Location) -> None:
     """Python reads the name `ｓ` as `s` (NFKC): say so rather than guess. Text in quotes
     is data and keeps its full-width letters."""
+    import io
+    import tokenize  # only for text that is not ASCII: a few milliseconds off every start
+
     try:
         tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME]
     except (tokenize.TokenError, SyntaxError):
