@@ -440,16 +440,17 @@ def test_nan_params_are_refused_on_the_command_line(tmp_path, capsys):
         assert code == 2 and "[param-type]" in err
 
 
-def test_durations_out_of_range(tmp_path, capsys):
+@pytest.mark.parametrize("engine", ["auto", "duckdb"])
+def test_durations_out_of_range(tmp_path, capsys, engine):
     ruleset = ("ruleset: x\nsources: {t: {path: t.csv, columns: {d: date, n: int}}}\n"
                "measures: {late: {source: t, count: true, where: \"d + days(%s) > date('2025-06-01')\"}}\n"
                "kpis: {k: {formula: late, target: 1, category: c}}\ncategories: {c: {}}\n")
     (tmp_path / "t.csv").write_text("d,n\n2025-01-01,200000000\n2025-01-01,365\n2025-01-01,1\n")
     (tmp_path / "r.yaml").write_text(ruleset % "200000000")
-    code, _, err = run(capsys, "run", str(tmp_path / "r.yaml"))
+    code, _, err = run(capsys, "run", str(tmp_path / "r.yaml"), "--engine", engine)
     assert code == 2 and "r.yaml:3:" in err and "out of range" in err
     (tmp_path / "r.yaml").write_text(ruleset % "n")
-    code, out, _ = run(capsys, "run", str(tmp_path / "r.yaml"), "--format", "json")
+    code, out, _ = run(capsys, "run", str(tmp_path / "r.yaml"), "--format", "json", "--engine", engine)
     # 2025-01-01 + 365 days is after June; + 1 day is not; 200,000,000 days is no date: not counted
     assert code == 0 and json.loads(out)["kpis"][0]["value"] == 1
 

@@ -61,9 +61,14 @@ def _text(x: Value) -> ir.StringValue:
 
 
 def _interval(unit: str) -> Callable[[Value], Any]:
+    from ..functions import MAX_DAYS
+
+    limit = MAX_DAYS * {"days": 1, "hours": 24, "minutes": 24 * 60}[unit]
+
     def make(n: Value) -> Any:
-        if isinstance(n, ir.Value):
-            return n.cast("int64").as_interval(unit)
+        if isinstance(n, ir.Value):  # beyond the range: null, as on Polars, not an engine error
+            n = n.cast("int64")
+            return _when(n.abs() <= limit, n, ibis.null("int64")).as_interval(unit)
         return ibis.interval(**{unit: int(n)})
     return make
 
