@@ -728,7 +728,7 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
     """Each file source's table: in the database of a URL by its `table:` or file name;
     else its file read by the engine (UTF-8 CSV and Parquet directly, other encodings and
     XLSX through Polars first)."""
-    from ..execute import _csv_text, scan
+    from ..execute import _csv_header, _csv_text, _unique_header, scan
 
     out, paths = {}, {}
     problems = []
@@ -745,6 +745,8 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
             path = paths[name] = locate(source)
             declared = {c: SQL_TYPES["string" if t in ("date", "datetime") else t]
                         for c, t in (source.columns or {}).items() if c not in source.borrowed}
+            if path.suffix.lower() == ".csv" and _csv_text(source, path) is None:  # as `scan` does for Polars
+                _unique_header(source, path, _csv_header(path, None))
             if path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "duckdb":
                 header = pl.read_csv(path, n_rows=0).columns
                 out[name] = con.read_csv(path, table_name=f"assess_{name}",
