@@ -486,7 +486,8 @@ def parser() -> argparse.ArgumentParser:
 
     t = _command(sub, "test", "run the rulesets' own test cases (exit 1 if one fails)",
                  "runs the rulesets' own test cases (a `tests:` section, or `NAME.tests.yaml` beside "
-                 "`NAME.yaml`) and reports each like pytest")
+                 "`NAME.yaml`) and reports each like pytest; a tests file's `ruleset:` and `data:` must "
+                 "lie under its folder (or an `--allow-path` DIR)")
     t.add_argument("paths", nargs="+", metavar="PATH", help="rulesets, NAME.tests.yaml files or folders")
     t.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="also let a tests file name a ruleset or data under DIR (by default: its own folder)")
@@ -611,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     except AssessError as exc:
         for problem in exc.problems:
-            print(printable(problem), file=sys.stderr)
+            print(problem, file=sys.stderr)
         return 2
     except UsageError as exc:
         print(printable(f"assess: {exc}"), file=sys.stderr)

@@ -32,9 +32,11 @@ class Problem:
     excerpt: str = ""  # the offending line and a caret under the spot, for syntax errors
 
     def __str__(self) -> str:
+        """One line (and the excerpt's), printable: a value quoted from the data or the
+        ruleset shows its control characters escaped, never sends them to a terminal."""
         hint = f" ({self.hint})" if self.hint else ""
-        excerpt = f"\n{self.excerpt}" if self.excerpt else ""
-        return f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}{excerpt}"
+        excerpt = "".join(f"\n{printable(line)}" for line in self.excerpt.split("\n")) if self.excerpt else ""
+        return printable(f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}") + excerpt
 
 
 class AssessError(Exception):
@@ -77,7 +79,7 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
     """Problems of several files as text, json, github annotations, junit or sarif."""
     problems = [p for ps in found.values() for p in ps]
     if fmt == "text":
-        return "".join(f"{printable(p)}\n" for p in problems)
+        return "".join(f"{p}\n" for p in problems)
     if fmt == "github":  # workflow commands: annotations on the pull request's files
         def clean(text: str) -> str:
             return printable(text, lines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -109,7 +111,7 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
         cases = []
         for file, ps in found.items():
             errors = [p for p in ps if p.severity == "error"]
-            body = escape("\n".join(printable(p) for p in ps), quote=False)
+            body = escape("\n".join(map(str, ps)), quote=False)
             inner = f'<failure message="{len(errors)} error(s)">{body}</failure>' if errors else \
                 (f"<system-out>{body}</system-out>" if ps else "")
             cases.append(f'<testcase classname="assess.validate" name="{escape(printable(file))}">{inner}</testcase>')
