@@ -174,7 +174,9 @@ def _text(value: Any) -> Text:
 
 def _number(value: Any, default: float) -> float:
     """A number from checked data; a wrong type (already a schema problem) gives the default."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    # .inf and .nan too (refused by _non_finite): int(.inf) would stop the checks short
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) else default
 
 
 def _optional(value: Any) -> float | None:

@@ -533,3 +533,13 @@ def test_infinite_values_are_text_in_the_workbook_not_error_formulas(tmp_path, c
     cells = [c for s in openpyxl.load_workbook(tmp_path / "o.xlsx") for r in s.iter_rows() for c in r]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     assert "inf" in {c.value for c in cells}  # the sample of A, as the table shows it
+
+
+def test_infinite_settings_are_located_errors(tmp_path, capsys):
+    """The fuzzer's find: `samples: .inf` stopped validation with an OverflowError."""
+    (tmp_path / "r.yaml").write_text("ruleset: x\nsettings: {samples: .inf, near_margin: .nan}\n"
+                                     "sources: {t: {path: t.csv, columns: {a: int}}}\n"
+                                     "measures: {m: {source: t, count: true}}\n"
+                                     "kpis: {k: {formula: m, target: 1, category: c}}\ncategories: {c: {}}\n")
+    code, out, _ = run(capsys, "validate", str(tmp_path / "r.yaml"))
+    assert code == 1 and "settings.samples" in out and "settings.near_margin" in out and out.count("[number]") == 2
