@@ -45,7 +45,7 @@ class Suite:
 
     ruleset: Path
     file: Path  # where the cases are written
-    cases: list[tuple[dict[str, Any], Location]]
+    cases: list[tuple[dict[str, Any], Location, Location]]  # each case, where it and its `data:` stand
 
 
 def _tests_schema() -> dict[str, Any]:
@@ -56,21 +56,33 @@ def _tests_schema() -> dict[str, Any]:
             "$defs": schema["$defs"]}
 
 
-def _cases(doc: Document, key: str) -> list[tuple[dict[str, Any], Location]]:
+def _cases(doc: Document, key: str) -> list[tuple[dict[str, Any], Location, Location]]:
     raw = doc.data.get(key) or []
-    return [(case, doc.at((key, i))) for i, case in enumerate(raw) if isinstance(case, dict)]
+    return [(case, doc.at((key, i)), doc.at((key, i, "data"))) for i, case in enumerate(raw)
+            if isinstance(case, dict)]
 
 
-def _tests_file(file: Path) -> Suite:
+def held(path: Path, folder: Path, allow: tuple[Path, ...], where: Location, what: str) -> Path:
+    """``path`` (relative to ``folder``) when it lies under ``folder`` or an allowed root,
+    as `run` holds a ruleset's sources; else a located error. A symlink counts where it points."""
+    target = (folder / path).resolve()
+    if not any(target.is_relative_to(root.resolve()) for root in (folder, *allow)):
+        raise AssessError(Problem(where, "path-outside", f"{what} {path} lies outside {folder}",
+                                  "keep it beside the tests file, or add a root with --allow-path DIR"))
+    return target
+
+
+def _tests_file(file: Path, allow: tuple[Path, ...] = ()) -> Suite:
     doc = load_file(file)
     problems = list(schema_problems(doc, _tests_schema))
     if problems:
         raise AssessError(problems)
-    target = file.parent / doc.data.get("ruleset", file.name.rsplit(".tests.", 1)[0] + ".yaml")
+    target = held(Path(doc.data.get("ruleset", file.name.rsplit(".tests.", 1)[0] + ".yaml")), file.parent,
+                  allow, doc.at(("ruleset",)), "ruleset")
     return Suite(target, file, _cases(doc, "cases"))
 
 
-def suites(paths: list[Path]) -> Iterator[Suite]:
+def suites(paths: list[Path], allow: tuple[Path, ...] = ()) -> Iterator[Suite]:
     """The test suites of the rulesets in files and folders: each ruleset's `tests:`
     section and its sibling NAME.tests.yaml (or a tests file given directly)."""
     files = [f for p in paths for f in (sorted(p.rglob("*.y*ml")) if p.is_dir() else [p])]
@@ -83,7 +95,7 @@ def suites(paths: list[Path]) -> Iterator[Suite]:
         if isinstance(doc.data, dict) and doc.data.get("tests"):
             yield Suite(file, file, _cases(doc, "tests"))
     for file in dict.fromkeys(tests_files):  # each once, in order
-        yield _tests_file(file)
+        yield _tests_file(file, allow)
 
 
 def write_tables(ruleset: Ruleset, tables: dict[str, list[dict[str, Any]]], folder: Path,
@@ -178,18 +190,21 @@ def compare(expect: dict[str, Any], result: Result, tolerance: float) -> Iterato
                 yield from differ(f"entities.{entity}.{name}", value, getattr(entities[entity], name))
 
 
-def run_case(suite: Suite, case: dict[str, Any], where: Location) -> Outcome:
+def run_case(suite: Suite, case: dict[str, Any], where: Location, data_at: Location,
+             allow: tuple[Path, ...] = ()) -> Outcome:
+    """One case, held to the roots `run` has: the ruleset's sources under its folder,
+    the case's `data:` under the tests file's folder (or an allowed one)."""
     outcome = Outcome(str(suite.file), case.get("name", "?"))
     params = {k: v.isoformat() if isinstance(v, dt.date) else str(v) for k, v in case.get("params", {}).items()}
     try:
-        ruleset = load_ruleset(suite.ruleset)
+        ruleset = load_ruleset(suite.ruleset, allow)
         with tempfile.TemporaryDirectory(prefix="assess-test-") as tmp:
             if "data" in case:
-                folder = (suite.file.parent / case["data"]).resolve()
+                folder = held(Path(str(case["data"])), suite.file.parent, allow, data_at, "data")
             else:
                 folder = Path(tmp)
                 write_tables(ruleset, case.get("tables", {}), folder, where)
-            result = assess(suite.ruleset, folder, params)
+            result = assess(suite.ruleset, folder, params, allow=allow)
     except AssessError as exc:
         outcome.error = "\n".join(str(p) for p in exc.problems)
         return outcome
@@ -197,8 +212,8 @@ def run_case(suite: Suite, case: dict[str, Any], where: Location) -> Outcome:
     return outcome
 
 
-def run(paths: list[Path]) -> Iterator[Outcome]:
+def run(paths: list[Path], allow: tuple[Path, ...] = ()) -> Iterator[Outcome]:
     """Each case's outcome, as soon as it has run."""
-    for suite in suites(paths):
-        for case, where in suite.cases:
-            yield run_case(suite, case, where)
+    for suite in suites(paths, allow):
+        for case, where, data_at in suite.cases:
+            yield run_case(suite, case, where, data_at, allow)

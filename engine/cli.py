@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -18,6 +19,7 @@ from typing import Any, Callable, Sequence
 from . import __version__
 from .errors import AssessError, Problem
 from .render import FORMATS
+from .safe import printable
 
 RULESET_SUFFIXES = (".yaml", ".yml")
 # the format `run --out FILE` writes when --format is not given, by FILE's extension
@@ -27,20 +29,34 @@ OUT_FORMATS = {".json": "json", ".md": "md", ".html": "html", ".htm": "html", ".
 
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write through a temporary file in the same folder and rename, so a failure or
-    Ctrl-C never leaves a half-written report behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    Ctrl-C never leaves a half-written report behind. Only a regular file (or a new path)
+    is replaced so: a device or a pipe (/dev/null, a FIFO) is written into, never renamed
+    over; a folder is refused."""
+    binary = isinstance(text, bytes)
+    mode, options = ("wb", {}) if binary else ("w", {"encoding": "utf-8", "newline": ""})
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name, e.g. {path / 'report'}")
     try:
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w", **({} if isinstance(text, bytes) else
-                       {"encoding": "utf-8", "newline": ""})) as f:
+        if path.exists() and not path.is_file():
+            with open(path, mode, **options) as f:
+                f.write(text)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # a read-only folder, a full disk, a device that refuses
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, mode, **options) as f:
             f.write(text)
         # a report is for sharing: the mode a new file gets here, not mkstemp's 0600
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 
@@ -113,6 +129,10 @@ def _progress() -> tuple[Callable[[str], None], Callable[[], None]]:
     return (lambda step: status.update(step)), status.stop
 
 
+def _warn(message: str) -> None:
+    print(printable(f"assess: warning: {message}"), file=sys.stderr)
+
+
 def only(result: Any, entity: str) -> None:
     """Keep one entity (by id or name) in the result, and the actions for it."""
     from .errors import did_you_mean
@@ -168,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             only(result, args.entity)
         if history is not None:
             from .history import compare_with_last
-            compare_with_last(result, history)
+            compare_with_last(result, history, _warn)
         update("rendering")
         color = args.out is None and sys.stdout.isatty()
         text = render(result, args.format, color=color)
@@ -192,15 +212,15 @@ def cmd_history(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder")
-    table = runs(folder, args.ruleset)
+    table = runs(folder, args.ruleset, _warn)
     if table.is_empty():
         print("no runs recorded", file=sys.stderr)
         return 0
     for row in table.iter_rows(named=True):
         total = "n/a" if row["total"] is None else f"{row['total']:.1f}"
-        print(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  "
-              f"period {period(row['params']) or 'none'}  score {total}  "
-              f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities")
+        print(printable(f"{row['run']}  {row['at']:%Y-%m-%d %H:%M:%S}  {row['ruleset']}  "
+                        f"period {period(row['params']) or 'none'}  score {total}  "
+                        f"grade {row['grade']}  {row['kpis']} KPIs  {row['entities']} entities"))
     return 0
 
 
@@ -211,11 +231,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
     outcomes = []
-    for o in run([Path(p) for p in args.paths]):  # each printed as soon as it has run
+    for o in run([Path(p) for p in args.paths], tuple(map(Path, args.allow_path))):  # each printed as soon as it has run
         outcomes.append(o)
-        print(f"{o.file}::{o.name} {'PASSED' if o.passed else 'ERROR' if o.error else 'FAILED'}")
+        print(printable(f"{o.file}::{o.name} {'PASSED' if o.passed else 'ERROR' if o.error else 'FAILED'}"))
         for line in ([o.error] if o.error else []) + o.failures:
-            print("    " + line.replace("\n", "\n    "))
+            print("    " + "\n    ".join(map(printable, line.split("\n"))))
     failed = sum(not o.passed for o in outcomes)
     print(f"{len(outcomes) - failed} passed, {failed} failed" if outcomes else "no test cases found",
           file=sys.stderr)
@@ -239,7 +259,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.entity is not None:
         only(result, args.entity)  # by id or name, with a did-you-mean
         entity = result.entities[0].id
-    sys.stdout.write(explain(plan, executed, result, args.kpi, entity))
+    sys.stdout.write(printable(explain(plan, executed, result, args.kpi, entity), lines=True))
     return 0
 
 
@@ -473,8 +493,11 @@ def parser() -> argparse.ArgumentParser:
 
     t = _command(sub, "test", "run the rulesets' own test cases (exit 1 if one fails)",
                  "runs the rulesets' own test cases (a `tests:` section, or `NAME.tests.yaml` beside "
-                 "`NAME.yaml`) and reports each like pytest")
+                 "`NAME.yaml`) and reports each like pytest; a tests file's `ruleset:` and `data:` must "
+                 "lie under its folder (or an `--allow-path` DIR)")
     t.add_argument("paths", nargs="+", metavar="PATH", help="rulesets, NAME.tests.yaml files or folders")
+    t.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="also let a tests file name a ruleset or data under DIR (by default: its own folder)")
     t.set_defaults(func=cmd_test)
 
     f2 = _command(sub, "diff", "what a ruleset change does: rules, then scores, grades, ranks and actions on the data",
@@ -567,8 +590,21 @@ def commands() -> str:
     return "\n".join(rows)
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI job cancelled, a container stopped): unwinds like Ctrl-C, so a
+    report half written is removed and the previous one kept."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave the signal to whoever runs us
+        previous = None
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
@@ -578,12 +614,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # point stdout at nothing so the interpreter's last flush does not complain
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return PIPE_CLOSED
+    except Terminated:
+        print("assess: terminated", file=sys.stderr)
+        return 143
     except AssessError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
     except UsageError as exc:
-        print(f"assess: {exc}", file=sys.stderr)
+        print(printable(f"assess: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("assess: interrupted", file=sys.stderr)
@@ -591,9 +630,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get("ASSESS_DEBUG"):
             traceback.print_exc()
-        print(f"assess: internal error: {type(exc).__name__}: {exc} "
-              "(set ASSESS_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(printable(f"assess: internal error: {type(exc).__name__}: {exc} "
+                        "(set ASSESS_DEBUG=1 for the traceback)"), file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 
 from .render import score, show
 from .result import Result
+from .safe import markdown, printable
 
 @dataclass
 class Change:
@@ -75,12 +76,12 @@ def data_changes(base: Result, head: Result) -> list[str]:
 
 def render_diff(name: str, change: Change, fmt: str) -> str:
     if fmt == "md":
-        parts = [f"### `assess diff` {name}", ""]
-        parts += ["**Rules**", ""] + ([f"- {line}" for line in change.rules] or ["- no change"])
-        parts += ["", "**On the data**", ""] + ([f"- {line}" for line in change.data] or ["- no change"])
+        parts = [f"### `assess diff` {markdown(name)}", ""]
+        parts += ["**Rules**", ""] + ([f"- {markdown(line)}" for line in change.rules] or ["- no change"])
+        parts += ["", "**On the data**", ""] + ([f"- {markdown(line)}" for line in change.data] or ["- no change"])
         return "\n".join(parts) + "\n"
-    parts = [f"rules of {name}:"] + [f"  {line}" for line in change.rules or ["no change"]]
-    parts += ["on the data:"] + [f"  {line}" for line in change.data or ["no change"]]
+    parts = [f"rules of {printable(name)}:"] + [f"  {printable(line)}" for line in change.rules or ["no change"]]
+    parts += ["on the data:"] + [f"  {printable(line)}" for line in change.data or ["no change"]]
     return "\n".join(parts) + "\n"
 
 
@@ -111,15 +112,20 @@ def added(head: Path, data: Path | None, ref: str) -> Change:
 
 
 def from_git(ref: str, head: Path) -> str | None:
-    """The text of ``head`` as it was at ``ref``; None when it was not there (added since)."""
+    """The text of ``head`` as it was at ``ref``; None when it was not there (added since).
+    A ref is never read as an option of git (`--output=FILE` would write a file): one
+    starting with `-` is refused, and the options end before it."""
     import subprocess
+
+    if ref.startswith("-"):
+        raise ValueError(f"--git {ref}: a git ref does not start with `-`")
 
     top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=head.parent, capture_output=True,
                          text=True)
     if top.returncode:
         raise ValueError(f"{head} is not in a git repository")
     path = head.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()
-    shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=top.stdout.strip(),
+    shown = subprocess.run(["git", "show", "--end-of-options", f"{ref}:{path}"], cwd=top.stdout.strip(),
                            capture_output=True, text=True)
     if shown.returncode:
         # a ref that exists without the file: the ruleset is new, not an error

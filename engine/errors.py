@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from html import escape  # not xml.sax.saxutils: it imports urllib and http (20 ms a start)
 from typing import Iterable
 
+from .safe import printable
+
 
 @dataclass(frozen=True)
 class Location:
@@ -30,9 +32,11 @@ class Problem:
     excerpt: str = ""  # the offending line and a caret under the spot, for syntax errors
 
     def __str__(self) -> str:
+        """One line (and the excerpt's), printable: a value quoted from the data or the
+        ruleset shows its control characters escaped, never sends them to a terminal."""
         hint = f" ({self.hint})" if self.hint else ""
-        excerpt = f"\n{self.excerpt}" if self.excerpt else ""
-        return f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}{excerpt}"
+        excerpt = "".join(f"\n{printable(line)}" for line in self.excerpt.split("\n")) if self.excerpt else ""
+        return printable(f"{self.location}: {self.severity} [{self.rule}] {self.message}{hint}") + excerpt
 
 
 class AssessError(Exception):
@@ -43,14 +47,32 @@ class AssessError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+MAX_NAME = 100  # longer names get no suggestion: comparing two is quadratic in their length
+MAX_CHOICES = 1_000  # compared with each name, at most: a suggestion costs milliseconds, not seconds
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    if len(name) > MAX_NAME:
+        return None
+    close = difflib.get_close_matches(name, [c for c, _ in zip(choices, range(MAX_CHOICES))], n=1, cutoff=0.6)
     return close[0] if close else None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     close = closest(name, choices)
     return f"did you mean `{close}`?" if close else ""
+
+
+@dataclass
+class Suggestions:
+    """:func:`did_you_mean` with a budget: a ruleset with thousands of unknown names among
+    thousands of known ones gets the first suggestions, in seconds, not all in minutes."""
+
+    left: int = 20
+
+    def __call__(self, name: str, choices: Iterable[str]) -> str:
+        self.left -= 1
+        return did_you_mean(name, choices) if self.left >= 0 else ""
 
 
 def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
@@ -60,7 +82,7 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
         return "".join(f"{p}\n" for p in problems)
     if fmt == "github":  # workflow commands: annotations on the pull request's files
         def clean(text: str) -> str:
-            return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return printable(text, lines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
         def prop(text: str) -> str:  # a property value also ends at , and :
             return clean(text).replace(":", "%3A").replace(",", "%2C")
@@ -89,10 +111,10 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
         cases = []
         for file, ps in found.items():
             errors = [p for p in ps if p.severity == "error"]
-            body = escape("\n".join(str(p) for p in ps), quote=False)
+            body = escape("\n".join(map(str, ps)), quote=False)
             inner = f'<failure message="{len(errors)} error(s)">{body}</failure>' if errors else \
                 (f"<system-out>{body}</system-out>" if ps else "")
-            cases.append(f'<testcase classname="assess.validate" name="{escape(file)}">{inner}</testcase>')
+            cases.append(f'<testcase classname="assess.validate" name="{escape(printable(file))}">{inner}</testcase>')
         failures = sum(any(p.severity == "error" for p in ps) for ps in found.values())
         return ('<?xml version="1.0" encoding="UTF-8"?>\n'
                 f'<testsuite name="assess validate" tests="{len(found)}" failures="{failures}">\n'

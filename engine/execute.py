@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -95,18 +96,71 @@ def _csv_text(source: Source, path: Path) -> bytes | None:
                                   "save it as UTF-8 or set `encoding:` on the source")) from None
 
 
-def _unique_header(source: Source, path: Path, text: bytes | None) -> None:
-    """Two columns with one name would make every use of it ambiguous: refuse them."""
+def _csv_header(path: Path, text: bytes | None) -> list[str]:
     import csv
 
     first = (text.decode("utf-8") if text is not None else
              path.open(encoding="utf-8-sig", errors="replace").readline()).splitlines()[:1]
-    names = next(csv.reader(first), []) if first else []
-    twice = sorted({n for n in names if names.count(n) > 1})
+    return next(csv.reader(first), []) if first else []
+
+
+def _unique_header(source: Source, path: Path, names: list[Any]) -> None:
+    """Two columns with one name would make every use of it ambiguous: refuse them."""
+    names = [str(n) for n in names]
+    seen: set[str] = set()
+    twice = sorted({n for n in names if n in seen or seen.add(n)})  # one pass: 100,000 columns are fine
     if twice:
         raise AssessError(Problem(source.location, "duplicate-column",
                                   f"source `{source.name}`: {path.name} has the column "
                                   f"`{twice[0]}` more than once", "rename or remove the copies"))
+
+
+XLSX_LIMIT = "ASSESS_MAX_XLSX_MB"  # the environment variable that raises the limit
+XLSX_MB = 256  # megabytes a workbook may unpack to, by default
+_FORMULA = re.compile(rb"<f[ >/]")
+
+
+def _workbook_guard(source: Source, path: Path) -> None:
+    """Before a workbook is read: its unpacked size (from the zip directory) under the
+    limit, so a small file cannot unpack to gigabytes; and no formula without the value
+    Excel saved with it (a workbook written by a script), which would read as empty."""
+    import zipfile
+
+    try:
+        limit = int(os.environ.get(XLSX_LIMIT) or XLSX_MB)
+    except ValueError:
+        raise AssessError(Problem(source.location, "xlsx-too-large",
+                                  f"{XLSX_LIMIT}={os.environ[XLSX_LIMIT]}: not a whole number of megabytes")) from None
+    try:
+        with zipfile.ZipFile(path) as book:
+            size = sum(i.file_size for i in book.infolist())
+            if size > limit * 1_000_000:
+                raise AssessError(Problem(source.location, "xlsx-too-large",
+                                          f"source `{source.name}`: {path.name} unpacks to {size / 1e6:,.0f} MB, "
+                                          f"more than the limit of {limit:,} MB",
+                                          f"set {XLSX_LIMIT} to raise it, or export the sheet to CSV or Parquet"))
+            for name in book.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    cell = _uncached_formula(book.read(name))
+                    if cell:
+                        raise AssessError(Problem(source.location, "xlsx-formula",
+                                                  f"source `{source.name}`: cell {cell} of {path.name} holds a "
+                                                  "formula with no saved value, which would read as empty",
+                                                  "open and save the workbook in Excel, or export it to CSV"))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise AssessError(Problem(source.location, "unreadable",
+                                  f"source `{source.name}`: {path.name} is not an XLSX workbook ({exc})")) from None
+
+
+def _uncached_formula(sheet: bytes) -> str | None:
+    """The reference of the first formula cell without a saved value, or None."""
+    for match in _FORMULA.finditer(sheet):
+        start, end = sheet.rfind(b"<c ", 0, match.start()), sheet.find(b"</c>", match.end())
+        cell = sheet[start:end]
+        if b"<v>" not in cell:  # `<v />` (a script's workbook) or none; Excel saves `<v></v>` for ""
+            ref = re.search(rb'\br="([A-Z]+[0-9]+)"', cell)
+            return ref.group(1).decode() if ref else "?"
+    return None
 
 
 def scan(source: Source, path: Path) -> pl.LazyFrame:
@@ -116,7 +170,7 @@ def scan(source: Source, path: Path) -> pl.LazyFrame:
     try:
         if suffix == ".csv":
             text = _csv_text(source, path)
-            _unique_header(source, path, text)
+            _unique_header(source, path, _csv_header(path, text))
             data = path if text is None else io.BytesIO(text)
             header = pl.read_csv(data, n_rows=0, encoding="utf8-lossy").columns
             options: dict[str, Any] = dict(
@@ -131,8 +185,12 @@ def scan(source: Source, path: Path) -> pl.LazyFrame:
         if suffix == ".parquet":
             return pl.scan_parquet(path)
         if suffix in (".xlsx", ".xls"):
-            frame = pl.read_excel(path, sheet_name=source.sheet) if source.sheet else pl.read_excel(path)
-            return frame.lazy()
+            if suffix == ".xlsx":
+                _workbook_guard(source, path)
+            sheet = {"sheet_name": source.sheet} if source.sheet else {}
+            header = pl.read_excel(path, has_header=False, read_options={"n_rows": 1}, **sheet)
+            _unique_header(source, path, list(header.row(0)) if header.height else [])
+            return pl.read_excel(path, **sheet).lazy()
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise AssessError(Problem(source.location, "unreadable",
                                   f"source `{source.name}`: cannot read {path.name}: {_first_line(exc)}")) from None
@@ -171,6 +229,8 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
     strictly as ISO 8601 (a malformed one is an error naming it, not a silent null);
     datetimes with a time zone become UTC, so every datetime compares with every other."""
     name = column.meta.output_name()
+    if kind in ("date", "datetime") and have == pl.String:  # a year Python cannot hold fails the parse
+        column = pl.when(_year_ok(column)).then(column).otherwise(pl.lit("year out of range"))
     if kind == "date":
         if have == pl.Date:
             return None
@@ -189,6 +249,12 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
     return None if have == TYPES[kind] else column.cast(TYPES[kind]).alias(name)
 
 
+def _year_ok(text: pl.Expr) -> pl.Expr:
+    """A text date whose year is one of 1 to 9999, the years Python, JSON and Excel know
+    (Polars reads 0000-01-01 and 10000-01-01 too, and every report would fail on them)."""
+    return text.is_null() | (text.str.contains(r"^[0-9]{4}-") & ~text.str.starts_with("0000"))
+
+
 def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
     """The first value of a declared date or datetime column that is not ISO 8601, with
     its row, to put in the error instead of the parser's words."""
@@ -198,8 +264,8 @@ def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
         return None
     text = frame.select(pl.int_range(pl.len()).alias("__row__"), *(pl.col(c).cast(pl.String) for c in temporal))
     for c in temporal:
-        wrong = ~pl.col(c).str.contains(ISO_DATETIME) if source.columns[c] == "datetime" else \
-            pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_null()
+        wrong = ~_year_ok(pl.col(c)) | (~pl.col(c).str.contains(ISO_DATETIME) if source.columns[c] == "datetime" else
+                                        pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_null())
         try:
             bad = text.filter(pl.col(c).is_not_null() & wrong).head(1).collect()
         except pl.exceptions.PolarsError:
@@ -616,12 +682,23 @@ def write_evidence(plans: list[CheckPlan], executed: Executed, key: dict[str, li
         target = folder / f"{p.check.id}.csv"
         temporary = folder / f".{p.check.id}.csv.tmp"
         try:
-            failing_rows(p, executed, key.get(p.check.source, [])).sink_csv(temporary)
+            rows = failing_rows(p, executed, key.get(p.check.source, []))
+            rows.with_columns(formula_safe(rows)).sink_csv(temporary)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
         written.append(target)
     return written
+
+
+def formula_safe(rows: pl.LazyFrame) -> list[pl.Expr]:
+    """Text columns with a value a spreadsheet would run as a formula (starting with = + -
+    @ tab or carriage return) prefixed with an apostrophe, as OWASP advises for CSV."""
+    from .safe import FORMULA_START
+
+    starts = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_START) + "]"
+    return [pl.when(pl.col(c).str.contains(starts)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+            for c, t in rows.collect_schema().items() if t == pl.String]
 
 
 def source_rows(executed: Executed, name: str) -> int:

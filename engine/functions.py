@@ -126,20 +126,34 @@ def month(pl: ModuleType, d: Value) -> Any:
     return _e(pl, d).dt.month()
 
 
+MAX_DAYS = 3_660_000  # about 10,000 years: a duration beyond would wrap around in microseconds
+
+
+def _duration(pl: ModuleType, n: Value, unit: str, per_day: int) -> Any:
+    """A duration of ``n`` units; beyond MAX_DAYS an error for a number written out, null
+    for a column's value (never a count that wrapped around)."""
+    limit = MAX_DAYS * per_day
+    if not isinstance(n, pl.Expr):
+        if isinstance(n, (int, float)) and not -limit <= n <= limit:
+            raise ValueError(f"{unit}({n:g}) is out of range (at most {limit:,} {unit})")
+        return pl.duration(**{unit: _e(pl, n)})
+    return pl.when(n.abs() <= limit).then(pl.duration(**{unit: n}))
+
+
 def days(pl: ModuleType, n: Value) -> Any:
     """A duration of ``n`` days, to add to dates or compare with differences.
     ``resolved_at - opened_at <= days(3)``"""
-    return pl.duration(days=_e(pl, n))
+    return _duration(pl, n, "days", 1)
 
 
 def hours(pl: ModuleType, n: Value) -> Any:
     """A duration of ``n`` hours. ``first_response_at - opened_at <= hours(24)``"""
-    return pl.duration(hours=_e(pl, n))
+    return _duration(pl, n, "hours", 24)
 
 
 def minutes(pl: ModuleType, n: Value) -> Any:
     """A duration of ``n`` minutes. ``ended_at - started_at > minutes(30)``"""
-    return pl.duration(minutes=_e(pl, n))
+    return _duration(pl, n, "minutes", 24 * 60)
 
 
 def hours_between(pl: ModuleType, start: Value, end: Value) -> Any:

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -22,16 +23,38 @@ SCHEMA = {"run": pl.String, "at": pl.Datetime("us", "UTC"), "ruleset": pl.String
 OVERALL = ""  # the entity column of the overall scorecard's rows
 
 
-def _runs(directory: Path) -> pl.LazyFrame | None:
-    files = sorted(directory.glob("*/*.parquet"))
-    return pl.scan_parquet(files) if files else None
+Warn = Callable[[str], None]
 
 
-def previous(directory: Path, ruleset: str) -> pl.DataFrame | None:
-    """The rows of the latest run of ``ruleset``, or None when it never ran."""
+def _read(file: Path, warn: Warn) -> pl.DataFrame | None:
+    """One recorded run, or None with a warning naming the file when it is not one (a
+    corrupt file, a folder, another schema): one bad file must not stop every later run."""
+    if not file.is_file():
+        warn(f"{file}: skipped, not a file")
+        return None
+    try:
+        frame = pl.read_parquet(file)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        warn(f"{file}: skipped, not a readable run ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})")
+        return None
+    if dict(frame.schema) != SCHEMA:
+        warn(f"{file}: skipped, its columns are not those of a recorded run")
+        return None
+    return frame
+
+
+def _runs(directory: Path, warn: Warn) -> list[pl.DataFrame]:
+    return [f for f in (_read(p, warn) for p in sorted(directory.glob("*/*.parquet"))) if f is not None]
+
+
+def previous(directory: Path, ruleset: str, warn: Warn = lambda _: None) -> pl.DataFrame | None:
+    """The rows of the latest readable run of ``ruleset``, or None when it never ran."""
     folder = directory / ruleset
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    return pl.read_parquet(files[-1]) if files else None
+    for file in reversed(sorted(folder.glob("*.parquet")) if folder.is_dir() else []):
+        frame = _read(file, warn)
+        if frame is not None:
+            return frame
+    return None
 
 
 def period(params: str | None) -> str:
@@ -41,9 +64,9 @@ def period(params: str | None) -> str:
     return f"{start}..{end}" if start is not None and end is not None else ""
 
 
-def compare_with_last(result: Result, directory: Path) -> None:
+def compare_with_last(result: Result, directory: Path, warn: Warn = lambda _: None) -> None:
     """Set `since_last` on the total, each KPI and each entity from the previous run."""
-    last = previous(directory, result.ruleset)
+    last = previous(directory, result.ruleset, warn)
     if last is None or last.is_empty():
         return
     values = {(r["entity"], r["kpi"]): r for r in last.iter_rows(named=True)}
@@ -92,13 +115,14 @@ def append(result: Result, directory: Path, at: dt.datetime | None = None) -> Pa
     return target
 
 
-def runs(directory: Path, ruleset: str | None = None) -> pl.DataFrame:
+def runs(directory: Path, ruleset: str | None = None, warn: Warn = lambda _: None) -> pl.DataFrame:
     """One row per run, newest last: run, time, ruleset, params, total, grade, entities, KPIs."""
-    scan = _runs(directory)
-    if scan is None:
+    frames = _runs(directory, warn)
+    if not frames:
         return pl.DataFrame(schema={"run": pl.String, "at": pl.Datetime("us", "UTC"),
                                     "ruleset": pl.String, "params": pl.String, "total": pl.Float64,
                                     "grade": pl.String, "entities": pl.UInt32, "kpis": pl.UInt32})
+    scan = pl.concat(frames).lazy()
     if ruleset:
         scan = scan.filter(pl.col("ruleset") == ruleset)
     return (scan.group_by("run", "at", "ruleset")

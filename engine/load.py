@@ -17,6 +17,7 @@ from .errors import AssessError, Location, Problem
 
 Path_ = tuple[str | int, ...]
 MAX_NODES = 100_000
+MAX_DEPTH = 100  # nesting: a ruleset needs about 8; Python's recursion would give out near 1,000
 MAX_BYTES = 2_000_000
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 STR = "tag:yaml.org,2002:str"
@@ -61,12 +62,19 @@ class _Builder:
         self.budget = MAX_NODES
         self.problems: list[Problem] = []
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
+    def build(self, node: yaml.Node, path: Path_, open_: frozenset[int] = frozenset()) -> Any:
         self.budget -= 1
         if self.budget < 0:
             raise AssessError(Problem(_loc(self.doc.file, node), "yaml-too-large",
                                       f"the document expands to more than {MAX_NODES} nodes",
                                       "remove recursive or repeated aliases"))
+        if id(node) in open_:  # a: &a [*a]
+            raise AssessError(Problem(_loc(self.doc.file, node), "yaml-alias",
+                                      "an alias refers to the value that holds it, so it never ends",
+                                      "refer to another anchor, or write the value out"))
+        if len(path) > MAX_DEPTH:
+            raise AssessError(_too_deep(_loc(self.doc.file, node)))
+        open_ = open_ | {id(node)} if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) else open_
         where = _loc(self.doc.file, node)
         if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
             # point into the text, so an expression's column offsets land on the character
@@ -80,7 +88,12 @@ class _Builder:
             self.doc.spans[path] = (node.start_mark.index + quoted, node.end_mark.index - quoted)
         if isinstance(node, yaml.MappingNode):
             own = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
-            self.loader.flatten_mapping(node)  # applies YAML merge keys (<<)
+            try:
+                self.loader.flatten_mapping(node)  # applies YAML merge keys (<<)
+            except yaml.MarkedYAMLError as exc:  # `<<: 1`: a merge of something not a mapping
+                mark = exc.problem_mark or node.start_mark
+                raise AssessError(Problem(Location(self.doc.file, mark.line + 1, mark.column + 1), "yaml-merge",
+                                          str(exc.problem), "merge a mapping: <<: *anchor")) from None
             merged = len(node.value) - own  # merged pairs come first; explicit keys override them
             out: dict[str, Any] = {}
             for i, (key_node, value_node) in enumerate(node.value):
@@ -97,10 +110,10 @@ class _Builder:
                     continue
                 if i >= merged:
                     self.doc.keys[path + (key,)] = _loc(self.doc.file, key_node)
-                out[key] = self.build(value_node, path + (key,))
+                out[key] = self.build(value_node, path + (key,), open_)
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            return [self.build(item, path + (i,), open_) for i, item in enumerate(node.value)]
         return self.scalar(node)
 
     def key(self, node: yaml.Node) -> str:
@@ -142,6 +155,22 @@ def _caret(text: str, mark: yaml.Mark) -> str:
     return f"    {number}{shown}\n    {' ' * len(number)}{' ' * mark.column}^"
 
 
+def _too_deep(where: Location) -> Problem:
+    return Problem(where, "yaml-too-deep", f"values are nested more than {MAX_DEPTH} deep",
+                   "a ruleset needs a few levels; flatten the structure")
+
+
+def _deepest(text: str, file: str) -> Location:
+    """Where the nesting first goes past MAX_DEPTH, found from the parser's events (a
+    loop, not a recursion like composing)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        if depth > MAX_DEPTH:
+            return _loc(file, event)
+    return Location(file, 1, 1)
+
+
 def _compose(text: str) -> yaml.Node | None:
     fast = getattr(yaml, "CSafeLoader", None)  # libyaml, when PyYAML was built with it
     if fast is not None:
@@ -160,6 +189,8 @@ def load_text(text: str, file: str = "<string>") -> Document:
                                   f"the file is larger than {MAX_BYTES} bytes"))
     try:
         root = _compose(text)
+    except RecursionError:
+        raise AssessError(_too_deep(_deepest(text, file))) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)

@@ -240,11 +240,37 @@ def derived_params(params: dict[str, Any]) -> dict[str, Any]:
     if not (isinstance(start, dt.date) and isinstance(end, dt.date)) or end < start:
         return {}
     length = end - start + dt.timedelta(days=1)
-    previous_start = start - length
-    if start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
-        # whole months: the same number of calendar months before (2025 -> 2024, Q2 -> Q1)
-        months = (end.year - start.year) * 12 + end.month - start.month + 1
-        first = start.year * 12 + start.month - 1 - months
-        previous_start = dt.date(first // 12, first % 12 + 1, 1)
+    try:
+        previous_start = start - length
+        if start.day == 1 and end.day == _last_day(end):
+            # whole months: the same number of calendar months before (2025 -> 2024, Q2 -> Q1)
+            months = (end.year - start.year) * 12 + end.month - start.month + 1
+            first = start.year * 12 + start.month - 1 - months
+            previous_start = dt.date(first // 12, first % 12 + 1, 1)
+    except (OverflowError, ValueError):  # before the year 1: no previous period (see period_problem)
+        return {"period_days": length.days}
     return {"previous_start": previous_start, "previous_end": start - dt.timedelta(days=1),
             "period_days": length.days}
+
+
+def _last_day(d: dt.date) -> int:
+    return 31 if d.month == 12 else (dt.date(d.year, d.month + 1, 1) - dt.timedelta(days=1)).day
+
+
+MAX_TREND_PERIODS = 600  # 50 years of months: each period is a pass of every measure
+
+
+def period_problem(params: dict[str, Any], trend: str | None) -> str | None:
+    """Why the period params cannot be used, or None: a period with no previous one within
+    the years 1 to 9999, or a trend of more periods than a report can hold."""
+    start, end = params.get("period_start"), params.get("period_end")
+    if not (isinstance(start, dt.date) and isinstance(end, dt.date)) or end < start:
+        return None
+    if "previous_start" not in derived_params(params):
+        return f"period_start {start}: the period before it would begin before the year 1"
+    if trend and (end.year, end.month) == (9999, 12):
+        return f"period_end {end}: a trend needs the month after the period, past the year 9999"
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    if trend and months // (3 if trend == "quarter" else 1) > MAX_TREND_PERIODS:
+        return f"the trend of {start}..{end} has more than {MAX_TREND_PERIODS} periods"
+    return None

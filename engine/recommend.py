@@ -16,7 +16,7 @@ from .errors import AssessError, Problem
 from .model import Action, Ruleset, text_in
 from .result import ActionResult, CheckResult, EntityResult, Result
 from .score import GRADE, ID, TOTAL
-from .validate import CHECK_FIELDS, KPI_FIELDS
+from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS, TEMPLATE_FILTERS
 
 FIRES = ".fires."  # + an action id: whether it fires for each entity of the table
 
@@ -40,12 +40,33 @@ def number(value: Any, digits: int = 2) -> str:
 
 
 def environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
+    """The environment of action texts: only the filters validation allows; validation
+    refuses `*`, `**` and `%` in a text, and should one get here it fails instead of
+    building a gigabyte string."""
     import jinja2.sandbox  # only when an action's text is rendered
 
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined,
-                                                       autoescape=False)
+    class Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset(("*", "**", "%"))
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            raise jinja2.sandbox.SecurityError(f"`{operator}` is not allowed in a text")
+
+    env = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters.update(percent=percent, number=number)
+    env.filters = {name: env.filters[name] for name in TEMPLATE_FILTERS}
     return env
+
+
+def bounded(template: jinja2.Template, context: dict[str, Any], limit: int = MAX_TEXT) -> str:
+    """The text rendered piece by piece, stopping at ``limit`` characters, so a long value
+    repeated is cut, not built whole first."""
+    out, size = [], 0
+    for piece in template.generate(context):
+        out.append(piece)
+        size += len(piece)
+        if size >= limit:
+            break
+    return "".join(out)[:limit]
 
 
 Card = Union[Result, EntityResult]  # anything with kpis, categories, score and grade
@@ -131,7 +152,7 @@ def _fire(actions: list[Action], cards: list[Card], fired: pl.DataFrame, checks:
             try:
                 if action.id not in templates:  # compiled once, not once per card
                     templates[action.id] = env.from_string(text_in(action.text, lang))
-                text = templates[action.id].render(context)[:MAX_TEXT]
+                text = bounded(templates[action.id], context)
             except jinja2.TemplateError as exc:
                 raise AssessError(Problem(action.location, "template",
                                           f"action `{action.id}`: {exc}")) from None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import charts, resource
 from .result import Result, to_json
+from .safe import finalize_markdown, finalize_xml, markdown, printable, terminal
 
 if TYPE_CHECKING:
     import jinja2
@@ -77,19 +78,22 @@ def score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def _environment() -> jinja2.Environment:
+def _environment(fmt: str) -> jinja2.Environment:
+    """Every value a template prints is escaped for its format unless made safe: HTML and
+    XML by autoescape (control characters shown first), Markdown by :func:`markdown`."""
     import jinja2  # only when a template is rendered: it costs a run that writes JSON or a table
 
+    md = fmt == "md"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(resource("templates")),
-                             autoescape=jinja2.select_autoescape(["html", "html.j2", "xml.j2"]),
+                             autoescape=md or jinja2.select_autoescape(["html", "html.j2", "xml.j2"]),
+                             finalize=finalize_markdown if md else finalize_xml,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.update(radar=lambda categories: charts.radar([(c.title, c.score) for c in categories]),
                        kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS)
     env.filters.update(show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
-                       cell=lambda s: str(s).replace("|", "\\|").replace("\n", " ")
-                       .replace("<", "&lt;").replace(">", "&gt;"))
+                       cell=markdown)
     return env
 
 
@@ -188,7 +192,7 @@ def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
         return entity_rows(result).write_csv()
     if fmt in ("md", "html", "junit"):
         name = "junit.xml.j2" if fmt == "junit" else f"scorecard.{fmt}.j2"
-        template = _environment().get_template(name)
+        template = _environment(fmt).get_template(name)
         titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
         return template.render(r=result, labels=labels(result.lang), titles=titles)
     return _table(result, color)
@@ -202,6 +206,8 @@ def _table(result: Result, color: bool) -> str:
     console = Console(file=out, force_terminal=color, no_color=not color, width=120,
                       highlight=False)
 
+    t = terminal  # every text from the data or the ruleset: shown as written, never as markup
+
     def kpi_table(kpis: list[Any]) -> Table:
         compare = any(k.previous is not None for k in kpis)
         table = Table(header_style="bold")
@@ -211,37 +217,37 @@ def _table(result: Result, color: bool) -> str:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for k in kpis:
             style = STATUS_STYLE.get(k.status, "")
-            table.add_row(f"{k.title} [dim]({k.id})[/dim]", show(k.value, k.unit),
+            table.add_row(f"{t(k.title)} [dim]({t(k.id)})[/dim]", show(k.value, k.unit),
                           show(k.target, k.unit), score(k.score), f"{k.share * 100:.0f}%",
-                          f"[{style}]{k.status}[/{style}]", *((change(k),) if compare else ()),
-                          k.category)
+                          f"[{style}]{t(k.status)}[/{style}]", *((change(k),) if compare else ()),
+                          t(k.category))
         return table
 
     since = "" if result.since_last is None else f" ({result.since_last:+.1f} since last run)"
-    console.print(f"[bold]{result.title}[/bold] ({result.ruleset}) score "
-                  f"[bold]{score(result.score)}[/bold] grade [bold]{result.grade}[/bold] "
-                  f"{result.grade_label}{since}")
+    console.print(f"[bold]{t(result.title)}[/bold] ({t(result.ruleset)}) score "
+                  f"[bold]{score(result.score)}[/bold] grade [bold]{t(result.grade)}[/bold] "
+                  f"{t(result.grade_label)}{since}")
     single = len(result.entities) == 1  # one entity asked for: its card instead of the whole
     if not single:
         console.print(kpi_table(result.kpis))
-        console.print("Categories: " + "  ".join(f"{c.title} {score(c.score)}" for c in result.categories))
+        console.print("Categories: " + "  ".join(f"{t(c.title)} {score(c.score)}" for c in result.categories))
     if result.population:
         p = result.population
         most = max(h["count"] for h in p["histogram"]) or 1
         console.print(f"[bold]{p['entities']:,} entities[/bold] by grade: "
-                      + "  ".join(f"{g['grade']} {g['count']:,}" for g in p["grades"]))
+                      + "  ".join(f"{t(g['grade'])} {g['count']:,}" for g in p["grades"]))
         for h in p["histogram"]:
             console.print(f"  {h['from']:>3}-{h['to']:<3} {h['count']:>10,} " + "█" * (h["count"] * 50 // most))
         if p["actions"]:
             console.print("Entity actions: " + "  ".join(f"{a['id']} {a['count']:,}" for a in p["actions"]))
         console.print(f"[dim]the ranking shows the top and bottom {p['shown'] // 2}[/dim]")
     if result.entities:
-        ranking = Table(title=f"Ranking by {', '.join(result.by)}", header_style="bold")
+        ranking = Table(title=f"Ranking by {t(', '.join(result.by))}", header_style="bold")
         for name in ("rank", "entity", "score", "grade", "weakest KPIs"):
             ranking.add_column(name, justify="right" if name in ("rank", "score") else "left")
         for e in result.entities:
-            ranking.add_row(str(e.rank or "-"), e.name if e.name == e.id else f"{e.name} [dim]({e.id})[/dim]",
-                            score(e.score), e.grade, e.unranked or ", ".join(e.weaknesses))
+            ranking.add_row(str(e.rank or "-"), t(e.name) if e.name == e.id else f"{t(e.name)} [dim]({t(e.id)})[/dim]",
+                            score(e.score), t(e.grade), t(e.unranked or ", ".join(e.weaknesses)))
         console.print(ranking)
         if single:
             console.print(kpi_table(result.entities[0].kpis))
@@ -250,17 +256,17 @@ def _table(result: Result, color: bool) -> str:
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
         limits = "; ".join(f"{level} if {rule}" for level, rule in (("fail", c.fail), ("warn", c.warn)) if rule) \
             or "fail if any row fails"  # beside the result, so pass and fail make sense
-        console.print(f"  check [{style}]{c.status:4}[/{style}] {c.id}: {c.failed} of {c.rows} rows fail "
-                      f"({ratio} pass; {limits})")
+        console.print(f"  check [{style}]{t(c.status):4}[/{style}] {t(c.id)}: {c.failed} of {c.rows} rows fail "
+                      f"({ratio} pass; {t(limits)})")
         if c.distinct_failed:
             top = ", ".join(f"{key(v['value'])} ({v['rows']:,})" for v in c.top_failed_values[:5])
-            console.print(f"    {c.distinct_failed:,} distinct failing keys, {c.failed:,} rows: {top}")
+            console.print(f"    {c.distinct_failed:,} distinct failing keys, {c.failed:,} rows: {t(top)}")
     for a in result.actions:
         gain = "" if a.gain is None else f" (+{a.gain:.1f} points)"
-        who = f" [{a.entity}]" if a.entity else ""
-        console.print(f"  [bold]{a.priority}[/bold] {a.id}{who}{gain}: {a.text}")
+        who = f" \\[{t(a.entity)}]" if a.entity else ""
+        console.print(f"  [bold]{t(a.priority)}[/bold] {t(a.id)}{who}{gain}: {t(a.text)}")
     for note in result.notes:
-        console.print(f"  [dim]note: {note}[/dim]")
+        console.print(f"  [dim]note: {t(note)}[/dim]")
     return out.getvalue()
 
 

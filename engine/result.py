@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +176,10 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, Decimal):  # a Decimal column of the data
+        return float(value)
+    if isinstance(value, (bytes, bytearray)):  # a Binary column: its text, bytes that are not shown escaped
+        return bytes(value).decode("utf-8", "backslashreplace")
     return value
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,7 +11,7 @@ import polars as pl
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
-from .model import SEVERITY, Ruleset, Threshold, derived_params, reversed_period, text_in
+from .model import SEVERITY, Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
 from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import GRADE, ID, LABEL, RANK, TOP, TOTAL, UNRANKED, profile_lists, scorecards
@@ -36,6 +37,8 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
                 value = int(text)
             elif isinstance(default, float):
                 value = float(text)
+                if not math.isfinite(value):  # nan, inf: no comparison with them holds
+                    raise ValueError(text)
             elif isinstance(default, dt.date):
                 value = dt.date.fromisoformat(text)
             else:
@@ -46,6 +49,8 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
         params[name] = value
     if wrong := reversed_period(params):
         raise AssessError(Problem(Location(str(ruleset.file)), "period", wrong, "swap the two dates"))
+    if period := period_problem(params, ruleset.trend):
+        raise AssessError(Problem(Location(str(ruleset.file)), "period", period))
     return params | {k: v for k, v in derived_params(params).items() if k not in params}
 
 

@@ -97,7 +97,8 @@ def zscore(kpi: Kpi, value: pl.Expr) -> pl.Expr:
     """Against the other entities: 50 at their mean, 50 x z / clip more or less for a
     value z standard deviations away (clip defaults to 2, so z = 2 scores 100), clipped
     to 0..100; 50 for all when they are equal. Needs `by`."""
-    z = (value - value.mean()) / value.std(ddof=0) * (1 if kpi.better == "higher" else -1)
+    scaled = value / value.abs().max()  # z is the same in any unit; near 1e300 the squares would overflow
+    z = (scaled - scaled.mean()) / scaled.std(ddof=0) * (1 if kpi.better == "higher" else -1)
     return pl.when(value.max() == value.min()).then(50.0).otherwise(_clip(50 + 50 * z / kpi.scoring.clip))
 
 

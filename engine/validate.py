@@ -9,6 +9,7 @@ import ast
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -20,11 +21,11 @@ import jsonschema
 
 from . import resource
 from .checks import COMMON, RULES
-from .errors import AssessError, Location, Problem, closest, did_you_mean
+from .errors import AssessError, Location, Problem, Suggestions, closest, did_you_mean
 from .expressions import parse, position, typed
 from .load import Document, load_file
 from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
-                    Measure, Ruleset, Scoring, Source, Text, derived_params, reversed_period)
+                    Measure, Ruleset, Scoring, Source, Text, derived_params, period_problem, reversed_period)
 from .result import KpiResult
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
@@ -60,11 +61,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    """`pattern` as JSON Schema means it: `$` is the end of the text. Python's `$` also
+    matches before a final newline, so `"name\n"` would pass `^[a-z]+$` (and become a file name)."""
+    strict = pattern.endswith("$") and not pattern.endswith("\\$")
+    if isinstance(instance, str) and not re.search(pattern[:-1] + r"\Z" if strict else pattern,
+                                                   instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
 @cache
-def _validator(make: Callable[[], dict[str, Any]]) -> jsonschema.Draft202012Validator:
+def _validator(make: Callable[[], dict[str, Any]]) -> Any:
     """One validator per schema, built once: a folder of rulesets does not rebuild it
     (and re-resolve its references) for every file."""
-    return jsonschema.Draft202012Validator(make())
+    return _Validator(make())
 
 
 def schema_problems(doc: Document, schema: Callable[[], dict[str, Any]] = ruleset_schema) -> Iterator[Problem]:
@@ -141,6 +154,21 @@ def _as_number(text: str) -> str:
     return ""
 
 
+def _non_finite(doc: Document) -> Iterator[Problem]:
+    """`.nan` and `.inf` anywhere: YAML reads them as numbers, and a NaN target would score
+    every value 100 (no comparison with NaN holds)."""
+    stack: list[tuple[Any, tuple]] = [(doc.data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            yield Problem(doc.at(path), "number", f"`{'.'.join(map(str, path))}`: {value} is not a number a ruleset can use",
+                          "write a finite number")
+        elif isinstance(value, dict):
+            stack += [(v, path + (k,)) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, path + (i,)) for i, v in enumerate(value)]
+
+
 def _short(message: str) -> str:
     return message if len(message) < 200 else message[:200] + "..."
 
@@ -153,7 +181,9 @@ def _text(value: Any) -> Text:
 
 def _number(value: Any, default: float) -> float:
     """A number from checked data; a wrong type (already a schema problem) gives the default."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    # .inf and .nan too (refused by _non_finite): int(.inf) would stop the checks short
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) else default
 
 
 def _optional(value: Any) -> float | None:
@@ -226,11 +256,41 @@ _TEMPLATE_REFUSED = (jinja2.nodes.For, jinja2.nodes.Macro, jinja2.nodes.CallBloc
                      jinja2.nodes.With, jinja2.nodes.Block)
 
 
+# The filters a text may use, each with the most its numeric arguments may ask for: no
+# filter can make a text much longer than the values it prints (center, indent, format,
+# batch, wordwrap and replace can, so they are not here).
+TEMPLATE_FILTERS: dict[str, int] = {
+    "percent": 6, "number": 6, "round": 6, "abs": 0, "int": 0, "float": 0, "string": 0, "lower": 0,
+    "upper": 0, "title": 0, "capitalize": 0, "trim": 0, "default": 0, "d": 0, "length": 0, "count": 0,
+    "first": 0, "last": 0, "join": 0, "truncate": 1000}
+MAX_TEMPLATE_ARGUMENT = 100  # characters of a text argument (a join separator, a default)
+
+
+def _filter_problem(node: jinja2.nodes.Filter) -> str | None:
+    if node.name not in TEMPLATE_FILTERS:
+        return (f"filter `{node.name}` is not allowed in a text; "
+                f"allowed: {', '.join(sorted(TEMPLATE_FILTERS))}")
+    for arg in [*node.args, *(k.value for k in node.kwargs)]:
+        if not isinstance(arg, jinja2.nodes.Const):
+            return f"filter `{node.name}`: its arguments must be written out, not computed"
+        value, bound = arg.value, TEMPLATE_FILTERS[node.name]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not -bound <= value <= bound:
+            return f"filter `{node.name}`: {value} is out of range (at most {bound})"
+        if isinstance(value, str) and len(value) > MAX_TEMPLATE_ARGUMENT:
+            return f"filter `{node.name}`: a text argument of more than {MAX_TEMPLATE_ARGUMENT} characters"
+    return None
+
+
 def _template_problem(tree: jinja2.nodes.Template) -> str | None:
     for node in tree.find_all((jinja2.nodes.Stmt, jinja2.nodes.Getattr, jinja2.nodes.Getitem,
-                               jinja2.nodes.Call, jinja2.nodes.Name, jinja2.nodes.Mul, jinja2.nodes.Pow)):
+                               jinja2.nodes.Call, jinja2.nodes.Name, jinja2.nodes.Mul, jinja2.nodes.Pow,
+                               jinja2.nodes.Mod, jinja2.nodes.Filter)):
         if isinstance(node, (jinja2.nodes.Mul, jinja2.nodes.Pow)):  # 'a' * 10**9 is a gigabyte
             return "`*` and `**` are not allowed in a text; use filters: {{ value | percent }}"
+        if isinstance(node, jinja2.nodes.Mod):  # "%03000000000d" % 1 is three gigabytes
+            return "`%` is not allowed in a text; use filters: {{ value | number(1) }}"
+        if isinstance(node, jinja2.nodes.Filter) and (problem := _filter_problem(node)):
+            return problem
         if isinstance(node, _TEMPLATE_REFUSED):
             return f"`{type(node).__name__.lower()}` is not allowed: a text prints values, with if/else and filters"
         attribute = getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", None)
@@ -313,6 +373,7 @@ class _Builder:
         self.doc = doc
         self.allow = allow
         self.problems: list[Problem] = []
+        self.did_you_mean = Suggestions()
         self.paths: dict[int, tuple] = {}  # id of each parsed expression -> its YAML path
         params = self.mapping("params")
         self.params: dict[str, Any] = {**params, **derived_params(params)}  # names usable
@@ -378,7 +439,7 @@ class _Builder:
             for name in kpi.requires:
                 if name not in checks:
                     self.problem(self.doc.at(("kpis", kpi.id, "requires")), "unknown-name",
-                                 f"`{kpi.id}` requires `{name}`, which is not a check", did_you_mean(name, checks))
+                                 f"`{kpi.id}` requires `{name}`, which is not a check", self.did_you_mean(name, checks))
         return ruleset
 
     def entities(self, ruleset: Ruleset) -> None:
@@ -401,7 +462,7 @@ class _Builder:
             if m.allocate and m.allocate not in ruleset.measures:
                 self.problem(at(path + ("per_entity", "allocate")), "unknown-name",
                              f"`{m.name}` is allocated by `{m.allocate}`, which is not a measure",
-                             did_you_mean(m.allocate, ruleset.measures))
+                             self.did_you_mean(m.allocate, ruleset.measures))
             elif m.allocate and (ruleset.measures[m.allocate].shared or ruleset.measures[m.allocate].allocate):
                 self.problem(at(path + ("per_entity", "allocate")), "entities",
                              f"`{m.name}` is allocated by `{m.allocate}`, which is not computed per entity")
@@ -419,7 +480,10 @@ class _Builder:
                     if c not in source.columns:
                         self.problem(at(("names",)), "unknown-column",
                                      f"names: source `{source.name}` declares no column `{c}`",
-                                     did_you_mean(c, source.columns))
+                                     self.did_you_mean(c, source.columns))
+        period = period_problem(ruleset.params, ruleset.trend)
+        if period:
+            self.problem(at(("params", "period_start")), "period", period)
         for option in ("compare", "trend"):
             if getattr(ruleset, option) and not derived_params(ruleset.params):
                 self.problem(at((option,)), "period",
@@ -527,7 +591,7 @@ class _Builder:
             if parent.columns is not None and column not in parent.columns:
                 self.problem(self.doc.at(path + ("group_by",)), "unknown-column",
                              f"source `{parent.name}` declares no column `{column}`",
-                             did_you_mean(column, parent.columns))
+                             self.did_you_mean(column, parent.columns))
         raw = self.mapping("sources")[source.name].get("aggregate", {})
         for name, spec in (raw.items() if isinstance(raw, dict) else []):
             measure = self.aggregation(name, spec, path + ("aggregate", name), parent)
@@ -549,7 +613,7 @@ class _Builder:
                 if source.columns is not None and own not in source.columns:
                     self.problem(self.doc.at(path + ("on",)), "unknown-column",
                                  f"join: source `{source.name}` declares no column `{own}`",
-                                 did_you_mean(own, source.columns))
+                                 self.did_you_mean(own, source.columns))
                 other = sources.get(join.source)
                 self.key_types(source, own, other, theirs, self.doc.at(path + ("on",)), "join")
         unordered = [s for s in [*source.compute, *source.joins] if s not in source.steps()]
@@ -570,7 +634,7 @@ class _Builder:
             if other.columns is not None and column not in other.columns:
                 self.problem(self.doc.at(path), "unknown-column",
                              f"join: source `{other.name}` declares no column `{column}`",
-                             did_you_mean(column, other.columns))
+                             self.did_you_mean(column, other.columns))
         if source.columns is not None:
             for column in join.columns:
                 source.columns.setdefault(column, (other.columns or {}).get(column, "string"))
@@ -618,7 +682,7 @@ class _Builder:
         for name in sorted(expr.names - set(source.columns) - set(params)):
             self.problem(self.position(expr, name), "unknown-column",
                          f"`{name}` is neither a column of source `{source.name}` nor a param",
-                         did_you_mean(name, [*source.columns, *params]))
+                         self.did_you_mean(name, [*source.columns, *params]))
 
         def kind_of(name: str) -> str | None:
             if name in source.compute:  # known once computed, in order
@@ -638,7 +702,7 @@ class _Builder:
             return sources[name]
         if isinstance(name, str):
             self.problem(self.doc.at(path), "unknown-source", f"unknown source `{name}`",
-                         did_you_mean(name, sources))
+                         self.did_you_mean(name, sources))
         return None
 
     def measures(self, ruleset: Ruleset) -> dict[str, Measure]:
@@ -663,7 +727,7 @@ class _Builder:
                 if source.columns is not None and column not in source.columns:
                     self.problem(self.doc.at(path + ("by",)), "unknown-column",
                                  f"source `{source.name}` declares no column `{column}`",
-                                 did_you_mean(column, source.columns))
+                                 self.did_you_mean(column, source.columns))
             out[name] = measure
         return out
 
@@ -711,7 +775,7 @@ class _Builder:
             for ref in sorted(formula.names - set(raw) - set(inputs)):
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
-                             did_you_mean(ref, [*measures, *raw, *self.params]))
+                             self.did_you_mean(ref, [*measures, *raw, *self.params]))
             self.problems.extend(typed(formula, lambda n: self.measure_kinds.get(n) if n in measures else
                                        _param_kind(self.params[n]) if n in self.params else
                                        "number" if n in raw or n in inputs else None,
@@ -728,7 +792,7 @@ class _Builder:
             if kpi.category not in ruleset.categories:
                 self.problem(self.doc.at(path + ("category",)), "unknown-category",
                              f"KPI `{name}` is in category `{kpi.category}`, which `categories` does not declare",
-                             did_you_mean(kpi.category, ruleset.categories) or "declare it under `categories`")
+                             self.did_you_mean(kpi.category, ruleset.categories) or "declare it under `categories`")
             out[name] = kpi
         return self.in_order(out)
 
@@ -770,26 +834,27 @@ class _Builder:
         return scoring
 
     def in_order(self, kpis: dict[str, Kpi]) -> dict[str, Kpi]:
-        """Every KPI after the KPIs its formula uses; a cycle is an error."""
+        """Every KPI after the KPIs its formula uses; a cycle is an error. A loop with its
+        own stack, not a recursion: 1,200 KPIs chained one on the next are fine."""
         ordered: dict[str, Kpi] = {}
         state: dict[str, str] = {}
-
-        def visit(name: str, trail: list[str]) -> None:
-            if state.get(name) == "done":
-                return
-            if state.get(name) == "open":
-                cycle = trail[trail.index(name):] + [name]
-                self.problem(kpis[name].location, "kpi-cycle",
-                             "KPIs depend on each other in a cycle: " + " -> ".join(cycle))
-                return
-            state[name] = "open"
-            for ref in sorted(kpis[name].formula.names & set(kpis)):
-                visit(ref, trail + [name])
-            state[name] = "done"
-            ordered[name] = kpis[name]
-
-        for name in kpis:
-            visit(name, [])
+        for root in kpis:
+            stack = [(root, iter(sorted(kpis[root].formula.names & set(kpis))))] if root not in state else []
+            state.setdefault(root, "open")
+            while stack:
+                name, refs = stack[-1]
+                ref = next((r for r in refs if state.get(r) != "done"), None)
+                if ref is None:
+                    stack.pop()
+                    state[name] = "done"
+                    ordered[name] = kpis[name]
+                elif state.get(ref) == "open":
+                    trail = [n for n, _ in stack]
+                    self.problem(kpis[ref].location, "kpi-cycle",
+                                 "KPIs depend on each other in a cycle: " + " -> ".join(trail[trail.index(ref):] + [ref]))
+                else:
+                    state[ref] = "open"
+                    stack.append((ref, iter(sorted(kpis[ref].formula.names & set(kpis)))))
         return ordered
 
     def checks(self, ruleset: Ruleset) -> list[Check]:
@@ -834,7 +899,7 @@ class _Builder:
             if check.area is not None and check.area not in ruleset.areas:
                 self.problem(self.doc.at(path + ("area",)), "unknown-area",
                              f"area `{check.area}` is not declared under `areas`",
-                             did_you_mean(check.area, ruleset.areas))
+                             self.did_you_mean(check.area, ruleset.areas))
             if source is None:
                 continue
             self.check_columns(check, source, ruleset, path)
@@ -894,7 +959,7 @@ class _Builder:
             if source.columns is not None and column not in source.columns:
                 self.problem(self.doc.at(path + (key,)), "unknown-column",
                              f"source `{source.name}` declares no column `{column}`",
-                             did_you_mean(column, source.columns))
+                             self.did_you_mean(column, source.columns))
         to = check.options.get("to")
         if isinstance(to, dict) and isinstance(to.get("source"), str):
             other = self.known_source(to["source"], path + ("to", "source"), ruleset.sources)
@@ -909,7 +974,7 @@ class _Builder:
                 if other is not None and other.columns is not None and column not in other.columns:
                     self.problem(self.doc.at(path + ("to", key)), "unknown-column",
                                  f"source `{other.name}` declares no column `{column}`",
-                                 did_you_mean(str(column), other.columns))
+                                 self.did_you_mean(str(column), other.columns))
             for own, column in zip(mine, theirs):
                 self.key_types(source, str(own), other, str(column), self.doc.at(path + ("to", key)),
                                f"`{check.id}`")
@@ -920,7 +985,7 @@ class _Builder:
             except ValueError:
                 self.problem(self.doc.at(path + ("as_of",)) if "as_of" in check.options else check.location,
                              "unknown-name", f"as_of `{as_of}` is neither a date param nor a date",
-                             did_you_mean(as_of, self.params) or "add a period_end param or give as_of")
+                             self.did_you_mean(as_of, self.params) or "add a period_end param or give as_of")
 
     def actions(self, ruleset: Ruleset) -> list[Action]:
         out: list[Action] = []
@@ -967,15 +1032,15 @@ class _Builder:
             for name in sorted(when.names - set(known)):
                 self.problem(self.position(when, name), "unknown-name",
                              f"`{name}` in `when` is not a KPI, check, category or param",
-                             did_you_mean(name, known))
+                             self.did_you_mean(name, known))
             for name, attr in sorted(when.attributes):
                 if name in fields and attr not in fields[name]:
                     self.problem(when.location, "unknown-field", f"`{name}` has no field `{attr}`",
-                                 did_you_mean(attr, fields[name]) or f"fields: {', '.join(fields[name])}")
+                                 self.did_you_mean(attr, fields[name]) or f"fields: {', '.join(fields[name])}")
                 elif name not in fields:
                     self.problem(when.location, "unknown-name",
                                  f"`{name}.{attr}`: `{name}` is not a KPI, check or category",
-                                 did_you_mean(name, fields))
+                                 self.did_you_mean(name, fields))
             out.append(Action(id=spec["id"], when=when, text=text, location=self.doc.at(path),
                               priority=str(spec.get("priority", "medium")),
                               owner=_text(spec.get("owner")), scope=str(spec.get("scope", "overall"))))
@@ -1067,7 +1132,9 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
 def validate(doc: Document, file: Path | None = None, allow: tuple[Path, ...] = ()) -> Ruleset:
     """Check a loaded document; return the ruleset (its warnings attached) or raise
     with every problem found, errors and warnings."""
-    problems = list(schema_problems(doc))
+    problems = list(schema_problems(doc)) + list(_non_finite(doc))
+    if not isinstance(doc.data, dict):  # a list or a text: the schema has said so, nothing more to check
+        raise AssessError(problems)
     builder = _Builder(doc, allow)
     try:
         ruleset = builder.build(file or Path(doc.file))

@@ -3,21 +3,39 @@ actions, one sheet each, for people who continue in Excel. Written from the resu
 only, like every other format."""
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
+import math
 from typing import Any
 
 import xlsxwriter
 
 from .render import key, labels
-from .result import Result
+from .result import Result, _plain
+
+
+def _cell(value: Any) -> Any:
+    """A value as xlsxwriter can write it: its own types as they are, infinities and NaN
+    as text, the rest (Decimal, bytes, lists) as in the JSON result."""
+    if isinstance(value, float) and not math.isfinite(value):  # as the table shows it, not a =1/0 formula
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, dt.date, dt.time, dt.timedelta)):
+        return value
+    value = _plain(value)
+    return value if isinstance(value, (str, int, float)) else json.dumps(value, ensure_ascii=False)
 
 MAX_ROWS = 50_000  # entities on the ranking sheet; Excel opens it in seconds, not minutes
 
 
 def workbook(result: Result) -> bytes:
     out = io.BytesIO()
+    # text stays text: `=HYPERLINK(...)` in a vendor name or an action is not a live formula,
+    # and no string becomes a link
     book = xlsxwriter.Workbook(out, {"in_memory": True, "nan_inf_to_errors": True,
-                                     "default_date_format": "yyyy-mm-dd", "remove_timezone": True})
+                                     "default_date_format": "yyyy-mm-dd", "remove_timezone": True,
+                                     "strings_to_formulas": False, "strings_to_urls": False,
+                                     "strings_to_numbers": False})
     text = labels(result.lang)
     bold = book.add_format({"bold": True})
     head = book.add_format({"bold": True, "bg_color": "#F6F8FA", "bottom": 1})
@@ -33,7 +51,7 @@ def workbook(result: Result) -> bytes:
         for r, values in enumerate(rows, start=row + 1):
             for c, value in enumerate(values):
                 fmt = number_formats[c] if number_formats and c < len(number_formats) else None
-                sheet.write(r, c, value, fmt) if fmt is not None else sheet.write(r, c, value)
+                sheet.write(r, c, _cell(value), fmt) if fmt is not None else sheet.write(r, c, _cell(value))
         return row + len(rows) + 2
 
     def kpi_rows(kpis: list[Any]) -> tuple[list[list[Any]], list[Any]]:
@@ -55,7 +73,7 @@ def workbook(result: Result) -> bytes:
         for c in (2, 3, 4, 5, 10, 11):
             value = rows[r - 5][c]
             if value is not None and k.unit in formats:
-                sheet.write(r, c, value, formats[k.unit])
+                sheet.write(r, c, _cell(value), formats[k.unit])
     row = table(sheet, row, [text["category"], text["score"], text["weight"]],
                 [[c.title, c.score, c.share] for c in result.categories],
                 [None, formats["score"], formats["percent"]])

@@ -61,9 +61,14 @@ def _text(x: Value) -> ir.StringValue:
 
 
 def _interval(unit: str) -> Callable[[Value], Any]:
+    from ..functions import MAX_DAYS
+
+    limit = MAX_DAYS * {"days": 1, "hours": 24, "minutes": 24 * 60}[unit]
+
     def make(n: Value) -> Any:
-        if isinstance(n, ir.Value):
-            return n.cast("int64").as_interval(unit)
+        if isinstance(n, ir.Value):  # beyond the range: null, as on Polars, not an engine error
+            n = n.cast("int64")
+            return _when(n.abs() <= limit, n, ibis.null("int64")).as_interval(unit)
         return ibis.interval(**{unit: int(n)})
     return make
 
@@ -674,6 +679,8 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
     """Every failing row of each rule to FOLDER/<check>.csv, written by the engine."""
     import os
 
+    from ..execute import formula_safe
+
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for p in plans:
@@ -683,7 +690,8 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
         target, temporary = folder / f"{p.check.id}.csv", folder / f".{p.check.id}.csv.tmp"
         try:
             remote.queries += 1
-            pl.from_arrow(failing_rows(remote, p.check.id, columns).to_pyarrow()).write_csv(temporary)
+            rows = pl.from_arrow(failing_rows(remote, p.check.id, columns).to_pyarrow())
+            rows.with_columns(formula_safe(rows.lazy())).write_csv(temporary)  # as OWASP advises
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
@@ -720,7 +728,7 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
     """Each file source's table: in the database of a URL by its `table:` or file name;
     else its file read by the engine (UTF-8 CSV and Parquet directly, other encodings and
     XLSX through Polars first)."""
-    from ..execute import _csv_text, scan
+    from ..execute import _csv_header, _csv_text, _unique_header, scan
 
     out, paths = {}, {}
     problems = []
@@ -737,6 +745,8 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
             path = paths[name] = locate(source)
             declared = {c: SQL_TYPES["string" if t in ("date", "datetime") else t]
                         for c, t in (source.columns or {}).items() if c not in source.borrowed}
+            if path.suffix.lower() == ".csv" and _csv_text(source, path) is None:  # as `scan` does for Polars
+                _unique_header(source, path, _csv_header(path, None))
             if path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "duckdb":
                 header = pl.read_csv(path, n_rows=0).columns
                 out[name] = con.read_csv(path, table_name=f"assess_{name}",
