@@ -130,7 +130,8 @@ class Compiler(simpleeval.SimpleEval):
 
     def __init__(self, resolve: Callable[[str], Value],
                  attribute: Callable[[str, str], Value] | None = None, dialect: Dialect = POLARS):
-        super().__init__(operators=operators(dialect), names={}, functions=dialect.functions)
+        super().__init__(operators=operators(dialect), names={}, functions={
+            n: functions.null_in_null_out(n, f) for n, f in dialect.functions.items()})
         self.d = dialect
         self.names = lambda node: resolve(node.id)
         self.attribute = attribute

@@ -239,6 +239,23 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+# The functions whose result is null when an argument is a literal null (a division by a
+# zero param folded to None): Polars cannot take the absolute value or the year of an
+# untyped null, and text functions would read it as the text "None". The rest decide
+# about nulls themselves (coalesce, is_null, div's default, min and max skip them).
+NULL_IN_NULL_OUT = frozenset((
+    "abs", "round", "clip", "date", "datetime", "month_start", "year", "month", "days", "hours",
+    "minutes", "hours_between", "days_between", "matches", "contains", "startswith", "endswith",
+    "lower", "upper", "strip", "length", "share_of_total", "rank"))
+
+
+def null_in_null_out(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` returning None for a folded null argument when ``name`` is in NULL_IN_NULL_OUT."""
+    if name not in NULL_IN_NULL_OUT:
+        return f
+    return lambda *args: None if any(a is None for a in args) else f(*args)
+
+
 # What validate's type check knows of the functions: the arguments that must be dates, and
 # the kind of value each returns (number, date, text, bool, duration; "same" as its first
 # argument). A function missing here is simply not checked.

@@ -1,0 +1,240 @@
+"""The edges of the road: negative numbers, zero, null, ties, empty groups, params-only
+filters. Each test pins one behaviour that a one-line change of the engine once left
+unnoticed by the whole suite; the expected values are worked out in the comments."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from engine.compile import lit, row_compiler
+from engine.errors import AssessError, Location
+from engine.expressions import parse
+from engine.functions import FUNCTIONS, NULL_IN_NULL_OUT, arity
+from engine.run import assess
+
+HERE = Location("e.yaml", 1, 1)
+
+
+def run(tmp_path: Path, ruleset: str, **tables: str):
+    """assess on a ruleset written here and CSV tables given as text."""
+    (tmp_path / "r.yaml").write_text(textwrap.dedent(ruleset), encoding="utf-8")
+    for name, text in tables.items():
+        (tmp_path / f"{name}.csv").write_text(textwrap.dedent(text), encoding="utf-8")
+    return assess(tmp_path / "r.yaml", tmp_path)
+
+
+def folded(text: str, params: dict) -> list:
+    """The values of an expression over params alone (one row)."""
+    return pl.select(lit(row_compiler(params).compile(parse(text, HERE))).alias("x"))["x"].to_list()
+
+
+# ---------------------------------------------------------------- a folded null
+
+def test_the_crash_of_a_negated_division_of_a_folded_null(tmp_path):
+    # 1 / 0 folds to null; null / 0 and -(null) stay null, where `neg` on a null-typed
+    # expression once crashed the run
+    result = run(tmp_path, """\
+        ruleset: r
+        params: {a: 1, b: 0, c: 0}
+        sources:
+          t: {path: t.csv}
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: "-((a / b) / c)", target: 1, category: c}
+        categories: {c: {}}
+        """, t="x\n1\n")
+    k = result.kpi("k")
+    assert k.value is None and k.score is None
+    assert k.reason == "division by zero: `b` is 0"
+
+
+OPERATIONS = ["-(a / b)", "+(a / b)", "not (a / b)", "(a / b) + 1", "1 - (a / b)", "(a / b) * 2",
+              "(a / b) / 2", "2 / (a / b)", "(a / b) // 2", "2 // (a / b)", "(a / b) % 2", "2 % (a / b)",
+              "(a / b) ** 2", "2 ** (a / b)", "(a / b) < 1", "1 == (a / b)", "(a / b) != (a / b)",
+              "(a / b) in (1, 2)", "(a / b) and True", "(a / b) or False", "(a / b) if True else 2"]
+
+
+@pytest.mark.parametrize("text", OPERATIONS)
+def test_every_operator_on_a_folded_null_gives_null(text):
+    assert folded(text, {"a": 1, "b": 0}) == [None]
+
+
+def test_a_folded_null_condition_takes_the_else_branch():
+    assert folded("1 if (a / b) else 2", {"a": 1, "b": 0}) == [2]
+
+
+def _call(name: str, null_at: int) -> str:
+    low, _ = arity(name)
+    args = ["1"] * low
+    args[null_at] = "(a / b)"
+    return f"{name}({', '.join(args)})"
+
+
+STRICT = [(n, i) for n in sorted(NULL_IN_NULL_OUT) for i in range(arity(n)[0])]
+
+
+@pytest.mark.parametrize("name, at", STRICT)
+def test_functions_give_null_for_a_folded_null_argument(name, at):
+    # abs, round, year, days ... of an untyped null crashed at collect; text functions
+    # read it as the text "None" (matches(1, null) was false instead of null)
+    assert folded(_call(name, at), {"a": 1, "b": 0}) == [None]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("coalesce((a / b), 3)", 3), ("is_null(a / b)", True), ("is_not_null(a / b)", False),
+    ("is_blank(a / b)", True), ("div((a / b), 2)", None), ("div(2, (a / b), 7)", 7),
+    ("min((a / b), 10)", 10), ("max((a / b), -10)", -10), ("between((a / b), 0, 1)", None),
+])
+def test_functions_that_decide_about_nulls(text, expected):
+    assert folded(text, {"a": 1, "b": 0}) == [expected]
+
+
+def test_every_function_is_classified_for_nulls():
+    decided = {"coalesce", "is_null", "is_not_null", "is_blank", "div", "min", "max", "between", "valid"}
+    assert set(FUNCTIONS) == NULL_IN_NULL_OUT | decided
+
+
+# ---------------------------------------------------------------- functions
+
+def test_rank_ties_share_the_best_rank_and_skip_the_next():
+    # 50, 70, 70, 10 descending: 70 and 70 share 1, 50 is 3 (min), not 2 (dense); 10 is 4
+    frame = pl.DataFrame({"x": [50.0, 70.0, 70.0, 10.0]})
+    got = frame.select(FUNCTIONS["rank"](pl, pl.col("x")))["x"].to_list()
+    assert got == [3, 1, 1, 4]
+
+
+@pytest.mark.parametrize("b, expected", [(-4, -2.0), (4, 2.0), (0, None), (None, None)])
+def test_div_by_a_negative_denominator(b, expected):
+    # 8 / -4 = -2: only zero and null give the default
+    frame = pl.DataFrame({"b": [b]}, schema={"b": pl.Int64})
+    assert frame.select(FUNCTIONS["div"](pl, 8, pl.col("b")))["literal"].to_list() == [expected]
+
+
+# ---------------------------------------------------------------- measures and KPIs
+
+COUNT_BY_PARAM = """\
+    ruleset: r
+    params: {region: north}
+    sources:
+      t: {path: t.csv}
+    measures:
+      north_rows: {source: t, count: true, where: "region == 'north'"}
+      all_rows: {source: t, count: true}
+    kpis:
+      k: {formula: north_rows, target: 1, category: c}
+      all: {formula: all_rows, target: 1, category: c}
+    categories: {c: {}}
+    """
+
+
+@pytest.mark.parametrize("region, expected", [("north", 3.0), ("south", 0.0)])
+def test_a_count_whose_filter_uses_only_params(tmp_path, region, expected):
+    # the filter is true for every row (3) or for none (0), whatever the rows hold
+    result = run(tmp_path, COUNT_BY_PARAM.replace("region: north", f"region: {region}"),
+                 t="x\n1\n2\n3\n")
+    assert result.kpi("k").value == expected
+    assert result.kpi("all").value == 3.0
+
+
+def test_a_formula_without_a_finite_number_says_so(tmp_path):
+    # 10 ** 400 is too large to fold (an error), but x ** 400 over x = 10 overflows to
+    # infinity at run time: no value, and the reason says why
+    result = run(tmp_path, """\
+        ruleset: r
+        sources:
+          t: {path: t.csv}
+        measures:
+          x: {source: t, max: x}
+        kpis:
+          k: {formula: "x ** 400", target: 1, category: c}
+        categories: {c: {}}
+        """, t="x\n10\n")
+    k = result.kpi("k")
+    assert k.value is None
+    assert k.reason == "the formula gives no finite number"
+
+
+def _compared(tmp_path, previous: float, current: float, **kpi: object):
+    fields = ", ".join(f"{k}: {v}" for k, v in kpi.items())
+    return run(tmp_path, f"""\
+        ruleset: r
+        params: {{period_start: 2025-02-01, period_end: 2025-02-28}}
+        compare: previous
+        sources:
+          t: {{path: t.csv}}
+        measures:
+          v: {{source: t, sum: v, where: "between(date(day), period_start, period_end)"}}
+        kpis:
+          k: {{formula: v, category: c, {fields}}}
+        categories: {{c: {{}}}}
+        """, t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n").kpi("k")
+
+
+def test_change_pct_divides_by_the_size_of_a_negative_previous_value(tmp_path):
+    # NPS from -20 to -10: change +10, +50 % of |-20|, an improvement (not -50 %)
+    k = _compared(tmp_path, -20, -10, target=30)
+    assert (k.previous, k.value, k.change) == (-20.0, -10.0, 10.0)
+    assert k.change_pct == pytest.approx(0.5)
+    assert k.improved is True
+
+
+def test_benchmark_gap_against_a_negative_benchmark(tmp_path):
+    # value -10 against benchmark -20, higher is better: (-10 - -20) / |-20| = +0.5, a strength
+    from engine.score import benchmark_gap
+    k = _compared(tmp_path, 0, -10, target=30, benchmark=-20)
+    assert benchmark_gap(k) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("value, expected", [(-21, "near"), (-19, "met"), (-23, "missed")])
+def test_near_margin_of_a_negative_target(tmp_path, value, expected):
+    # target -20 (higher is better), near 0.1: the margin is 0.1 x |-20| = 2, so -21 is
+    # near (within -22..-20), -23 missed; with the signed target the margin would be -2
+    # and nothing could be near
+    k = _compared(tmp_path, 0, value, target=-20, floor=-40, near=0.1)
+    assert k.status == expected
+
+
+# ---------------------------------------------------------------- checks and quality
+
+def test_unique_does_not_count_normalised_empty_text_as_a_value(tmp_path):
+    # "  " and " " trim to nothing: no value, so not a repeat; "a" and " A" repeat once
+    result = run(tmp_path, """\
+        ruleset: r
+        sources:
+          t: {path: t.csv}
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: n, target: 1, category: c}
+        categories: {c: {}}
+        checks:
+          - {id: u, source: t, rule: unique, column: name, normalize: lower_trim}
+        """, t='id,name\n1,a\n2," A"\n3,"  "\n4," "\n5,b\n')
+    check = result.checks[0]
+    # rows with a value: a, A, b = 3; distinct: 2; failing 3 - 2 = 1 of 5 rows
+    assert (check.rows, check.failed) == (5, 1)
+
+
+def test_the_data_quality_score_weights_severity(tmp_path):
+    # high (3) passes 1/2 rows, low (1) passes 2/2: (3 x 0.5 + 1 x 1.0) / 4 = 62.5; the
+    # same number in the report and in a KPI `data_quality`
+    result = run(tmp_path, """\
+        ruleset: r
+        sources:
+          t: {path: t.csv}
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: n, target: 1, category: c}
+          dq: {formula: data_quality, target: 100, category: c}
+        categories: {c: {}}
+        checks:
+          - {id: hi, source: t, rule: not_null, column: a, severity: high}
+          - {id: lo, source: t, rule: not_null, column: b, severity: low}
+        """, t="a,b\n1,1\n,2\n")
+    assert result.quality["overall"] == pytest.approx(62.5)
+    assert result.kpi("dq").value == pytest.approx(62.5)
