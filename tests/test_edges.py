@@ -238,3 +238,51 @@ def test_the_data_quality_score_weights_severity(tmp_path):
         """, t="a,b\n1,1\n,2\n")
     assert result.quality["overall"] == pytest.approx(62.5)
     assert result.kpi("dq").value == pytest.approx(62.5)
+
+
+# ---------------------------------------------------------------- actions and entities
+
+def test_within_one_priority_the_larger_gain_comes_first(tmp_path):
+    # a = 0 scores 0, b = 5 scores 50 (linear, floor 0, target 10); total (0 + 50) / 2 = 25.
+    # a at target: (100 + 50) / 2 = 75, a gain of 50; b at target: (0 + 100) / 2 = 50, a
+    # gain of 25. Both actions are medium, declared b first: a's comes first
+    result = run(tmp_path, """\
+        ruleset: r
+        sources:
+          t: {path: t.csv}
+        measures:
+          x: {source: t, sum: x}
+          y: {source: t, sum: y}
+        kpis:
+          a: {formula: x, target: 10, floor: 0, category: c}
+          b: {formula: y, target: 10, floor: 0, category: c}
+        categories: {c: {}}
+        actions:
+          - {id: fix_b, when: "b.status == 'missed'", priority: medium, text: b}
+          - {id: fix_a, when: "a.status == 'missed'", priority: medium, text: a}
+          - {id: low_a, when: "a.status == 'missed'", priority: low, text: a}
+        """, t="x,y\n0,5\n")
+    assert result.score == pytest.approx(25.0)
+    assert [(a.id, a.gain) for a in result.actions] == [
+        ("fix_a", pytest.approx(50.0)), ("fix_b", pytest.approx(25.0)), ("low_a", pytest.approx(50.0))]
+
+
+def test_n_unique_is_zero_for_an_entity_without_rows_and_null_keys_are_dropped(tmp_path):
+    # owners ann, bob, cat (from owners.csv); orders: ann has customers c1, c2 (c1 twice),
+    # bob none, cat c3; one order with no owner belongs to no entity
+    result = run(tmp_path, """\
+        ruleset: r
+        by: owner
+        sources:
+          owners: {path: owners.csv}
+          orders: {path: orders.csv}
+        measures:
+          staff: {source: owners, count: true}
+          buyers: {source: orders, n_unique: customer}
+        kpis:
+          k: {formula: buyers, target: 2, category: c}
+        categories: {c: {}}
+        """, owners="owner\nann\nbob\ncat\n", orders="owner,customer\nann,c1\nann,c2\nann,c1\ncat,c3\n,c4\n")
+    values = {e.id: e.kpis[0].value for e in result.entities}
+    assert values == {"ann": 2.0, "bob": 0.0, "cat": 1.0}
+    assert result.kpi("k").value == 4.0  # overall: c1, c2, c3, c4
