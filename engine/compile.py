@@ -25,7 +25,7 @@ from . import functions
 from . import checks
 from .errors import AssessError, Problem
 from .expressions import MAX_NUMBER
-from .model import SEVERITY, Check, Expression, Kpi, Measure, Ruleset, derived_params
+from .model import SEVERITY, Check, Expression, Kpi, Measure, Ruleset, derived_params, quality_group
 
 Value = Any  # pl.Expr or a Python literal
 _NUMBER = (int, float)
@@ -445,9 +445,17 @@ def quality_expr(ruleset: Ruleset, name: str) -> pl.Expr:
     checks = {c.id: c for c in ruleset.checks}
     if name in checks:
         return _ratio(checks[name])
-    group = name.removeprefix("data_quality").removeprefix("_")
-    chosen = [c for c in ruleset.checks if not group or group in (c.source, c.area)]
-    weighted = [(SEVERITY.get(c.severity, 2), _ratio(c)) for c in chosen]
+    group = quality_group(name)
+    return quality_score([c for c in ruleset.checks if not group or group in (c.source, c.area)])
+
+
+def quality_score(checks: list[Check]) -> pl.Expr:
+    """The data-quality score 0..100 of ``checks``: their passing ratios weighted by
+    severity, over the checks that saw rows; null when none did. The one definition, for
+    KPIs (``data_quality``) and for the report's scores alike."""
+    if not checks:
+        return pl.lit(None, pl.Float64)
+    weighted = [(SEVERITY.get(c.severity, 2), _ratio(c)) for c in checks]
     total = pl.sum_horizontal([pl.when(r.is_not_null()).then(w * r * 100) for w, r in weighted])
     weight = pl.sum_horizontal([pl.when(r.is_not_null()).then(w) for w, r in weighted])
     return pl.when(weight > 0).then(total / weight)

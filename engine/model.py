@@ -150,6 +150,17 @@ class Grade:
 
 Threshold = tuple[str, str, float]  # (metric: ratio | failed_ratio | failed | rows, operator, number)
 SEVERITY = {"low": 1, "medium": 2, "high": 3}  # weights in the data-quality score
+QUALITY = "data_quality"  # the name a KPI formula uses for the data-quality score
+
+
+def quality_name(group: str = "") -> str:
+    """``data_quality`` (all checks), or ``data_quality_<group>`` for one source's or area's."""
+    return f"{QUALITY}_{group}" if group else QUALITY
+
+
+def quality_group(name: str) -> str:
+    """The source or area of a :func:`quality_name` ("" for all checks)."""
+    return name.removeprefix(QUALITY).removeprefix("_")
 
 
 @dataclass

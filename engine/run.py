@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 import polars as pl
 
-from .compile import CheckPlan, Plan, compile_plan
+from .compile import CheckPlan, Plan, compile_plan, quality_score
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
-from .model import SEVERITY, Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
+from .model import Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
 from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Result, SourceResult
 from .score import GRADE, ID, LABEL, RANK, TOP, TOTAL, UNRANKED, profile_lists, scorecards
@@ -120,17 +120,16 @@ def check_results(plan: Plan, executed: Executed, lang: str) -> list[CheckResult
     return out
 
 
-def quality(checks: list[CheckResult], ruleset: Ruleset) -> dict[str, Any]:
-    """Data-quality scores 0..100: the passing ratios weighted by severity, overall, per
-    source and per area; None where no rule checked a row."""
-    def score(subset: list[CheckResult]) -> float | None:
-        counted = [(SEVERITY.get(c.severity, 2), c.ratio) for c in subset if c.ratio is not None]
-        weight = sum(w for w, _ in counted)
-        return sum(w * r for w, r in counted) / weight * 100 if weight else None
-    return {"overall": score(checks),
-            "sources": {s: score([c for c in checks if c.source == s])
-                        for s in ruleset.sources if any(c.source == s for c in checks)},
-            "areas": {a: score([c for c in checks if c.area == a]) for a in ruleset.areas}}
+def quality(values: pl.DataFrame, ruleset: Ruleset) -> dict[str, Any]:
+    """Data-quality scores 0..100 (:func:`quality_score`), overall, per source and per
+    area, from the checks' counts; None where no rule checked a row."""
+    checks = ruleset.checks
+    groups = {"sources": {s: [c for c in checks if c.source == s] for s in ruleset.sources
+                          if any(c.source == s for c in checks)},
+              "areas": {a: [c for c in checks if c.area == a] for a in ruleset.areas}}
+    scores = [quality_score(checks), *(quality_score(g) for part in groups.values() for g in part.values())]
+    row = iter(values.select(e.alias(str(i)) for i, e in enumerate(scores)).row(0))
+    return {"overall": next(row), **{part: {k: next(row) for k in subsets} for part, subsets in groups.items()}}
 
 
 def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
@@ -345,7 +344,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
         version=ruleset.version, lang=lang, params=params,
         sources=[SourceResult(n, str(p), source_rows(executed, n)) for n, p in executed.paths.items()],
         score=row[TOTAL], grade=row[GRADE], grade_label=_label(ruleset, row[GRADE], lang), kpis=kpis,
-        categories=categories, checks=checks, notes=notes, by=ruleset.by, quality=quality(checks, ruleset),
+        categories=categories, checks=checks, notes=notes, by=ruleset.by, quality=quality(values, ruleset),
         areas={a: text_in(t, lang, a) for a, t in ruleset.areas.items()},
         breakdowns=breakdowns(plan, executed, lang), definitions=definitions(ruleset),
         engine=executed.remote.name if executed.remote else "polars",

@@ -25,7 +25,7 @@ from .errors import AssessError, Location, Problem, Suggestions, closest, did_yo
 from .expressions import parse, position, typed
 from .load import Document, load_file
 from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
-                    Measure, Ruleset, Scoring, Source, Text, derived_params, period_problem, reversed_period)
+                    Measure, Ruleset, Scoring, Source, Text, derived_params, period_problem, quality_name, reversed_period)
 from .result import KpiResult
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
@@ -245,7 +245,7 @@ def quality_names(data: dict[str, Any]) -> list[str]:
     checks = data.get("checks") if isinstance(data.get("checks"), list) else []
     ids = [c["id"] for c in checks if isinstance(c, dict) and isinstance(c.get("id"), str)]
     groups = [*(data.get("sources") or {}), *(data.get("areas") or {})] if ids else []
-    return ids + (["data_quality"] + [f"data_quality_{g}" for g in groups] if ids else [])
+    return ids + ([quality_name()] + [quality_name(g) for g in groups] if ids else [])
 
 
 # An action text prints values: it needs no loops, macros, includes or assignments, and
