@@ -14,6 +14,7 @@ import polars as pl
 from .compile import Compiler, lit, param_value
 from .errors import AssessError, Problem
 from .model import Action, Ruleset, text_in
+from .render import grouped, show
 from .result import ActionResult, CheckResult, EntityResult, Result
 from .score import GRADE, ID, TOTAL
 from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS, TEMPLATE_FILTERS
@@ -29,14 +30,12 @@ MAX_TEXT = 10_000
 
 def percent(value: Any, digits: int = 1) -> str:
     """0.853 -> '85.3%'; n/a for a missing value."""
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+    return show(value, "percent", digits)
 
 
 def number(value: Any, digits: int = 2) -> str:
     """1234.5 -> '1,234.5'; n/a for a missing value."""
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
+    return "n/a" if value is None else grouped(value, digits)
 
 
 def environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:

@@ -24,19 +24,31 @@ STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
 
-def show(value: float | None, unit: str = "ratio") -> str:
-    """A KPI value as people read it in its unit."""
+def show(value: float | None, unit: str = "ratio", digits: int | None = None) -> str:
+    """A KPI value as people read it in its unit; ``digits`` changes the decimals of a
+    percentage (the ``percent`` filter of action texts)."""
     if value is None:
         return "n/a"
     if unit == "percent":
-        return f"{value * 100:.1f}%"
+        return f"{value * 100:.{1 if digits is None else digits}f}%"
     if unit == "currency":
         return f"{value:,.2f}"
     if unit in ("count", "points"):  # whole numbers stay whole; 1.87 incidents a month does not
-        return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}".rstrip("0")
+        return grouped(value)
     if unit in ("hours", "days"):
         return f"{value:,.1f} {unit[0]}"
     return f"{value:.3f}"
+
+
+def grouped(value: float, digits: int = 2) -> str:
+    """1234.5 -> '1,234.5': thousands grouped, at most ``digits`` decimals, no trailing zeros."""
+    return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
+
+
+def excel_format(unit: str) -> str:
+    """The spreadsheet number format of a unit, the decimals :func:`show` writes."""
+    return {"percent": "0.0%", "currency": "#,##0.00", "count": "#,##0.##", "points": "#,##0.##",
+            "hours": '#,##0.0 "h"', "days": '#,##0.0 "d"'}.get(unit, "0.000")
 
 
 def change(kpi: Any) -> str:
@@ -65,7 +77,7 @@ def plain(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)  # nan, inf: shown as they are
-        return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+        return grouped(value)
     return str(value)
 
 

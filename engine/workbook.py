@@ -11,7 +11,7 @@ from typing import Any
 
 import xlsxwriter
 
-from .render import key, labels
+from .render import excel_format, key, labels
 from .result import Result, _plain
 
 
@@ -40,10 +40,9 @@ def workbook(result: Result) -> bytes:
     bold = book.add_format({"bold": True})
     head = book.add_format({"bold": True, "bg_color": "#F6F8FA", "bottom": 1})
     title = book.add_format({"bold": True, "font_size": 16})
-    formats = {"percent": book.add_format({"num_format": "0.0%"}),
-               "currency": book.add_format({"num_format": "#,##0.00"}),
-               "count": book.add_format({"num_format": "#,##0.##"}),
-               "score": book.add_format({"num_format": "0.0"})}
+    formats = {unit: book.add_format({"num_format": excel_format(unit)})
+               for unit in ("percent", "currency", "count", "points", "hours", "days")}
+    formats["score"] = book.add_format({"num_format": "0.0"})
 
     def table(sheet: Any, row: int, header: list[str], rows: list[list[Any]],
               number_formats: list[Any] | None = None) -> int:

@@ -286,3 +286,38 @@ def test_n_unique_is_zero_for_an_entity_without_rows_and_null_keys_are_dropped(t
     values = {e.id: e.kpis[0].value for e in result.entities}
     assert values == {"ann": 2.0, "bob": 0.0, "cat": 1.0}
     assert result.kpi("k").value == 4.0  # overall: c1, c2, c3, c4
+
+
+# ---------------------------------------------------------------- number formats
+
+def test_action_filters_and_the_report_format_numbers_alike():
+    from engine.recommend import number, percent
+    from engine.render import plain, show
+    assert percent(0.8531) == show(0.8531, "percent") == "85.3%"
+    assert percent(0.8531, 0) == "85%"
+    assert number(1234.5) == plain(1234.5) == "1,234.5"
+    assert number(1234.567, 0) == "1,235"
+    assert show(1.001, "count") == "1"  # 1.00 without its zeros, not "1."
+
+
+def test_the_workbook_writes_hours_days_and_points_in_their_unit(tmp_path):
+    import io
+
+    import openpyxl
+
+    from engine.render import render
+    result = run(tmp_path, """\
+        ruleset: r
+        sources:
+          t: {path: t.csv}
+        measures:
+          h: {source: t, sum: h}
+        kpis:
+          wait: {formula: h, target: 1, better: lower, unit: hours, category: c}
+          stay: {formula: h, target: 1, better: lower, unit: days, category: c}
+          pts: {formula: h, target: 1, better: lower, unit: points, category: c}
+        categories: {c: {}}
+        """, t="h\n2.5\n")
+    sheet = openpyxl.load_workbook(io.BytesIO(render(result, "xlsx"))).worksheets[0]
+    formats = {sheet.cell(r, 1).value: sheet.cell(r, 3).number_format for r in range(6, 9)}
+    assert formats == {"wait": '#,##0.0 "h"', "stay": '#,##0.0 "d"', "pts": "#,##0.##"}
