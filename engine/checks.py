@@ -97,6 +97,16 @@ def rule(*needs: str, takes: tuple[str, ...] = (), name: str = "") -> Callable[[
     return register
 
 
+def parse_date(pl: ModuleType, text: Any, kind: str, strict: bool = False) -> Any:
+    """Text read as a ``date`` (2025-03-31) or a ``datetime`` (ISO 8601; one with a time
+    zone becomes UTC, so every datetime compares with every other): the one reading of
+    dates, for a source's declared columns (``strict``: a malformed value is an error),
+    the error that names it and the ``type`` rule (null where it does not read)."""
+    if kind == "date":
+        return text.str.to_date("%Y-%m-%d", strict=strict)
+    return text.str.to_datetime(strict=strict, time_unit="us", time_zone="UTC").dt.replace_time_zone(None)
+
+
 def _text(ctx: Context, expr: Any) -> Any:
     return expr.cast(ctx.pl.String)
 
@@ -230,8 +240,8 @@ def type_(ctx: Context) -> Plan:
     pl, value = ctx.pl, _text(ctx, ctx.col())
     parsed = {"int": value.str.strip_chars().str.to_integer(strict=False),
               "float": value.str.strip_chars().cast(pl.Float64, strict=False),
-              "date": value.str.to_date("%Y-%m-%d", strict=False),
-              "datetime": value.str.to_datetime(strict=False)}[ctx.option("type")]
+              "date": parse_date(pl, value, "date"), "datetime": parse_date(pl, value, "datetime")
+              }[ctx.option("type")]
     return Plan(value.is_not_null() & parsed.is_null(), [ctx.check.options["column"]])
 
 

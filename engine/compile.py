@@ -49,6 +49,7 @@ class Dialect:
     mod: Callable[[Any, Any], Any] = operator.mod
 
     def lit(self, x: Value) -> Any:
+        """A literal as an expression of the dialect (functions.expr for Polars)."""
         return x if isinstance(x, self.expr) else self.literal(x)
 
 
@@ -62,7 +63,7 @@ POLARS = Dialect(
 
 
 def lit(x: Value) -> pl.Expr:
-    return POLARS.lit(x)
+    return functions.expr(pl, x)
 
 
 def _is_number(x: Value) -> bool:

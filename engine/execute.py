@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import polars as pl
 
+from .checks import parse_date
 from .compile import ROWS, CheckPlan, Plan
 from .errors import AssessError, Problem, did_you_mean
 from .model import DATA_FORMATS, Source
@@ -22,7 +23,6 @@ from .model import DATA_FORMATS, Source
 TYPES: dict[str, Any] = {"string": pl.String, "int": pl.Int64, "float": pl.Float64,
                          "bool": pl.Boolean, "date": pl.Date, "datetime": pl.Datetime("us")}
 FORMATS = DATA_FORMATS
-ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 
 @dataclass
@@ -235,7 +235,7 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
         if have == pl.Date:
             return None
         if have == pl.String:
-            return column.str.to_date("%Y-%m-%d", strict=True).alias(name)
+            return parse_date(pl, column, "date", strict=True).alias(name)
         return column.cast(pl.Date).alias(name)
     if kind == "datetime":
         if isinstance(have, pl.Datetime) and have.time_zone is None:
@@ -243,8 +243,7 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
         if isinstance(have, pl.Datetime):
             return column.dt.convert_time_zone("UTC").dt.replace_time_zone(None).alias(name)
         if have == pl.String:
-            return column.str.to_datetime(strict=True, time_unit="us", time_zone="UTC") \
-                .dt.replace_time_zone(None).alias(name)
+            return parse_date(pl, column, "datetime", strict=True).alias(name)
         return column.cast(pl.Datetime("us")).alias(name)
     return None if have == TYPES[kind] else column.cast(TYPES[kind]).alias(name)
 
@@ -264,8 +263,7 @@ def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
         return None
     text = frame.select(pl.int_range(pl.len()).alias("__row__"), *(pl.col(c).cast(pl.String) for c in temporal))
     for c in temporal:
-        wrong = ~_year_ok(pl.col(c)) | (~pl.col(c).str.contains(ISO_DATETIME) if source.columns[c] == "datetime" else
-                                        pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_null())
+        wrong = ~_year_ok(pl.col(c)) | parse_date(pl, pl.col(c), source.columns[c]).is_null()
         try:
             bad = text.filter(pl.col(c).is_not_null() & wrong).head(1).collect()
         except pl.exceptions.PolarsError:

@@ -17,7 +17,8 @@ from typing import Any, Callable
 Value = Any  # a polars Expr or a Python literal
 
 
-def _e(pl: ModuleType, x: Value) -> Any:
+def expr(pl: ModuleType, x: Value) -> Any:
+    """A value as a Polars expression: a column stays itself, a literal becomes ``pl.lit``."""
     return x if isinstance(x, pl.Expr) else pl.lit(x)
 
 
@@ -28,64 +29,64 @@ def _text(pl: ModuleType, x: Value) -> Any:
 
 def coalesce(pl: ModuleType, x: Value, *others: Value) -> Any:
     """The first of its arguments that is not null. ``coalesce(satisfaction, 3)``"""
-    return pl.coalesce([_e(pl, v) for v in (x, *others)])
+    return pl.coalesce([expr(pl, v) for v in (x, *others)])
 
 
 def is_null(pl: ModuleType, x: Value) -> Any:
     """True where the value is missing. ``is_null(churned_at)``"""
-    return _e(pl, x).is_null()
+    return expr(pl, x).is_null()
 
 
 def is_not_null(pl: ModuleType, x: Value) -> Any:
     """True where the value is present. ``is_not_null(converted_at)``"""
-    return _e(pl, x).is_not_null()
+    return expr(pl, x).is_not_null()
 
 
 def is_blank(pl: ModuleType, s: Value) -> Any:
     """True where a text is missing or only spaces. ``is_blank(email)``"""
-    s = _e(pl, s)
+    s = expr(pl, s)
     return s.is_null() | (s.cast(pl.String).str.strip_chars() == "")
 
 
 def div(pl: ModuleType, a: Value, b: Value, default: Value = None) -> Any:
     """``a / b``, or ``default`` (null unless given) where ``b`` is zero or null.
     ``div(complaints, interactions, 0)``. Plain ``/`` already gives null on zero."""
-    a, b = _e(pl, a), _e(pl, b)
-    return pl.when(b != 0).then(a / b).otherwise(_e(pl, default))
+    a, b = expr(pl, a), expr(pl, b)
+    return pl.when(b != 0).then(a / b).otherwise(expr(pl, default))
 
 
 def abs(pl: ModuleType, x: Value) -> Any:  # noqa: A001 - the name users write
     """Absolute value. ``abs(change)``"""
-    return _e(pl, x).abs()
+    return expr(pl, x).abs()
 
 
 def round(pl: ModuleType, x: Value, digits: Value = 0) -> Any:  # noqa: A001
     """Rounded to ``digits`` decimals (a literal integer). ``round(score, 1)``"""
     if isinstance(digits, pl.Expr) or digits != int(digits):
         raise ValueError("round: the number of digits must be a whole number, written literally")
-    return _e(pl, x).round(int(digits))
+    return expr(pl, x).round(int(digits))
 
 
 def min(pl: ModuleType, x: Value, *others: Value) -> Any:  # noqa: A001
     """The smallest of its arguments, row by row, skipping nulls (``min(null, 10)`` is 10).
     ``min(hours, 72)``"""
-    return pl.min_horizontal([_e(pl, v) for v in (x, *others)])
+    return pl.min_horizontal([expr(pl, v) for v in (x, *others)])
 
 
 def max(pl: ModuleType, x: Value, *others: Value) -> Any:  # noqa: A001
     """The largest of its arguments, row by row, skipping nulls. ``max(amount, 0)``"""
-    return pl.max_horizontal([_e(pl, v) for v in (x, *others)])
+    return pl.max_horizontal([expr(pl, v) for v in (x, *others)])
 
 
 def clip(pl: ModuleType, x: Value, low: Value, high: Value) -> Any:
     """``x`` limited to ``low..high``. ``clip(uptime_pct, 0, 100)``"""
-    return _e(pl, x).clip(_e(pl, low), _e(pl, high))
+    return expr(pl, x).clip(expr(pl, low), expr(pl, high))
 
 
 def between(pl: ModuleType, x: Value, low: Value, high: Value) -> Any:
     """True where ``low <= x <= high``, both ends included.
     ``between(date(created_at), period_start, period_end)``"""
-    return _e(pl, x).is_between(_e(pl, low), _e(pl, high), closed="both")
+    return expr(pl, x).is_between(expr(pl, low), expr(pl, high), closed="both")
 
 
 def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> Any:
@@ -97,7 +98,7 @@ def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> An
         return dt.date.fromisoformat(x)
     if isinstance(x, (dt.date,)):
         return x.date() if isinstance(x, dt.datetime) else x
-    return _e(pl, x).cast(pl.Date)
+    return expr(pl, x).cast(pl.Date)
 
 
 def datetime(pl: ModuleType, x: Value) -> Any:
@@ -107,23 +108,23 @@ def datetime(pl: ModuleType, x: Value) -> Any:
         return dt.datetime.fromisoformat(x)
     if isinstance(x, dt.date) and not isinstance(x, dt.datetime):
         return dt.datetime(x.year, x.month, x.day)
-    return _e(pl, x).cast(pl.Datetime("us"))
+    return expr(pl, x).cast(pl.Datetime("us"))
 
 
 def month_start(pl: ModuleType, text: Value) -> Any:
     """The first day of a month written ``YYYY-MM`` (as in monthly tables).
     ``between(month_start(month), period_start, period_end)``"""
-    return (_e(pl, text).cast(pl.String) + "-01").str.to_date("%Y-%m-%d", strict=False)
+    return (expr(pl, text).cast(pl.String) + "-01").str.to_date("%Y-%m-%d", strict=False)
 
 
 def year(pl: ModuleType, d: Value) -> Any:
     """The year of a date. ``year(created_at) == 2025``"""
-    return _e(pl, d).dt.year()
+    return expr(pl, d).dt.year()
 
 
 def month(pl: ModuleType, d: Value) -> Any:
     """The month (1-12) of a date. ``month(ordered_at) in (11, 12)``"""
-    return _e(pl, d).dt.month()
+    return expr(pl, d).dt.month()
 
 
 MAX_DAYS = 3_660_000  # about 10,000 years: a duration beyond would wrap around in microseconds
@@ -136,7 +137,7 @@ def _duration(pl: ModuleType, n: Value, unit: str, per_day: int) -> Any:
     if not isinstance(n, pl.Expr):
         if isinstance(n, (int, float)) and not -limit <= n <= limit:
             raise ValueError(f"{unit}({n:g}) is out of range (at most {limit:,} {unit})")
-        return pl.duration(**{unit: _e(pl, n)})
+        return pl.duration(**{unit: expr(pl, n)})
     return pl.when(n.abs() <= limit).then(pl.duration(**{unit: n}))
 
 
@@ -159,18 +160,18 @@ def minutes(pl: ModuleType, n: Value) -> Any:
 def hours_between(pl: ModuleType, start: Value, end: Value) -> Any:
     """Hours from ``start`` to ``end`` (fractional; null if either is missing).
     ``hours_between(opened_at, first_response_at)``"""
-    return (_e(pl, end) - _e(pl, start)).dt.total_hours(fractional=True)
+    return (expr(pl, end) - expr(pl, start)).dt.total_hours(fractional=True)
 
 
 def days_between(pl: ModuleType, start: Value, end: Value) -> Any:
     """Days from ``start`` to ``end`` (fractional). ``days_between(created_at, period_end)``"""
-    return (_e(pl, end) - _e(pl, start)).dt.total_days(fractional=True)
+    return (expr(pl, end) - expr(pl, start)).dt.total_days(fractional=True)
 
 
 def matches(pl: ModuleType, s: Value, pattern: Value) -> Any:
     """True where the text matches the regular expression (anywhere; anchor with ^ and $).
     ``matches(email, '^[^@ ]+@[^@ ]+\\.[a-z]+$')``"""
-    return _e(pl, s).cast(pl.String).str.contains(_text(pl, pattern))
+    return expr(pl, s).cast(pl.String).str.contains(_text(pl, pattern))
 
 
 def valid(pl: ModuleType, s: Value, pattern: Value) -> Any:
@@ -181,54 +182,54 @@ def valid(pl: ModuleType, s: Value, pattern: Value) -> Any:
 
     if str(pattern) not in PATTERNS:
         raise ValueError(f"valid: no pattern `{pattern}`; patterns: {', '.join(PATTERNS)}")
-    return _e(pl, s).cast(pl.String).str.contains(f"^(?:{PATTERNS[str(pattern)]})$")
+    return expr(pl, s).cast(pl.String).str.contains(f"^(?:{PATTERNS[str(pattern)]})$")
 
 
 def contains(pl: ModuleType, s: Value, text: Value) -> Any:
     """True where the text contains ``text`` literally. ``contains(name, 'test')``"""
-    return _e(pl, s).cast(pl.String).str.contains(_text(pl, text), literal=True)
+    return expr(pl, s).cast(pl.String).str.contains(_text(pl, text), literal=True)
 
 
 def startswith(pl: ModuleType, s: Value, prefix: Value) -> Any:
     """True where the text starts with ``prefix``. ``startswith(phone, '+86')``"""
-    return _e(pl, s).cast(pl.String).str.starts_with(_text(pl, prefix))
+    return expr(pl, s).cast(pl.String).str.starts_with(_text(pl, prefix))
 
 
 def endswith(pl: ModuleType, s: Value, suffix: Value) -> Any:
     """True where the text ends with ``suffix``. ``endswith(email, '.cn')``"""
-    return _e(pl, s).cast(pl.String).str.ends_with(_text(pl, suffix))
+    return expr(pl, s).cast(pl.String).str.ends_with(_text(pl, suffix))
 
 
 def lower(pl: ModuleType, s: Value) -> Any:
     """The text in lower case. ``lower(channel) == 'web'``"""
-    return _e(pl, s).cast(pl.String).str.to_lowercase()
+    return expr(pl, s).cast(pl.String).str.to_lowercase()
 
 
 def upper(pl: ModuleType, s: Value) -> Any:
     """The text in upper case. ``upper(region)``"""
-    return _e(pl, s).cast(pl.String).str.to_uppercase()
+    return expr(pl, s).cast(pl.String).str.to_uppercase()
 
 
 def strip(pl: ModuleType, s: Value) -> Any:
     """The text without leading and trailing spaces. ``strip(name) != ''``"""
-    return _e(pl, s).cast(pl.String).str.strip_chars()
+    return expr(pl, s).cast(pl.String).str.strip_chars()
 
 
 def length(pl: ModuleType, s: Value) -> Any:
     """Number of characters of the text. ``length(phone) == 11``"""
-    return _e(pl, s).cast(pl.String).str.len_chars()
+    return expr(pl, s).cast(pl.String).str.len_chars()
 
 
 def share_of_total(pl: ModuleType, x: Value) -> Any:
     """In a KPI formula with entities: the entity's share of the sum over all entities
     (1 on the overall scorecard). ``share_of_total(revenue)``"""
-    return _e(pl, x) / _e(pl, x).sum()
+    return expr(pl, x) / expr(pl, x).sum()
 
 
 def rank(pl: ModuleType, x: Value) -> Any:
     """In a KPI formula with entities: 1 for the largest value, ties sharing the best rank
     (1, 1, 3), nulls unranked. ``rank(revenue)``"""
-    return _e(pl, x).rank(method="min", descending=True)
+    return expr(pl, x).rank(method="min", descending=True)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {

@@ -5,7 +5,7 @@ import ast
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from .errors import Location
 
@@ -131,6 +131,11 @@ class Kpi:
     requires: list[str] = field(default_factory=list)  # checks it relies on
     scored: bool = True  # False: tracked, shown with its value, never scored or weighed
     description: Text = field(default_factory=dict)
+
+    def uses(self, kpis: Iterable[str]) -> list[str]:
+        """The KPIs of ``kpis`` its formula uses, by name: the one dependency relation that
+        validation orders the KPIs by (and finds cycles in) and evaluation levels them by."""
+        return sorted(self.formula.names & set(kpis))
 
 
 @dataclass

@@ -138,7 +138,7 @@ def evaluate(plan: Plan, values: pl.DataFrame) -> pl.DataFrame:
     kpis = plan.ruleset.kpis
     level: dict[str, int] = {}
     for k in plan.kpis:  # in dependency order: a KPI comes after the KPIs it uses
-        level[k.kpi.id] = 1 + max((level[n] for n in k.kpi.formula.names if n in kpis), default=-1)
+        level[k.kpi.id] = 1 + max((level[n] for n in k.kpi.uses(kpis)), default=-1)
     frame = values.lazy()
     for depth in range(max(level.values(), default=-1) + 1):  # one with_columns per level
         frame = frame.with_columns(*(e for k in plan.kpis if level[k.kpi.id] == depth

@@ -839,7 +839,7 @@ class _Builder:
         ordered: dict[str, Kpi] = {}
         state: dict[str, str] = {}
         for root in kpis:
-            stack = [(root, iter(sorted(kpis[root].formula.names & set(kpis))))] if root not in state else []
+            stack = [(root, iter(kpis[root].uses(kpis)))] if root not in state else []
             state.setdefault(root, "open")
             while stack:
                 name, refs = stack[-1]
@@ -854,7 +854,7 @@ class _Builder:
                                  "KPIs depend on each other in a cycle: " + " -> ".join(trail[trail.index(ref):] + [ref]))
                 else:
                     state[ref] = "open"
-                    stack.append((ref, iter(sorted(kpis[ref].formula.names & set(kpis)))))
+                    stack.append((ref, iter(kpis[ref].uses(kpis))))
         return ordered
 
     def checks(self, ruleset: Ruleset) -> list[Check]:
