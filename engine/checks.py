@@ -316,6 +316,7 @@ def consistency(ctx: Context) -> Plan:
     interaction resolved before it was opened. Passes on unresolved interactions.
     """
     expression = ctx.check.expression
+    assert expression is not None  # the rule's required option, checked by validate
     holds = ctx.row(expression).cast(ctx.pl.Boolean)
     names = sorted(expression.names - ctx.params)
     present = ctx.pl.all_horizontal([ctx.pl.col(n).is_not_null() for n in names]) if names else ctx.pl.lit(True)
@@ -331,8 +332,10 @@ def expression(ctx: Context) -> Plan:
     Fails: ``{rule: expression, expression: "not (is_blank(email) and is_blank(phone))"}``
     on a customer with neither. Passes when every customer has one of them.
     """
-    holds = ctx.row(ctx.check.expression).cast(ctx.pl.Boolean)
-    return Plan(~holds.fill_null(False), sorted(ctx.check.expression.names - ctx.params))
+    expression = ctx.check.expression
+    assert expression is not None  # the rule's required option, checked by validate
+    holds = ctx.row(expression).cast(ctx.pl.Boolean)
+    return Plan(~holds.fill_null(False), sorted(expression.names - ctx.params))
 
 
 @rule("column", takes=("max_share", "min_share", "values"))

@@ -248,8 +248,8 @@ def compile_row(expression: Expression | None, params: dict[str, Any]) -> Value:
     return None if expression is None else row_compiler(params).compile(expression)
 
 
-def _uses_columns(expression: Expression, params: dict[str, Any]) -> bool:
-    return bool(expression.names - set(params))
+def _uses_columns(expression: Expression | None, params: dict[str, Any]) -> bool:
+    return expression is not None and bool(expression.names - set(params))
 
 
 def measure_expr(measure: Measure, params: dict[str, Any], suffix: str = "") -> pl.Expr:
@@ -479,7 +479,7 @@ def kpi_plan(kpi: Kpi, ruleset: Ruleset, variant: Variant) -> KpiPlan:
         value = value.fill_null(0.0)
     elif not isinstance(kpi.on_null, str):
         value = value.fill_null(float(kpi.on_null))
-    reasons = [pl.when(den == 0).then(pl.lit(f"division by zero: `{text}` is 0"))
+    reasons: list[pl.Expr] = [pl.when(den == 0).then(pl.lit(f"division by zero: `{text}` is 0"))
                for text, den in compiler.denominators]
     for name in sorted(kpi.formula.names):
         if name in ruleset.kpis:
@@ -528,15 +528,15 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
                     lit(compile_row(measure.of, variant.params)) if measure.agg == "n_unique" else None
             if ruleset.by and not (measure.shared or measure.allocate):
                 query.per_entity.append(agg)
-        for e in (measure.of, measure.where):
-            if e is not None:
-                query.columns |= e.names - set(params)
+        for used in (measure.of, measure.where):
+            if used is not None:
+                query.columns |= used.names - set(params)
     for name, query in sources.items():
         if query.per_entity:
             query.columns |= set(ruleset.key_of(ruleset.sources[name]))
     if ruleset.names:
-        source, column = ruleset.names
-        sources[source].columns |= {*ruleset.key_of(ruleset.sources[source]), column}
+        named, column = ruleset.names
+        sources[named].columns |= {*ruleset.key_of(ruleset.sources[named]), column}
     checks = []
     for check in ruleset.checks:
         plan = plan_check(check, params)
@@ -548,9 +548,9 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
         query.columns |= set(plan.columns) | set(check.by)
         if plan.rule.lookup:
             sources[plan.rule.lookup[0]].columns |= {theirs for _, theirs in plan.rule.lookup[1]}
-        for e in (check.expression, check.where):
-            if e is not None:
-                query.columns |= e.names - set(params)
+        for used in (check.expression, check.where):
+            if used is not None:
+                query.columns |= used.names - set(params)
     for name, query in sources.items():  # borrowed columns are asked of the source they come from
         for join in ruleset.sources[name].joins:
             query.columns |= set(join.own)

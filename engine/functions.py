@@ -287,5 +287,5 @@ def reference() -> str:
     for name, fn in FUNCTIONS.items():
         params = list(inspect.signature(fn).parameters.values())[1:]
         sig = ", ".join(("*" if p.kind is p.VAR_POSITIONAL else "") + p.name for p in params)
-        lines.append(f"- `{name}({sig})`: {' '.join(inspect.getdoc(fn).split())}")
+        lines.append(f"- `{name}({sig})`: {' '.join((inspect.getdoc(fn) or '').split())}")
     return "\n".join(lines)

@@ -111,14 +111,14 @@ def conditions(ruleset: Ruleset, actions: list[Action], scored: pl.DataFrame, ch
 
 def _context(card: Card, checks: list[CheckResult], params: dict[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = {"score": card.score, "grade": card.grade, "params": params}
-    for c in card.categories:
-        context[c.id] = {"score": c.score, "weight": c.weight, "title": c.title}
+    for cat in card.categories:
+        context[cat.id] = {"score": cat.score, "weight": cat.weight, "title": cat.title}
     for c in checks:
         context[c.id] = {f: getattr(c, f) for f in ("status", "ratio", "failed", "rows", "title")}
     for k in card.kpis:
         context[k.id] = {**vars(k)}
     if isinstance(card, EntityResult):
-        scored = sorted((c for c in card.categories if c.score is not None), key=lambda c: c.score)
+        scored = sorted((c for c in card.categories if c.score is not None), key=lambda c: c.score or 0.0)
         context["entity"] = {
             "id": card.id, "name": card.name, "rank": card.rank, "score": card.score,
             "grade": card.grade, "weakest_category": scored[0].title if scored else "",
@@ -147,7 +147,7 @@ def _fire(actions: list[Action], cards: list[Card], fired: pl.DataFrame, checks:
             if not row[action.id]:
                 continue
             kpis = sorted(action.when.names & set(gains) | {n for n, _ in action.when.attributes if n in gains})
-            known = [gains[k] for k in kpis if gains[k] is not None]
+            known = [g for k in kpis if (g := gains[k]) is not None]
             try:
                 if action.id not in templates:  # compiled once, not once per card
                     templates[action.id] = env.from_string(text_in(action.text, lang))

@@ -178,7 +178,9 @@ def _rollup(rollup: str, pairs: list[tuple[float, pl.Expr]]) -> pl.Expr:
     if rollup == "worst":
         value = pl.min_horizontal(*(s for _, s in pairs)) if pairs else pl.lit(None, pl.Float64)
     else:
-        value = _sum([pl.when(s.is_not_null()).then(w * s).otherwise(0.0) for w, s in pairs]) / weight
+        # each weight as its share first: w * s of a tiny weight would round (5e-324 x 1.5
+        # is 1e-323, and the mean of the one score 1.5 came out 2)
+        value = _sum([pl.when(s.is_not_null()).then(w / weight * s).otherwise(0.0) for w, s in pairs])
     return pl.when(weight > 0).then(value)
 
 

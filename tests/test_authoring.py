@@ -86,7 +86,7 @@ def test_validate_reports_three_errors_located_in_one_run(capsys, three_errors):
     lines = out.splitlines()
     assert len(lines) == 3, out
     for rule, (line, column) in places.items():
-        assert any(l.startswith(f"{bad}:{line}:{column}: error [{rule}]") for l in lines), (rule, out)
+        assert any(ln.startswith(f"{bad}:{line}:{column}: error [{rule}]") for ln in lines), (rule, out)
     assert "did you mean `customers_at_start`?" in out
     assert "did you mean `weight`?" in out
     assert "0 of 1 ruleset(s) valid" in err
@@ -99,7 +99,7 @@ def test_validate_github_annotations(capsys, three_errors):
     lines = out.splitlines()
     assert len(lines) == 3
     for rule, (line, column) in places.items():
-        assert any(l.startswith(f"::error file={bad},line={line},col={column},title={rule}::") for l in lines), out
+        assert any(ln.startswith(f"::error file={bad},line={line},col={column},title={rule}::") for ln in lines), out
 
 
 def test_validate_json(capsys, three_errors):
@@ -202,7 +202,7 @@ def test_validate_never_imports_polars():
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "engine", "validate", "rulesets"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0
-    imported = [l.rsplit("|", 1)[-1].strip() for l in proc.stderr.splitlines() if l.startswith("import time:")]
+    imported = [ln.rsplit("|", 1)[-1].strip() for ln in proc.stderr.splitlines() if ln.startswith("import time:")]
     assert imported and not [m for m in imported if m.split(".")[0] == "polars"]
 
 

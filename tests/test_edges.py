@@ -321,3 +321,23 @@ def test_the_workbook_writes_hours_days_and_points_in_their_unit(tmp_path):
     sheet = openpyxl.load_workbook(io.BytesIO(render(result, "xlsx"))).worksheets[0]
     formats = {sheet.cell(r, 1).value: sheet.cell(r, 3).number_format for r in range(6, 9)}
     assert formats == {"wait": '#,##0.0 "h"', "stay": '#,##0.0 "d"', "pts": "#,##0.##"}
+
+
+# ---------------------------------------------------------------- found by mutmut
+
+def test_round_defaults_to_whole_numbers():
+    # 2.6 -> 3, -2.4 -> -2 (no digits given: 0 decimals)
+    frame = pl.DataFrame({"x": [2.6, -2.4]})
+    assert frame.select(lit(row_compiler({}).compile(parse("round(x)", HERE))))["x"].to_list() == [3.0, -2.0]
+
+
+@pytest.mark.parametrize("text", ["round(x, 1.5)", "round(x, y)"])
+def test_round_refuses_digits_that_are_not_a_literal_whole_number(text):
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse(text, HERE))
+    assert "round: the number of digits must be a whole number, written literally" in str(info.value)
+
+
+def test_datetime_of_a_date_param_is_its_midnight():
+    import datetime as dt
+    assert folded("datetime(day)", {"day": "2025-03-31"}) == [dt.datetime(2025, 3, 31, 0, 0)]

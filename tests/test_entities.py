@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from engine.errors import AssessError

@@ -370,19 +370,29 @@ def test_percentile_by_hand_with_ties_and_missing_peers():
     assert score_value(kpi("percentile", better="lower"), 1.0, peers) == pytest.approx(75.0)
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_peer_scores_match_a_count_over_every_pair(seed):
-    import random
-    rng = random.Random(seed)
-    values = [float(rng.randint(0, 20)) for _ in range(60)]
-    for better in ("higher", "lower"):
-        k = kpi("percentile", better=better)
-        for v in values:
-            beaten = sum((p < v) if better == "higher" else (p > v) for p in values)
-            tied = sum(p == v for p in values) - 1
-            assert score_value(k, v, values) == pytest.approx((beaten + tied / 2) / 59 * 100)
-    mean = sum(values) / 60
-    std = math.sqrt(sum((p - mean) ** 2 for p in values) / 60)
-    for v in values:
-        z = (v - mean) / std
-        assert score_value(kpi("zscore", clip=2), v, values) == pytest.approx(min(100, max(0, 50 + 25 * z)))
+# peers 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population standard deviation 2 (squares
+# 9 + 1 + 1 + 1 + 0 + 0 + 4 + 16 = 32, / 8 = 4)
+PEERS = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+
+
+@pytest.mark.parametrize("value, higher, lower", [
+    (9.0, 100.0, 0.0),     # z = +2: 50 + 25 x 2 (clip 2 maps -2..2 to 0..100)
+    (7.0, 75.0, 25.0),     # z = +1
+    (5.0, 50.0, 50.0),     # at the mean
+    (4.0, 37.5, 62.5),     # z = -0.5
+    (2.0, 12.5, 87.5),     # z = -1.5
+])
+def test_zscore_by_hand(value, higher, lower):
+    assert score_value(kpi("zscore", clip=2), value, PEERS) == pytest.approx(higher)
+    assert score_value(kpi("zscore", better="lower", clip=2), value, PEERS) == pytest.approx(lower)
+
+
+@pytest.mark.parametrize("value, higher, lower", [
+    (9.0, 100.0, 0.0),                    # beats the 7 others: 7 / 7
+    (5.0, 4.5 / 7 * 100, 2.5 / 7 * 100),  # beats 2, 4, 4, 4, ties a 5: 4.5 / 7; lower: beats 7, 9, ties: 2.5 / 7
+    (4.0, 2 / 7 * 100, 5 / 7 * 100),      # beats 2, ties two 4s: (1 + 1) / 7; lower: beats 5, 5, 7, 9: (4 + 1) / 7
+    (2.0, 0.0, 100.0),
+])
+def test_percentile_by_hand(value, higher, lower):
+    assert score_value(kpi("percentile"), value, PEERS) == pytest.approx(higher)
+    assert score_value(kpi("percentile", better="lower"), value, PEERS) == pytest.approx(lower)

@@ -16,7 +16,6 @@ it cannot be, refused before any query runs (:func:`unsupported`).
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
