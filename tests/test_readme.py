@@ -64,7 +64,51 @@ def test_the_two_first_commands():
 
 @pytest.mark.parametrize("line,code", assess_lines())
 def test_readme_command(workspace: Path, line: str, code: int, capsys):
-    assert main(shlex.split(line)[1:]) == code, capsys.readouterr()
+    args = shlex.split(line)[1:]
+    assert main(args) == code, capsys.readouterr()
+    printed = capsys.readouterr()
+    said_it(args, printed.out, printed.err, workspace, capsys)
+
+
+FILE_STARTS = {".json": b"{", ".html": b"<!doctype html", ".md": b"# ", ".xlsx": b"pk\x03\x04", ".xml": b"<?xml"}  # lower case
+
+
+def said_it(args: list[str], out: str, err: str, workspace: Path, capsys) -> None:
+    """What a README command prints or writes, beyond its exit code: a run's total and
+    grade as the same run's JSON gives them, the file it writes, each other command's
+    verdict."""
+    import json
+
+    command, options = args[0], dict(zip(args, args[1:]))
+    if command == "run":
+        if "--out" in options:
+            written = workspace / options["--out"]
+            assert written.read_bytes().lower().startswith(FILE_STARTS[written.suffix]), written
+        if "--out" not in options or options.get("--format") == "json":
+            same = [a for i, a in enumerate(args) if a not in ("--out", "--format", "--lang", "--history")
+                    and args[i - 1] not in ("--out", "--format", "--lang", "--history")]
+            main([*same, "--format", "json"])
+            result = json.loads(capsys.readouterr().out)
+            shown = out if "--out" not in options else json.dumps(json.loads(written.read_text(encoding="utf-8")))
+            if "--out" in options:
+                assert json.loads(shown)["score"] == result["score"]
+            else:
+                assert f"{result['score']:.1f}" in out and result["grade"] in out
+        if "--entity" in options:
+            assert f"({options['--entity']})" in out
+        if "--history" in options:
+            assert any((workspace / options["--history"]).iterdir())
+    elif command == "validate":
+        count = len([p for p in (workspace / args[1]).glob("*.yaml") if not p.name.endswith(".tests.yaml")])
+        assert (out + err).startswith(f"{count} of {count} ruleset(s) valid") or "--format" in options
+    elif command == "test":
+        assert (out + err).rstrip().endswith(" passed, 0 failed")
+    elif command == "explain":
+        assert out.startswith(f"{args[2]} = ")
+    elif command == "diff":
+        assert out.count("- no change") == 2  # a ruleset against itself: no rule, no number changed
+    elif command == "history":
+        assert "crm_department" in out
 
 
 def test_every_yaml_block_is_a_ruleset_or_an_excerpt():
