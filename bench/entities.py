@@ -139,7 +139,7 @@ def step_vendors(args: argparse.Namespace, results: dict[str, Any]) -> None:
         def now() -> tuple[float, float]:  # wall, and CPU of this process (all its threads)
             return time.perf_counter(), time.process_time()
         start = now()
-        _, _, result = run(ruleset, progress=lambda step: marks.setdefault(step, now()))
+        _, _, result = run(ruleset, progress=lambda step, marks=marks: marks.setdefault(step, now()))
         end = now()
         assert result.table.height == VENDORS
         r = {f"{what}{suffix}": b[i] - a[i] for i, suffix in ((0, ""), (1, "_cpu"))

@@ -17,7 +17,7 @@ from .model import Action, Ruleset, text_in
 from .render import grouped, show
 from .result import ActionResult, CheckResult, EntityResult, Result
 from .score import GRADE, ID, TOTAL
-from .validate import CATEGORY_FIELDS, CHECK_FIELDS, KPI_FIELDS, TEMPLATE_FILTERS
+from .validate import CHECK_FIELDS, KPI_FIELDS, TEMPLATE_FILTERS
 
 FIRES = ".fires."  # + an action id: whether it fires for each entity of the table
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import charts, resource
 from .result import Result, to_json
-from .safe import finalize_markdown, finalize_xml, markdown, printable, terminal
+from .safe import finalize_markdown, finalize_xml, markdown, terminal
 
 if TYPE_CHECKING:
     import jinja2

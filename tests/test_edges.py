@@ -159,6 +159,10 @@ def test_a_formula_without_a_finite_number_says_so(tmp_path):
 
 
 def _compared(tmp_path, previous: float, current: float, **kpi: object):
+    return _compared_run(tmp_path, previous, current, **kpi).kpi("k")
+
+
+def _compared_run(tmp_path, previous: float, current: float, **kpi: object):
     fields = ", ".join(f"{k}: {v}" for k, v in kpi.items())
     return run(tmp_path, f"""\
         ruleset: r
@@ -171,7 +175,7 @@ def _compared(tmp_path, previous: float, current: float, **kpi: object):
         kpis:
           k: {{formula: v, category: c, {fields}}}
         categories: {{c: {{}}}}
-        """, t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n").kpi("k")
+        """, t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n")
 
 
 def test_change_pct_divides_by_the_size_of_a_negative_previous_value(tmp_path):
@@ -183,10 +187,12 @@ def test_change_pct_divides_by_the_size_of_a_negative_previous_value(tmp_path):
 
 
 def test_benchmark_gap_against_a_negative_benchmark(tmp_path):
-    # value -10 against benchmark -20, higher is better: (-10 - -20) / |-20| = +0.5, a strength
-    from engine.score import benchmark_gap
-    k = _compared(tmp_path, 0, -10, target=30, benchmark=-20)
-    assert benchmark_gap(k) == pytest.approx(0.5)
+    # value -10 against benchmark -20, higher is better: (-10 - -20) / |-20| = +0.5, a
+    # strength by its benchmark (with the signed benchmark it would be -0.5, a weakness)
+    result = _compared_run(tmp_path, 0, -10, target=30, benchmark=-20)
+    by_benchmark = [p for p in result.profile if p["by"] == "benchmark"]
+    assert [(p["side"], p["id"]) for p in by_benchmark] == [("strength", "k")]
+    assert by_benchmark[0]["gap"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("value, expected", [(-21, "near"), (-19, "met"), (-23, "missed")])

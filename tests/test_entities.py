@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from engine.errors import AssessError
-from engine.result import EntityResult, KpiResult
 from engine import score
 from engine.run import assess
 from engine.validate import load_ruleset

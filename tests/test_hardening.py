@@ -81,7 +81,7 @@ def test_tests_file_paths_are_held_to_the_run_roots(tmp_path, capsys):
     repo.mkdir()
     write(repo, ["a"])
     os.symlink(secret, repo / "link")
-    for i, data in enumerate(["../secret", str(secret), "link"]):
+    for data in ["../secret", str(secret), "link"]:
         (repo / "r.tests.yaml").write_text(
             f"cases:\n  - name: leak\n    data: {data}\n    expect: {{kpis: {{quality: 1}}}}\n")
         code, out, _ = run(capsys, "test", str(repo / "r.tests.yaml"))
