@@ -3,6 +3,7 @@ filters. Each test pins one behaviour that a one-line change of the engine once 
 unnoticed by the whole suite; the expected values are worked out in the comments."""
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -18,9 +19,15 @@ from engine.run import assess
 HERE = Location("e.yaml", 1, 1)
 
 
+DEFAULTS = {"ruleset": "ruleset: r\n", "sources": "sources:\n  t: {path: t.csv}\n", "categories": "categories: {c: {}}\n"}
+
+
 def run(tmp_path: Path, ruleset: str, **tables: str):
-    """assess on a ruleset written here and CSV tables given as text."""
-    (tmp_path / "r.yaml").write_text(textwrap.dedent(ruleset), encoding="utf-8")
+    """assess on a ruleset written here (named r, with a table t and a category c unless
+    it says otherwise) and CSV tables given as text."""
+    text = textwrap.dedent(ruleset)
+    text = "".join(v for k, v in DEFAULTS.items() if not re.search(rf"^{k}:", text, re.M)) + text
+    (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
     for name, text in tables.items():
         (tmp_path / f"{name}.csv").write_text(textwrap.dedent(text), encoding="utf-8")
     return assess(tmp_path / "r.yaml", tmp_path)
@@ -37,15 +44,11 @@ def test_the_crash_of_a_negated_division_of_a_folded_null(tmp_path):
     # 1 / 0 folds to null; null / 0 and -(null) stay null, where `neg` on a null-typed
     # expression once crashed the run
     result = run(tmp_path, """\
-        ruleset: r
         params: {a: 1, b: 0, c: 0}
-        sources:
-          t: {path: t.csv}
         measures:
           n: {source: t, count: true}
         kpis:
           k: {formula: "-((a / b) / c)", target: 1, category: c}
-        categories: {c: {}}
         """, t="x\n1\n")
     k = result.kpi("k")
     assert k.value is None and k.score is None
@@ -117,17 +120,13 @@ def test_div_by_a_negative_denominator(b, expected):
 # ---------------------------------------------------------------- measures and KPIs
 
 COUNT_BY_PARAM = """\
-    ruleset: r
     params: {region: north}
-    sources:
-      t: {path: t.csv}
     measures:
       north_rows: {source: t, count: true, where: "region == 'north'"}
       all_rows: {source: t, count: true}
     kpis:
       k: {formula: north_rows, target: 1, category: c}
       all: {formula: all_rows, target: 1, category: c}
-    categories: {c: {}}
     """
 
 
@@ -144,14 +143,10 @@ def test_a_formula_without_a_finite_number_says_so(tmp_path):
     # 10 ** 400 is too large to fold (an error), but x ** 400 over x = 10 overflows to
     # infinity at run time: no value, and the reason says why
     result = run(tmp_path, """\
-        ruleset: r
-        sources:
-          t: {path: t.csv}
         measures:
           x: {source: t, max: x}
         kpis:
           k: {formula: "x ** 400", target: 1, category: c}
-        categories: {c: {}}
         """, t="x\n10\n")
     k = result.kpi("k")
     assert k.value is None
@@ -165,16 +160,12 @@ def _compared(tmp_path, previous: float, current: float, **kpi: object):
 def _compared_run(tmp_path, previous: float, current: float, **kpi: object):
     fields = ", ".join(f"{k}: {v}" for k, v in kpi.items())
     return run(tmp_path, f"""\
-        ruleset: r
         params: {{period_start: 2025-02-01, period_end: 2025-02-28}}
         compare: previous
-        sources:
-          t: {{path: t.csv}}
         measures:
           v: {{source: t, sum: v, where: "between(date(day), period_start, period_end)"}}
         kpis:
           k: {{formula: v, category: c, {fields}}}
-        categories: {{c: {{}}}}
         """, t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n")
 
 
@@ -209,14 +200,10 @@ def test_near_margin_of_a_negative_target(tmp_path, value, expected):
 def test_unique_does_not_count_normalised_empty_text_as_a_value(tmp_path):
     # "  " and " " trim to nothing: no value, so not a repeat; "a" and " A" repeat once
     result = run(tmp_path, """\
-        ruleset: r
-        sources:
-          t: {path: t.csv}
         measures:
           n: {source: t, count: true}
         kpis:
           k: {formula: n, target: 1, category: c}
-        categories: {c: {}}
         checks:
           - {id: u, source: t, rule: unique, column: name, normalize: lower_trim}
         """, t='id,name\n1,a\n2," A"\n3,"  "\n4," "\n5,b\n')
@@ -229,15 +216,11 @@ def test_the_data_quality_score_weights_severity(tmp_path):
     # high (3) passes 1/2 rows, low (1) passes 2/2: (3 x 0.5 + 1 x 1.0) / 4 = 62.5; the
     # same number in the report and in a KPI `data_quality`
     result = run(tmp_path, """\
-        ruleset: r
-        sources:
-          t: {path: t.csv}
         measures:
           n: {source: t, count: true}
         kpis:
           k: {formula: n, target: 1, category: c}
           dq: {formula: data_quality, target: 100, category: c}
-        categories: {c: {}}
         checks:
           - {id: hi, source: t, rule: not_null, column: a, severity: high}
           - {id: lo, source: t, rule: not_null, column: b, severity: low}
@@ -253,16 +236,12 @@ def test_within_one_priority_the_larger_gain_comes_first(tmp_path):
     # a at target: (100 + 50) / 2 = 75, a gain of 50; b at target: (0 + 100) / 2 = 50, a
     # gain of 25. Both actions are medium, declared b first: a's comes first
     result = run(tmp_path, """\
-        ruleset: r
-        sources:
-          t: {path: t.csv}
         measures:
           x: {source: t, sum: x}
           y: {source: t, sum: y}
         kpis:
           a: {formula: x, target: 10, floor: 0, category: c}
           b: {formula: y, target: 10, floor: 0, category: c}
-        categories: {c: {}}
         actions:
           - {id: fix_b, when: "b.status == 'missed'", priority: medium, text: b}
           - {id: fix_a, when: "a.status == 'missed'", priority: medium, text: a}
@@ -277,7 +256,6 @@ def test_n_unique_is_zero_for_an_entity_without_rows_and_null_keys_are_dropped(t
     # owners ann, bob, cat (from owners.csv); orders: ann has customers c1, c2 (c1 twice),
     # bob none, cat c3; one order with no owner belongs to no entity
     result = run(tmp_path, """\
-        ruleset: r
         by: owner
         sources:
           owners: {path: owners.csv}
@@ -287,7 +265,6 @@ def test_n_unique_is_zero_for_an_entity_without_rows_and_null_keys_are_dropped(t
           buyers: {source: orders, n_unique: customer}
         kpis:
           k: {formula: buyers, target: 2, category: c}
-        categories: {c: {}}
         """, owners="owner\nann\nbob\ncat\n", orders="owner,customer\nann,c1\nann,c2\nann,c1\ncat,c3\n,c4\n")
     values = {e.id: e.kpis[0].value for e in result.entities}
     assert values == {"ann": 2.0, "bob": 0.0, "cat": 1.0}
@@ -313,16 +290,12 @@ def test_the_workbook_writes_hours_days_and_points_in_their_unit(tmp_path):
 
     from engine.render import render
     result = run(tmp_path, """\
-        ruleset: r
-        sources:
-          t: {path: t.csv}
         measures:
           h: {source: t, sum: h}
         kpis:
           wait: {formula: h, target: 1, better: lower, unit: hours, category: c}
           stay: {formula: h, target: 1, better: lower, unit: days, category: c}
           pts: {formula: h, target: 1, better: lower, unit: points, category: c}
-        categories: {c: {}}
         """, t="h\n2.5\n")
     sheet = openpyxl.load_workbook(io.BytesIO(render(result, "xlsx"))).worksheets[0]
     formats = {sheet.cell(r, 1).value: sheet.cell(r, 3).number_format for r in range(6, 9)}
