@@ -157,16 +157,16 @@ def _compared(tmp_path, previous: float, current: float, **kpi: object):
     return _compared_run(tmp_path, previous, current, **kpi).kpi("k")
 
 
-def _compared_run(tmp_path, previous: float, current: float, **kpi: object):
+def _compared_run(tmp_path, previous: float, current: float, actions: str = "", **kpi: object):
     fields = ", ".join(f"{k}: {v}" for k, v in kpi.items())
-    return run(tmp_path, f"""\
+    return run(tmp_path, textwrap.dedent(f"""\
         params: {{period_start: 2025-02-01, period_end: 2025-02-28}}
         compare: previous
         measures:
           v: {{source: t, sum: v, where: "between(date(day), period_start, period_end)"}}
         kpis:
           k: {{formula: v, category: c, {fields}}}
-        """, t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n")
+        """) + textwrap.dedent(actions), t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n")
 
 
 def test_change_pct_divides_by_the_size_of_a_negative_previous_value(tmp_path):
@@ -175,6 +175,15 @@ def test_change_pct_divides_by_the_size_of_a_negative_previous_value(tmp_path):
     assert (k.previous, k.value, k.change) == (-20.0, -10.0, 10.0)
     assert k.change_pct == pytest.approx(0.5)
     assert k.improved is True
+
+
+def test_an_action_reads_change_pct_as_the_scorecard_shows_it(tmp_path):
+    # the same -20 -> -10: +0.5 in the action's condition too (signed it would be -0.5)
+    result = _compared_run(tmp_path, -20, -10, actions="""\
+        actions:
+          - {id: up, when: "k.change_pct > 0.4", priority: low, text: "{{ k.change_pct | percent }}"}
+        """, target=30)
+    assert [(a.id, a.text) for a in result.actions] == [("up", "50.0%")]
 
 
 def test_benchmark_gap_against_a_negative_benchmark(tmp_path):
