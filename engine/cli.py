@@ -169,7 +169,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import assess
 
     args.format = output_format(args.format, args.out)
-    data: Any = Path(args.data) if args.data and "://" not in args.data else args.data
+    from .connect import data_location
+
+    data = data_location(args.data) if args.data else None  # a folder, or a Database
     if isinstance(data, Path) and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
     if args.format in ("xlsx", "parquet") and not args.out and sys.stdout.isatty():
@@ -357,12 +359,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
-    from .sampledata import generate
+    from .connect import Database, data_location, write_tables
+    from .sampledata import generate, tables
 
-    counts = generate(Path(args.out), customers=args.customers, seed=args.seed,
-                      fmt=args.format, defects=args.defects)
+    out = data_location(args.out)
+    if isinstance(out, Database):
+        counts = write_tables(out, tables(args.customers, args.seed, args.defects))
+    else:
+        counts = generate(out, customers=args.customers, seed=args.seed, fmt=args.format, defects=args.defects)
     for table, n in counts.items():
         print(f"{table}: {n} rows", file=sys.stderr)
+    print(f"wrote {len(counts)} tables to {out}", file=sys.stderr)
     return 0
 
 
@@ -474,7 +481,8 @@ def parser() -> argparse.ArgumentParser:
                  "writes each rule as a test case (failures as failures, warnings as skipped); "
                  "the format follows the extension of `--out` (" + ", ".join(OUT_FORMATS) + ")")
     r.add_argument("ruleset", metavar="RULESET", help="the ruleset file")
-    r.add_argument("--data", metavar="DIR", help="read the tables from DIR, or from the database a URL names (default: the ruleset's own sample data)")
+    r.add_argument("--data", metavar="DIR|DATABASE", help="read the tables from DIR, a DuckDB file or the database "
+                   "a URL names (duckdb:///crm.duckdb, postgresql://user@host/db; default: the ruleset's own sample data)")
     r.add_argument("--param", **param)
     r.add_argument("--format", choices=FORMATS, default=None,
                    help="default: from the extension of --out, else table; junit: each data-quality "
@@ -548,8 +556,10 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_docs)
 
     s = _command(sub, "sample-data", "write a synthetic CRM export (every table)",
-                 "writes a deterministic synthetic CRM export, every table of the CRM data model")
-    s.add_argument("--out", required=True, metavar="DIR", help="the folder to write the tables to")
+                 "writes a deterministic synthetic CRM export, every table of the CRM data model, "
+                 "to a folder or a database")
+    s.add_argument("--out", required=True, metavar="DIR|DATABASE",
+                   help="a folder, a DuckDB file (crm.duckdb) or a postgresql:// URL; tables of the same name are replaced")
     s.add_argument("--customers", type=int, default=2000, metavar="N", help="how many customers (default 2000)")
     s.add_argument("--seed", type=int, default=7, metavar="S", help="the random seed: the same seed writes the same data (default 7)")
     s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="the file format of the tables")

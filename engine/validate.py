@@ -502,7 +502,8 @@ class _Builder:
                                    columns=dict(columns) if isinstance(columns, dict) else None,
                                    key=[key] if isinstance(key, str) else
                                    [k for k in key if isinstance(k, str)] if isinstance(key, list) else [],
-                                   encoding=spec.get("encoding"), sheet=spec.get("sheet"))
+                                   encoding=spec.get("encoding"), sheet=spec.get("sheet"),
+                                   table=spec.get("table"), schema=spec.get("schema"))
                 by = spec.get("by")
                 out[name].by = [by] if isinstance(by, str) else by if isinstance(by, list) else None
                 joins = spec.get("join", [])

@@ -8,6 +8,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("loaded", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("loaded")
 
+# the real engines (PostgreSQL, Spark, DuckDB) as fixtures
+from engines import duckdb_file, engine, postgres, postgres_server, spark_session, spark_views  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 RULESET = ROOT / "rulesets" / "crm_assessment.yaml"
 HAND = Path(__file__).resolve().parent / "data" / "hand"
