@@ -180,8 +180,11 @@ def spark(master: str = "local[2]", partitions: int = 4) -> Any:
     # spark-submit starts the JVM first and tells the Python driver its port
     if not (os.environ.get("SPARK_REMOTE") or os.environ.get("PYSPARK_GATEWAY_PORT")):
         builder = builder.master(master)
-    return (builder.appName("assess")
-            .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", str(partitions))
-            .getOrCreate())
+    session = (builder.appName("assess")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.shuffle.partitions", str(partitions))
+               .getOrCreate())
+    if not os.environ.get("SPARK_REMOTE"):  # a Spark Connect session has no context of its own
+        session.sparkContext.setLogLevel("ERROR")  # its warnings would drown the scorecard
+    return session

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import polars as pl
 
 from .compile import CheckPlan, Plan, compile_plan
+from .connect import Database
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
 from .model import SEVERITY, Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
@@ -304,7 +305,7 @@ def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
                                 + ", ".join(f"`{c}`" for c in k.unreliable) + ", which failed")
 
 
-def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
+def assess(path: Path, data_dir: Path | Database | None = None, overrides: dict[str, str] | None = None,
            lang: str = "en", progress: Callable[[str], None] = lambda _: None,
            evidence: Path | None = None, allow: tuple[Path, ...] = (), engine: str = "auto",
            entity: str | None = None) -> Result:
@@ -312,7 +313,7 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
     return run(path, data_dir, overrides, lang, progress, evidence, allow, engine, entity)[2]
 
 
-def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
+def run(path: Path, data_dir: Path | Database | None = None, overrides: dict[str, str] | None = None,
         lang: str = "en", progress: Callable[[str], None] = lambda _: None,
         evidence: Path | None = None, allow: tuple[Path, ...] = (),
         engine: str = "auto", entity: str | None = None) -> tuple[Plan, Executed, Result]:
@@ -322,7 +323,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
     ruleset = load_ruleset(path, allow)
     params = with_params(ruleset, overrides or {})
     plan = compile_plan(ruleset, params)
-    if engine in REMOTE or "://" in str(data_dir or ""):
+    if engine in REMOTE or isinstance(data_dir, Database):
         from .backends import ibis as lowering
 
         con = lowering.connect(engine, data_dir)

@@ -164,14 +164,6 @@ def test_a_missing_driver_names_the_extra():
     assert "pip install 'assess[postgres]'" in out
 
 
-def test_run_on_a_database_is_refused_clearly_until_the_ibis_engine_lands(tmp_path, capsys):
-    # once run.py reads databases this test goes, replaced by the end-to-end ones
-    assert main(["run", str(RULESET), "--data", "postgresql://ann:s3cret@127.0.0.1:1/crm"]) == 2
-    err = capsys.readouterr().err
-    assert "postgresql://ann:***@127.0.0.1:1/crm" in err
-    assert_no_secret("s3cret", err)
-
-
 def sample(folder: Path) -> dict[str, pl.DataFrame]:
     assert main(["sample-data", "--out", str(folder), "--customers", "150", "--seed", "3", "--defects", "0.05"]) == 0
     return read_folder(folder)

@@ -62,14 +62,7 @@ def test_the_two_first_commands():
     assert command in (ROOT / ".ci" / "run").read_text(), "CI runs the README's test command"
 
 
-# README commands that need the Ibis lowering of issue 14, which has not landed yet: strict,
-# so this test fails the day they run, and the entry goes
-PENDING = {"assess run rulesets/crm_assessment.yaml --data duckdb:///crm.duckdb"}
-
-
-@pytest.mark.parametrize("line,code", [
-    pytest.param(line, code, marks=pytest.mark.xfail(strict=True, reason="run on a database: issue 14"))
-    if line in PENDING else (line, code) for line, code in assess_lines()])
+@pytest.mark.parametrize("line,code", assess_lines())
 def test_readme_command(workspace: Path, line: str, code: int, capsys):
     assert main(shlex.split(line)[1:]) == code, capsys.readouterr()
 

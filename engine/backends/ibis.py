@@ -27,6 +27,8 @@ import polars as pl
 
 from ..checks import PATTERNS
 from ..compile import Compiler, Dialect, Plan, ROWS, param_value
+from ..connect import Database, open_table, spark, table_name
+from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
 from ..execute import NAME, Executed, _entities
 from ..model import Check, Expression, Measure, Source
@@ -702,29 +704,18 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
 ENGINES = ("duckdb", "spark")
 
 
-def is_url(data: str | Path | None) -> bool:
-    return data is not None and "://" in str(data)
-
-
-def connect(engine: str, data: str | None) -> Any:
-    """The Ibis backend a run sends its queries to: the database of a ``--data`` URL
-    (``duckdb:///crm.duckdb``, ``postgresql://user@host/crm``), else an embedded DuckDB or
-    a local Spark session reading the files."""
-    if is_url(data):
-        return ibis.connect(str(data))
+def connect(engine: str, data: Path | Database | None) -> Any:
+    """The Ibis backend a run sends its queries to: the database given as ``--data``
+    (``duckdb:///crm.duckdb``, ``postgresql://user@host/crm``: `engine.connect`), else an
+    embedded DuckDB or a Spark session reading the files."""
+    if isinstance(data, Database):
+        return connect_database(data)
     if engine == "spark":
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.builder.master("local[2]").appName("assess") \
-            .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC") \
-            .config("spark.sql.shuffle.partitions", "4") \
-            .config("spark.ui.showConsoleProgress", "false").getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
-        return ibis.pyspark.connect(session)
+        return ibis.pyspark.connect(spark())
     return ibis.duckdb.connect()
 
 
-def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
+def tables(plan: Plan, con: Any, data: Path | Database | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
     """Each file source's table: in the database of a URL by its `table:` or file name;
     else its file read by the engine (UTF-8 CSV and Parquet directly, other encodings and
     XLSX through Polars first)."""
@@ -736,11 +727,9 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
         if source.parent is not None:
             continue
         try:
-            if is_url(data):
-                table_name = getattr(source, "table", None) or Path(source.path).stem
-                database = getattr(source, "schema", None)
-                out[name] = con.table(table_name, database=database) if database else con.table(table_name)
-                paths[name] = Path(table_name)
+            if isinstance(data, Database):
+                out[name] = open_table(con, data, source)
+                paths[name] = Path(table_name(source)[1])
                 continue
             path = paths[name] = locate(source)
             declared = {c: SQL_TYPES["string" if t in ("date", "datetime") else t]
