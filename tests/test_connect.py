@@ -226,3 +226,65 @@ def test_each_engine_holds_the_folder(engine):
     assert orders.amount.sum().execute() == pytest.approx(expected["orders"]["amount"].sum(), rel=1e-12)
     assert str(con.table("customers").schema()["created_at"]) == "date"
     assert str(con.table("interactions").schema()["opened_at"]).startswith("timestamp")
+
+
+def without_engine(result: dict) -> dict:
+    """The result less what names the engine and where it read: the engine, its query
+    count and the sources' paths (a file, or a table)."""
+    return {k: v for k, v in result.items() if k not in ("engine", "queries", "sources")} | \
+        {"sources": [{k: v for k, v in s.items() if k != "path"} for s in result["sources"]]}
+
+
+def test_a_ruleset_on_each_database_gives_the_numbers_of_its_files(tmp_path, duckdb_file, postgres, capsys):
+    import json
+
+    from conftest import approx_equal
+
+    options = ["--customers", "300", "--seed", "5"]
+    for out in (str(tmp_path / "csv"), duckdb_file.url, postgres.url):
+        assert main(["sample-data", "--out", out, *options]) == 0
+    capsys.readouterr()
+
+    def result(data: str) -> dict:
+        assert main(["run", str(RULESET), "--data", data, "--format", "json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    files = result(str(tmp_path / "csv"))
+    assert files["engine"] == "polars" and files["kpis"][0]["value"] is not None
+    for db in (duckdb_file, postgres):
+        got = result(db.url)
+        assert got["engine"] != "polars"
+        assert approx_equal(without_engine(got), without_engine(files)), db.kind
+
+
+def test_no_password_in_any_output_of_a_run_on_postgresql(tmp_path, postgres_server, postgres, capsys):
+    password = postgres_server.password
+    assert password in postgres.url
+    assert main(["sample-data", "--out", postgres.url, "--customers", "200"]) == 0
+    for fmt in ("table", "md", "html", "json", "junit", "xlsx"):
+        assert main(["run", str(RULESET), "--data", postgres.url, "--format", fmt, "--out", str(tmp_path / "out" / fmt),
+                     "--evidence", str(tmp_path / "evidence"), "--history", str(tmp_path / "history")]) == 0, fmt
+    assert main(["history", str(tmp_path / "history")]) == 0
+    bad = postgres.url.replace("/postgres?", "/nodb?")  # a database that is not there
+    assert main(["run", str(RULESET), "--data", bad]) == 2
+    printed = capsys.readouterr()
+    assert "cannot connect to postgresql://assess:***@127.0.0.1" in printed.err and '"nodb"' in printed.err
+    assert len(list((tmp_path / "history").rglob("*.parquet"))) == 6
+    assert_no_secret(password, printed.out, printed.err, tmp_path / "out", tmp_path / "evidence", tmp_path / "history")
+
+
+def test_assert_no_secret_finds_it_in_text_zip_and_parquet(tmp_path):
+    import zipfile
+
+    with pytest.raises(AssertionError):
+        assert_no_secret("s3cret", "a postgresql://u:s3cret@h/db")
+    with zipfile.ZipFile(tmp_path / "r.xlsx", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/sharedStrings.xml", "<t>postgresql://u:s3cret@h/db</t>" * 50)
+    assert b"s3cret" not in (tmp_path / "r.xlsx").read_bytes()  # compressed: a byte search misses it
+    with pytest.raises(AssertionError, match="r.xlsx!xl/sharedStrings.xml"):
+        assert_no_secret("s3cret", tmp_path)
+    (tmp_path / "r.xlsx").unlink()
+    pl.DataFrame({"data": ["postgresql://u:s3cret@h/db"] * 1000}).write_parquet(tmp_path / "h.parquet", compression="zstd")
+    with pytest.raises(AssertionError, match="h.parquet"):
+        assert_no_secret("s3cret", tmp_path)
+    assert_no_secret("s3cret", "postgresql://u:***@h/db", tmp_path / "nothing-here")
