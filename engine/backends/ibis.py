@@ -738,8 +738,9 @@ def tables(plan: Plan, con: Any, data: Path | Database | None, locate: Callable[
                 _unique_header(source, path, _csv_header(path, None))
             if path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "duckdb":
                 header = pl.read_csv(path, n_rows=0).columns
-                out[name] = con.read_csv(path, table_name=f"assess_{name}",
-                                         types={c: t for c, t in declared.items() if c in header})
+                types = {c: t for c, t in declared.items() if c in header}
+                # DuckDB before 2 cannot parse an empty `types={}`
+                out[name] = con.read_csv(path, table_name=f"assess_{name}", **({"types": types} if types else {}))
             elif path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "pyspark":
                 # dates as text, parsed by `conform` as on every engine
                 out[name] = con.read_csv(str(path), table_name=f"assess_{name}", header=True,
