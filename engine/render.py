@@ -205,7 +205,9 @@ def _entities_json(result: Result) -> pl.DataFrame:
         else pl.lit([]).alias("categories"),
         pl.col(".strengths").alias("strengths"), pl.col(".weaknesses").alias("weaknesses"),
         (pl.concat_list(notes).list.drop_nulls() if notes else pl.lit([], pl.List(pl.String))).alias("notes"),
-        pl.col(".unranked").alias("unranked"), pl.lit(None, pl.Float64).alias("since_last"))
+        pl.col(".unranked").alias("unranked"), pl.lit(None, pl.Float64).alias("since_last"),
+        # the previous period of many entities is on the shown cards only (run.previous_scores)
+        pl.lit(None).alias("previous"))
 
 
 def _json(result: Result) -> str:
