@@ -291,13 +291,13 @@ def _table(result: Result, color: bool) -> str:
     if result.population:
         p = result.population
         most = max(h["count"] for h in p["histogram"]) or 1
-        console.print(f"[bold]{p['entities']:,} entities[/bold] by grade: "
+        console.print(f"[bold]{text['by_grade'].format(n=format(p['entities'], ','))}[/bold]: "
                       + "  ".join(f"{t(g['grade'])} {g['count']:,}" for g in p["grades"]))
         for h in p["histogram"]:
             console.print(f"  {h['from']:>3}-{h['to']:<3} {h['count']:>10,} " + "█" * (h["count"] * 50 // most))
         if p["actions"]:
-            console.print("Entity actions: " + "  ".join(f"{a['id']} {a['count']:,}" for a in p["actions"]))
-        console.print(f"[dim]the ranking shows the top and bottom {p['shown'] // 2}[/dim]")
+            console.print(f"{text['entity_actions']}: " + "  ".join(f"{a['id']} {a['count']:,}" for a in p["actions"]))
+        console.print(f"[dim]{text['top_bottom'].format(n=p['shown'] // 2)}[/dim]")
     if result.entities:
         ranking = Table(title=f"{text['ranking']} ({', '.join(result.by)})", header_style="bold")
         for name in ("rank", "entity", "score", "grade", "weaknesses"):
@@ -311,7 +311,7 @@ def _table(result: Result, color: bool) -> str:
             console.print(kpi_table(result.entities[0].kpis))
     for c in result.checks:
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
-        limits = "; ".join(text["limit"].format(level=text[level], rule=rule)
+        limits = text["sep"].join(text["limit"].format(level=text[level], rule=rule)
                            for level, rule in (("fail", c.fail), ("warn", c.warn)) if rule) \
             or text["any_row"]  # beside the result, so pass and fail make sense
         console.print(f"  {pill(c.status)} {t(c.title)}: "

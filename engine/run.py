@@ -11,6 +11,7 @@ import polars as pl
 from .compile import CheckPlan, Plan, compile_plan
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
+from .labels import labels
 from .model import SEVERITY, Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
 from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Previous, Result, SourceResult, Verdict
@@ -178,9 +179,10 @@ def _card(plan: Plan, row: dict[str, Any], lang: str
     categories = [CategoryResult(c.id, text_in(c.title, lang, c.id), row[f"{c.id}.score"], c.weight,
                                  row[f"{c.id}.share"], c.rollup, [k.id for k in kpis if k.category == c.id])
                   for c in ruleset.categories.values()]
-    notes = [f"`{k.id}` is n/a ({k.reason}); its weight is shared by the other KPIs of `{k.category}`"
+    said = labels(lang)
+    notes = [said["note_na"].format(kpi=k.id, reason=k.reason, category=k.category)
              for k in kpis if k.score is None and k.weight > 0]
-    notes += [f"category `{c.id}` has no scored KPI; its weight is shared by the others"
+    notes += [said["note_category"].format(category=c.id)
               for c in categories if c.score is None and c.weight > 0]
     return kpis, categories, notes
 
