@@ -150,6 +150,7 @@ def only(result: Any, entity: str) -> None:
                          + (did_you_mean(entity, [e.id for e in result.entities] + [e.name for e in result.entities])
                             or "entities: " + ", ".join(e.id for e in result.entities[:20])))
     result.entities = found
+    result.focus = found[0].id  # the headline shows the entity's total and grade, not the whole's
     result.actions = [a for a in result.actions if a.entity in (None, found[0].id)]
 
 
@@ -205,6 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if history is not None:  # only once the report is out, so a failed run records nothing
         from .history import append
         print(f"recorded in {append(result, history)}", file=sys.stderr)
+    if result.failed:  # exit 1 says why, in one line
+        print(f"assess: {result.verdict.line()}", file=sys.stderr)
     return 1 if result.failed else 0
 
 
