@@ -314,7 +314,9 @@ def schema_reference(out: Path) -> str:
     schema = (resource("schemas") / "ruleset.schema.json").resolve()
     folder = out.resolve().parent
     shared = Path(os.path.commonpath([schema, folder]))
-    if shared != Path(shared.anchor) and shared != Path.home():
+    # one project: their nearest shared folder holds a checkout or an environment (a
+    # shared /tmp or home folder does not make one)
+    if any((shared / marker).exists() for marker in (".git", "pyproject.toml", ".venv")):
         return Path(os.path.relpath(schema, folder)).as_posix()
     return json.loads(schema.read_text(encoding="utf-8"))["$id"]
 
