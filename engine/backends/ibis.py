@@ -25,7 +25,7 @@ import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from ..checks import PATTERNS
+from ..checks import PATTERNS, outside
 from ..compile import Compiler, Dialect, Plan, ROWS, param_value
 from ..connect import Database, open_table, spark, table_name
 from ..connect import connect as connect_database
@@ -170,22 +170,6 @@ DIALECT = Dialect(
 TYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "boolean",
          "date": "date", "datetime": "timestamp"}
 SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}  # to read CSV
-
-
-def row(expression: Expression | None, params: dict[str, Any]) -> Value:
-    """A row expression over a source: names are params if declared, else columns."""
-    if expression is None:
-        return None
-    def resolve(name: str) -> Value:
-        return param_value(params[name]) if name in params else ibis._[name]
-    return Compiler(resolve, dialect=DIALECT).compile(expression)
-
-
-def _bind(value: Value, table: ir.Table) -> ir.Value:
-    """A lowered expression bound to ``table`` (names were deferred: ``ibis._[name]``)."""
-    if isinstance(value, ibis.Deferred):
-        return value.resolve(table)
-    return _e(value) if not isinstance(value, ir.Value) else value
 
 
 class _Rows:
@@ -352,12 +336,7 @@ def _distribution(check: Check, table: ir.Table, inside: ir.BooleanValue) -> Rul
     low, high, listed = o.get("min_share"), o.get("max_share"), o.get("values")
 
     def out_of_bounds(share: ir.Value) -> ir.BooleanValue:
-        out = ibis.literal(False)
-        if low is not None:
-            out = out | (share < low)
-        if high is not None:
-            out = out | (share > high)
-        return out
+        return outside(share, low, high, ibis.literal(False))
 
     present = table.filter(inside & col.notnull())
     counts = present.group_by(value=present[o["column"]]).aggregate(n=present.count())
@@ -699,9 +678,6 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
             temporary.unlink(missing_ok=True)
         written.append(target)
     return written
-
-
-ENGINES = ("duckdb", "spark")
 
 
 def connect(engine: str, data: Path | Database | None) -> Any:
