@@ -10,11 +10,24 @@ from typing import Any, Sequence
 
 from markupsafe import Markup, escape
 
-COLOURS = {"met": "#1a7f37", "near": "#bf8700", "missed": "#cf222e", "n/a": "#8c959f", "tracked": "#0969da"}
+# Colour-blind safe (blue / amber / red stay apart under deuteranopia and protanopia, and
+# every status also has an icon) and WCAG AA: white text on each is at least 4.5:1.
+COLOURS = {"met": "#0072b2", "near": "#8a5a00", "missed": "#b3261e", "n/a": "#59636e", "tracked": "#6639ba",
+           "pass": "#0072b2", "warn": "#8a5a00", "fail": "#b3261e"}
 
 
 def _f(x: float) -> str:
     return f"{x:.1f}"
+
+
+def _named(label: str) -> str:
+    """The accessible name of a chart: a <title> (shown as a tooltip) and aria-label."""
+    return f' role="img" aria-label="{escape(label)}"><title>{escape(label)}</title'
+
+
+def text_width(text: str, size: float = 11) -> float:
+    """Roughly how wide a label draws: CJK characters are square, Latin about 0.6 em."""
+    return sum(size if ord(ch) >= 0x2E80 else size * 0.6 for ch in text)
 
 
 def radar(axes: Sequence[tuple[str, float | None]], size: int = 260) -> Markup:
@@ -32,16 +45,20 @@ def radar(axes: Sequence[tuple[str, float | None]], size: int = 260) -> Markup:
     spokes = "".join(f'<line x1="{c}" y1="{c}" x2="{point(i, 100).split(",")[0]}" '
                      f'y2="{point(i, 100).split(",")[1]}" stroke="#d0d7de"/>' for i in range(len(axes)))
     shape = " ".join(point(i, v or 0) for i, (_, v) in enumerate(axes))
-    labels = ""
+    labels, widest = "", 0.0
     for i, (title, value) in enumerate(axes):
         x, y = (float(v) for v in point(i, 118).split(","))
         anchor = "middle" if abs(math.cos(angle[i])) < 0.3 else ("start" if math.cos(angle[i]) > 0 else "end")
         shown = "n/a" if value is None else f"{value:.0f}"
+        if anchor != "middle":  # labels left and right of the chart need room beside it
+            w = text_width(f"{title} {shown}")
+            widest = max(widest, x + w - size if anchor == "start" else w - x)
         labels += (f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" font-size="11">'
                    f'{escape(title)} <tspan font-weight="bold">{shown}</tspan></text>')
-    pad = 90  # room for the labels left and right of the chart
+    pad = max(20, math.ceil(widest) + 8)  # sized to the widest label beside the chart, so none is cut
+    name = ", ".join(f"{t} {'n/a' if v is None else f'{v:.0f}'}" for t, v in axes)
     return Markup(f'<svg class="radar" viewBox="{-pad} 0 {size + 2 * pad} {size}" width="{size + 2 * pad}" '
-                  f'height="{size}" role="img">'
+                  f'height="{size}"{_named(name)}>'
                   f'{rings}{spokes}<polygon points="{shape}" fill="#0969da33" stroke="#0969da" '
                   f'stroke-width="2"/>{labels}</svg>')
 
@@ -56,15 +73,15 @@ def bars(axes: Sequence[tuple[str, float | None]], width: int = 260) -> Markup:
                  f'<rect x="110" y="{y}" width="{_f((width - 150) * (value or 0) / 100)}" height="16" fill="#0969da"/>'
                  f'<text x="{width - 34}" y="{y + 13}" font-size="11">{"n/a" if value is None else f"{value:.0f}"}</text>')
     return Markup(f'<svg class="bars" viewBox="0 0 {width} {16 + 26 * len(axes)}" width="{width}" '
-                  f'height="{16 + 26 * len(axes)}" role="img">{rows}</svg>')
+                  f'height="{16 + 26 * len(axes)}"{_named(", ".join(f"{t} {v}" for t, v in axes))}>{rows}</svg>')
 
 
-def kpi_bar(kpi: Any, width: int = 220) -> Markup:
+def kpi_bar(kpi: Any, label: str = "", width: int = 220) -> Markup:
     """The value as a bar in its status colour, against marks for the floor (grey),
     the target (black) and the benchmark (dashed blue), on a scale that holds them all."""
     points = [v for v in (kpi.value, kpi.target, kpi.floor, kpi.benchmark) if v is not None]
     if kpi.value is None or not points:
-        return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18" role="img">'
+        return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18"{_named(label)}>'
                       f'<rect x="0" y="4" width="{width}" height="10" fill="#eaeef2"/></svg>')
     low, high = min(points + [0.0]), max(points)
     span = (high - low) or 1.0
@@ -80,13 +97,13 @@ def kpi_bar(kpi: Any, width: int = 220) -> Markup:
             marks += f'<line x1="{_f(x(value))}" x2="{_f(x(value))}" y1="0" y2="18" stroke="{colour}" stroke-width="2"{dash}/>'
     zero = x(max(low, 0.0))
     left, right = sorted((zero, x(kpi.value)))
-    return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18" role="img">'
+    return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18"{_named(label)}>'
                   f'<rect x="0" y="4" width="{width}" height="10" fill="#eaeef2"/>'
                   f'<rect x="{_f(left)}" y="4" width="{_f(max(right - left, 1))}" height="10" '
                   f'fill="{COLOURS.get(kpi.status, "#8c959f")}"/>{marks}</svg>')
 
 
-def sparkline(values: Sequence[float | None], width: int = 90, height: int = 20) -> Markup:
+def sparkline(values: Sequence[float | None], label: str = "", width: int = 90, height: int = 20) -> Markup:
     """A line through the values of a trend; gaps where a value is missing."""
     known = [v for v in values if v is not None]
     if len(values) < 2 or not known:
@@ -104,4 +121,4 @@ def sparkline(values: Sequence[float | None], width: int = 90, height: int = 20)
     lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="#0969da" stroke-width="1.5"/>'
                     for s in segments)
     return Markup(f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-                  f'role="img">{lines}</svg>')
+                  f'{_named(label)}>{lines}</svg>')

@@ -338,6 +338,17 @@ def expression(ctx: Context) -> Plan:
     return Plan(~holds.fill_null(False), sorted(expression.names - ctx.params))
 
 
+def outside(value: Any, low: Any, high: Any, false: Any) -> Any:
+    """True where ``value`` lies below ``low`` or above ``high`` (either may be None), in
+    any engine's expressions (``false`` is its False)."""
+    out = false
+    if low is not None:
+        out = out | (value < low)
+    if high is not None:
+        out = out | (value > high)
+    return out
+
+
 @rule("column", takes=("max_share", "min_share", "values"))
 def distribution(ctx: Context) -> Plan:
     """Each value of ``column`` (or each of ``values``, even one that never occurs) makes
@@ -353,12 +364,7 @@ def distribution(ctx: Context) -> Plan:
     low, high, listed = ctx.option("min_share"), ctx.option("max_share"), ctx.option("values")
 
     def out_of_bounds(s: Any) -> Any:
-        out = pl.lit(False)
-        if low is not None:
-            out = out | (s < low)
-        if high is not None:
-            out = out | (s > high)
-        return out
+        return outside(s, low, high, pl.lit(False))
 
     if listed:  # each listed value's share, counted directly: no pairing of names and shares
         shares = [(value == v).sum() / value.count() for v in listed]

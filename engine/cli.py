@@ -150,6 +150,7 @@ def only(result: Any, entity: str) -> None:
                          + (did_you_mean(entity, [e.id for e in result.entities] + [e.name for e in result.entities])
                             or "entities: " + ", ".join(e.id for e in result.entities[:20])))
     result.entities = found
+    result.focus = found[0].id  # the headline shows the entity's total and grade, not the whole's
     result.actions = [a for a in result.actions if a.entity in (None, found[0].id)]
 
 
@@ -169,7 +170,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import assess
 
     args.format = output_format(args.format, args.out)
-    data: Any = Path(args.data) if args.data and "://" not in args.data else args.data
+    from .connect import data_location
+
+    data = data_location(args.data) if args.data else None  # a folder, or a Database
     if isinstance(data, Path) and not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
     if args.format in ("xlsx", "parquet") and not args.out and sys.stdout.isatty():
@@ -203,6 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if history is not None:  # only once the report is out, so a failed run records nothing
         from .history import append
         print(f"recorded in {append(result, history)}", file=sys.stderr)
+    if result.failed:  # exit 1 says why, in one line
+        print(f"assess: {result.verdict.line()}", file=sys.stderr)
     return 1 if result.failed else 0
 
 
@@ -309,7 +314,9 @@ def schema_reference(out: Path) -> str:
     schema = (resource("schemas") / "ruleset.schema.json").resolve()
     folder = out.resolve().parent
     shared = Path(os.path.commonpath([schema, folder]))
-    if shared != Path(shared.anchor) and shared != Path.home():
+    # one project: their nearest shared folder holds a checkout or an environment (a
+    # shared /tmp or home folder does not make one)
+    if any((shared / marker).exists() for marker in (".git", "pyproject.toml", ".venv")):
         return Path(os.path.relpath(schema, folder)).as_posix()
     return json.loads(schema.read_text(encoding="utf-8"))["$id"]
 
@@ -357,12 +364,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
-    from .sampledata import generate
+    from .connect import Database, data_location, write_tables
+    from .sampledata import generate, tables
 
-    counts = generate(Path(args.out), customers=args.customers, seed=args.seed,
-                      fmt=args.format, defects=args.defects)
+    out = data_location(args.out)
+    if isinstance(out, Database):
+        counts = write_tables(out, tables(args.customers, args.seed, args.defects))
+    else:
+        counts = generate(out, customers=args.customers, seed=args.seed, fmt=args.format, defects=args.defects)
     for table, n in counts.items():
         print(f"{table}: {n} rows", file=sys.stderr)
+    print(f"wrote {len(counts)} tables to {out}", file=sys.stderr)
     return 0
 
 
@@ -474,7 +486,8 @@ def parser() -> argparse.ArgumentParser:
                  "writes each rule as a test case (failures as failures, warnings as skipped); "
                  "the format follows the extension of `--out` (" + ", ".join(OUT_FORMATS) + ")")
     r.add_argument("ruleset", metavar="RULESET", help="the ruleset file")
-    r.add_argument("--data", metavar="DIR", help="read the tables from DIR, or from the database a URL names (default: the ruleset's own sample data)")
+    r.add_argument("--data", metavar="DIR|DATABASE", help="read the tables from DIR, a DuckDB file or the database "
+                   "a URL names (duckdb:///crm.duckdb, postgresql://user@host/db; default: the ruleset's own sample data)")
     r.add_argument("--param", **param)
     r.add_argument("--format", choices=FORMATS, default=None,
                    help="default: from the extension of --out, else table; junit: each data-quality "
@@ -548,8 +561,10 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_docs)
 
     s = _command(sub, "sample-data", "write a synthetic CRM export (every table)",
-                 "writes a deterministic synthetic CRM export, every table of the CRM data model")
-    s.add_argument("--out", required=True, metavar="DIR", help="the folder to write the tables to")
+                 "writes a deterministic synthetic CRM export, every table of the CRM data model, "
+                 "to a folder or a database")
+    s.add_argument("--out", required=True, metavar="DIR|DATABASE",
+                   help="a folder, a DuckDB file (crm.duckdb) or a postgresql:// URL; tables of the same name are replaced")
     s.add_argument("--customers", type=int, default=2000, metavar="N", help="how many customers (default 2000)")
     s.add_argument("--seed", type=int, default=7, metavar="S", help="the random seed: the same seed writes the same data (default 7)")
     s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="the file format of the tables")

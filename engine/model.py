@@ -84,6 +84,8 @@ class Source:
     aggregate: dict[str, "Measure"] = field(default_factory=dict)  # its aggregated columns
     encoding: str | None = None  # of a CSV file; None: UTF-8, or GB18030 when it is not
     sheet: str | None = None  # of an xlsx file; None: the first
+    table: str | None = None  # in a database; None: named like the file
+    schema: str | None = None  # in a database; None: the connection's default
 
 
 @dataclass

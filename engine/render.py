@@ -5,12 +5,16 @@ the terminal table is drawn by rich. Nothing here computes: every number is in t
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import math
+import os
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from . import charts, resource
+from .labels import ICONS, LABELS, labels  # noqa: F401 (LABELS: the catalogue, re-exported)
 from .result import Result, to_json
 from .safe import finalize_markdown, finalize_xml, markdown, terminal
 
@@ -90,6 +94,43 @@ def score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def generated() -> str:
+    """When the report was made, to the minute in UTC; SOURCE_DATE_EPOCH pins it for
+    reproducible builds. Not in the JSON result, which stays the same bytes every run."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def headline(result: Result, text: dict[str, str]) -> dict[str, Any]:
+    """What every format opens with, worded once: the score and grade of the scorecard
+    in view (the entity asked for, else the whole), the verdict of the checks, the
+    previous period, the period and the generation time."""
+    head, v = result.head, result.verdict
+    prev = head.previous
+    checks = (f"{text['verdict']}: {ICONS['pass']} {v.passed} {text['passed']} · {ICONS['warn']} {v.warned} "
+              f"{text['warned']} · {ICONS['fail']} {v.failed} {text['failed_n']}") if result.checks else text["no_checks"]
+    previous = ""
+    if prev is not None:
+        previous = f"{text['previous_period']}: {score(prev.score)} · {text['grade']} {prev.grade}"
+        if prev.change is not None:
+            previous += f" ({prev.change:+.1f})" if round(prev.change, 1) else " (±0.0)"
+        if prev.rank is not None:
+            previous += f" · #{prev.rank}"
+            if prev.rank_change:
+                previous += f" ({'▲' if prev.rank_change > 0 else '▼'}{abs(prev.rank_change)})"
+    period = result.period
+    return {"title": result.title + (f" · {head.name}" if result.focus else ""),
+            "score": score(head.score), "grade": head.grade, "status": v.status,
+            "label": text["failed_banner"] if v.grade_withheld else head.grade_label,
+            "withheld": v.grade_withheld, "checks": checks,
+            "failures": [f for f in v.failures if f["status"] == "fail"],
+            "warnings": [f for f in v.failures if f["status"] == "warn"],
+            "previous": previous, "rank": getattr(head, "rank", None),
+            "period": f"{period['start']} – {period['end']}" if period else "",
+            "generated": f"{text['generated']} {generated()}"}
+
+
 def _environment(fmt: str) -> jinja2.Environment:
     """Every value a template prints is escaped for its format unless made safe: HTML and
     XML by autoescape (control characters shown first), Markdown by :func:`markdown`."""
@@ -102,8 +143,8 @@ def _environment(fmt: str) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.update(radar=lambda categories: charts.radar([(c.title, c.score) for c in categories]),
-                       kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS)
-    env.filters.update(show=show, score=score, change=change, since_last=since_last,
+                       kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS, icon=ICONS)
+    env.filters.update(extract=lambda key, mapping: mapping.get(key, key), show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
                        cell=markdown)
     return env
@@ -165,7 +206,8 @@ def _entities_json(result: Result) -> pl.DataFrame:
     notes += [pl.when(pl.col(f"{c.id}.score").is_null()).then(
         pl.lit(f"category `{c.id}` has no scored KPI; its weight is shared by the others"))
         for c in result.categories if c.weight > 0]
-    table = profile_lists(result.table, [k.id for k in result.kpis], [c.id for c in result.categories])
+    table = profile_lists(result.table, [k.id for k in result.kpis], [c.id for c in result.categories],
+                          {c.id: set(c.kpis) for c in result.categories})
     return table.select(
         pl.col(".id").alias("id"), pl.col(".name").alias("name"), pl.col(".rank").alias("rank"),
         pl.col(".score").alias("score"), pl.col(".grade").alias("grade"),
@@ -175,7 +217,9 @@ def _entities_json(result: Result) -> pl.DataFrame:
         else pl.lit([]).alias("categories"),
         pl.col(".strengths").alias("strengths"), pl.col(".weaknesses").alias("weaknesses"),
         (pl.concat_list(notes).list.drop_nulls() if notes else pl.lit([], pl.List(pl.String))).alias("notes"),
-        pl.col(".unranked").alias("unranked"), pl.lit(None, pl.Float64).alias("since_last"))
+        pl.col(".unranked").alias("unranked"), pl.lit(None, pl.Float64).alias("since_last"),
+        # the previous period of many entities is on the shown cards only (run.previous_scores)
+        pl.lit(None).alias("previous"))
 
 
 def _json(result: Result) -> str:
@@ -206,7 +250,8 @@ def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
         name = "junit.xml.j2" if fmt == "junit" else f"scorecard.{fmt}.j2"
         template = _environment(fmt).get_template(name)
         titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
-        return template.render(r=result, labels=labels(result.lang), titles=titles)
+        text = labels(result.lang)
+        return template.render(r=result, labels=text, titles=titles, head=headline(result, text))
     return _table(result, color)
 
 
@@ -214,119 +259,83 @@ def _table(result: Result, color: bool) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=120,
-                      highlight=False)
-
+    text = labels(result.lang)
+    titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
+    head = headline(result, text)
     t = terminal  # every text from the data or the ruleset: shown as written, never as markup
+    out = io.StringIO()
+    # the terminal's width (COLUMNS when piped), so an 80-column terminal does not wrap
+    console = Console(file=out, force_terminal=color, no_color=not color,
+                      width=shutil.get_terminal_size((120, 24)).columns, highlight=False)
+
+    def pill(status: str) -> str:
+        style = STATUS_STYLE.get(status, "")
+        return f"[{style}]{ICONS.get(status, '')} {t(text.get(status, status))}[/{style}]"
 
     def kpi_table(kpis: list[Any]) -> Table:
         compare = any(k.previous is not None for k in kpis)
         table = Table(header_style="bold")
-        for name, justify in (("KPI", "left"), ("value", "right"), ("target", "right"),
-                              ("score", "right"), ("weight", "right"), ("status", "left"),
-                              *((("change", "right"),) if compare else ()), ("category", "left")):
+        for name, justify in ((text["kpi"], "left"), (text["value"], "right"), (text["target"], "right"),
+                              (text["score"], "right"), (text["weight"], "right"), (text["status"], "left"),
+                              *(((text["change"], "right"),) if compare else ()), (text["category"], "left")):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for k in kpis:
-            style = STATUS_STYLE.get(k.status, "")
-            table.add_row(f"{t(k.title)} [dim]({t(k.id)})[/dim]", show(k.value, k.unit),
-                          show(k.target, k.unit), score(k.score), f"{k.share * 100:.0f}%",
-                          f"[{style}]{t(k.status)}[/{style}]", *((change(k),) if compare else ()),
-                          t(k.category))
+            table.add_row(t(k.title), show(k.value, k.unit), show(k.target, k.unit), score(k.score),
+                          f"{k.share * 100:.0f}%", pill(k.status), *((change(k),) if compare else ()),
+                          t(titles.get(k.category, k.category)))
         return table
 
-    since = "" if result.since_last is None else f" ({result.since_last:+.1f} since last run)"
-    console.print(f"[bold]{t(result.title)}[/bold] ({t(result.ruleset)}) score "
-                  f"[bold]{score(result.score)}[/bold] grade [bold]{t(result.grade)}[/bold] "
-                  f"{t(result.grade_label)}{since}")
+    since = "" if result.since_last is None else f" ({result.since_last:+.1f} {text['since_last']})"
+    console.print(f"[bold]{t(head['title'])}[/bold] ({t(result.ruleset)})"
+                  + (f" · {text['period']} {head['period']}" if head["period"] else "") + f" · {head['generated']}")
+    banner = f"[bold red]{t(head['label'])}[/bold red]" if head["withheld"] else t(head["label"])
+    console.print(f"{text['score']} [bold]{head['score']}[/bold] · {text['grade']} [bold]{head['grade']}[/bold] "
+                  f"{banner}{since}" + (f" · {t(head['previous'])}" if head["previous"] else ""))
+    style = STATUS_STYLE.get(head["status"], "")
+    console.print(f"[{style}]{t(head['checks'])}[/{style}]" + "".join(
+        f"\n  {pill(f['status'])} {t(f['title'])} ({f['rows']:,} {text['rows_unit']})"
+        for f in head["failures"] + head["warnings"]))
     single = len(result.entities) == 1  # one entity asked for: its card instead of the whole
     if not single:
         console.print(kpi_table(result.kpis))
-        console.print("Categories: " + "  ".join(f"{t(c.title)} {score(c.score)}" for c in result.categories))
+        console.print(f"{text['categories']}: " + "  ".join(f"{t(c.title)} {score(c.score)}"
+                                                          for c in result.categories))
     if result.population:
         p = result.population
         most = max(h["count"] for h in p["histogram"]) or 1
-        console.print(f"[bold]{p['entities']:,} entities[/bold] by grade: "
+        console.print(f"[bold]{text['by_grade'].format(n=format(p['entities'], ','))}[/bold]: "
                       + "  ".join(f"{t(g['grade'])} {g['count']:,}" for g in p["grades"]))
         for h in p["histogram"]:
             console.print(f"  {h['from']:>3}-{h['to']:<3} {h['count']:>10,} " + "█" * (h["count"] * 50 // most))
         if p["actions"]:
-            console.print("Entity actions: " + "  ".join(f"{a['id']} {a['count']:,}" for a in p["actions"]))
-        console.print(f"[dim]the ranking shows the top and bottom {p['shown'] // 2}[/dim]")
+            console.print(f"{text['entity_actions']}: " + "  ".join(f"{a['id']} {a['count']:,}" for a in p["actions"]))
+        console.print(f"[dim]{text['top_bottom'].format(n=p['shown'] // 2)}[/dim]")
     if result.entities:
-        ranking = Table(title=f"Ranking by {t(', '.join(result.by))}", header_style="bold")
-        for name in ("rank", "entity", "score", "grade", "weakest KPIs"):
-            ranking.add_column(name, justify="right" if name in ("rank", "score") else "left")
+        ranking = Table(title=f"{text['ranking']} ({', '.join(result.by)})", header_style="bold")
+        for name in ("rank", "entity", "score", "grade", "weaknesses"):
+            ranking.add_column(text[name], justify="right" if name in ("rank", "score") else "left")
         for e in result.entities:
-            ranking.add_row(str(e.rank or "-"), t(e.name) if e.name == e.id else f"{t(e.name)} [dim]({t(e.id)})[/dim]",
-                            score(e.score), t(e.grade), t(e.unranked or ", ".join(e.weaknesses)))
+            ranking.add_row(str(e.rank or "-"), t(e.name if e.name == e.id else f"{e.name} ({e.id})"),
+                            score(e.score), e.grade,
+                            t(e.unranked or ", ".join(titles.get(w, w) for w in e.weaknesses)))
         console.print(ranking)
         if single:
             console.print(kpi_table(result.entities[0].kpis))
     for c in result.checks:
-        style = STATUS_STYLE.get(c.status, "")
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
-        limits = "; ".join(f"{level} if {rule}" for level, rule in (("fail", c.fail), ("warn", c.warn)) if rule) \
-            or "fail if any row fails"  # beside the result, so pass and fail make sense
-        console.print(f"  check [{style}]{t(c.status):4}[/{style}] {t(c.id)}: {c.failed} of {c.rows} rows fail "
-                      f"({ratio} pass; {t(limits)})")
+        limits = text["sep"].join(text["limit"].format(level=text[level], rule=rule)
+                           for level, rule in (("fail", c.fail), ("warn", c.warn)) if rule) \
+            or text["any_row"]  # beside the result, so pass and fail make sense
+        console.print(f"  {pill(c.status)} {t(c.title)}: "
+                      + text["rule_line"].format(failed=f"{c.failed:,}", rows=f"{c.rows:,}", ratio=ratio,
+                                                 limits=t(limits)))
         if c.distinct_failed:
-            top = ", ".join(f"{key(v['value'])} ({v['rows']:,})" for v in c.top_failed_values[:5])
-            console.print(f"    {c.distinct_failed:,} distinct failing keys, {c.failed:,} rows: {t(top)}")
+            top = ", ".join(f"{t(key(v['value']))} ({v['rows']:,})" for v in c.top_failed_values[:5])
+            console.print(f"    {c.distinct_failed:,} {text['distinct_failed']}, {c.failed:,} {text['rows_unit']}: {top}")
     for a in result.actions:
-        gain = "" if a.gain is None else f" (+{a.gain:.1f} points)"
-        who = f" \\[{t(a.entity)}]" if a.entity else ""
-        console.print(f"  [bold]{t(a.priority)}[/bold] {t(a.id)}{who}{gain}: {t(a.text)}")
+        gain = "" if a.gain is None else f" (+{a.gain:.1f})"
+        who = t(f" [{a.entity}]") if a.entity else ""
+        console.print(f"  [bold]{text.get(a.priority, a.priority)}[/bold]{who}{gain}: {t(a.text)}")
     for note in result.notes:
-        console.print(f"  [dim]note: {t(note)}[/dim]")
+        console.print(f"  [dim]{text['notes']}: {t(note)}[/dim]")
     return out.getvalue()
-
-
-LABELS: dict[str, dict[str, str]] = {
-    "en": {"rows_unit": "rows",
-           "sheet_scorecard": "Scorecard",
-           "overview": "Overview", "period": "period", "vs_benchmark": "vs benchmark",
-           "met": "met", "near": "near", "missed": "missed", "n/a": "n/a", "pass": "pass", "warn": "warn",
-           "fail": "fail", "high": "high", "medium": "medium", "low": "low", "action": "Action",
-           "fix": "Improvement", "how": "How this was computed", "of": "of", "where": "where",
-           "allocated_by": "allocated by", "derived": "derived from",
-           "breakdowns": "Breakdowns", "by": "by", "group": "Group", "other_checks": "Other rules",
-           "unreliable": "unreliable, requires", "writes_all": "writes every failing row",
-           "previous": "Previous", "change": "Change", "ranking": "Ranking",
-           "entity": "Entity", "rank": "Rank", "trend": "Trend", "since_last": "Since last run",
-           "score": "Score", "grade": "Grade", "distribution": "Scores of every entity",
-           "count": "Count", "shown": "the ranking below shows the top and bottom, %d of them", "kpis": "KPIs", "kpi": "KPI", "value": "Value",
-           "target": "Target", "floor": "Floor", "benchmark": "Benchmark", "weight": "Share",
-           "status": "Status", "category": "Category", "categories": "Categories",
-           "checks": "Data quality", "check": "Rule", "rows": "Rows", "failed": "Failing",
-           "pass_ratio": "Passing", "actions": "Recommendations", "priority": "Priority",
-           "owner": "Owner", "gain": "Gain", "notes": "Notes", "strengths": "Strengths",
-           "weaknesses": "Weaknesses", "sources": "Sources", "params": "Parameters",
-           "formula": "Formula", "samples": "Failing rows (sample)", "source": "Source",
-           "distinct_failed": "distinct failing keys", "key": "Key", "tracked": "tracked"},
-    "zh": {"rows_unit": "行",
-           "sheet_scorecard": "计分卡",
-           "overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
-           "met": "达标", "near": "接近", "missed": "未达标", "n/a": "无数据", "pass": "通过", "warn": "警告",
-           "fail": "不通过", "high": "高", "medium": "中", "low": "低", "action": "措施",
-           "fix": "改进措施", "how": "计算说明", "of": "", "where": "条件",
-           "allocated_by": "分摊依据", "derived": "派生自",
-           "breakdowns": "分组统计", "by": "按", "group": "分组", "other_checks": "其他规则",
-           "unreliable": "不可靠，依赖", "writes_all": "可导出全部不合格记录",
-           "previous": "上期", "change": "变化", "ranking": "排名",
-           "entity": "对象", "rank": "名次", "trend": "趋势", "since_last": "较上次运行",
-           "score": "得分", "grade": "等级", "distribution": "全部对象得分分布",
-           "count": "数量", "shown": "下方排名只列出最前与最后的 %d 个", "kpis": "指标", "kpi": "指标", "value": "实际值",
-           "target": "目标", "floor": "底线", "benchmark": "基准", "weight": "权重",
-           "status": "状态", "category": "类别", "categories": "类别得分",
-           "checks": "数据质量", "check": "规则", "rows": "行数", "failed": "不合格",
-           "pass_ratio": "合格率", "actions": "改进建议", "priority": "优先级",
-           "owner": "负责方", "gain": "可提升", "notes": "说明", "strengths": "优势",
-           "weaknesses": "劣势", "sources": "数据源", "params": "参数",
-           "formula": "公式", "samples": "不合格记录（样例）", "source": "数据源",
-           "distinct_failed": "个不同的不合格键值", "key": "键值", "tracked": "跟踪"},
-}
-
-
-def labels(lang: str) -> dict[str, Any]:
-    return LABELS.get(lang, LABELS["en"])

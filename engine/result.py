@@ -85,6 +85,45 @@ class ActionResult:
 
 
 @dataclass
+class Verdict:
+    """What the reports open with: how the data-quality rules came out, failures first.
+    `grade_withheld`: a rule at level `fail` failed, so the reports show a "failed"
+    banner beside the grade letter instead of the grade's label ("Trustworthy")."""
+
+    status: str  # pass | warn | fail: the worst check status (pass when there are no checks)
+    passed: int
+    warned: int
+    failed: int
+    failures: list[dict[str, Any]] = field(default_factory=list)  # {id, title, status, rows}, fail before warn
+    grade_withheld: bool = False
+
+    @classmethod
+    def of(cls, checks: list[CheckResult]) -> Verdict:
+        count = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail")}
+        status = "fail" if count["fail"] else "warn" if count["warn"] else "pass"
+        failures = [{"id": c.id, "title": c.title, "status": c.status, "rows": c.failed}
+                    for level in ("fail", "warn") for c in checks if c.status == level]
+        return cls(status, count["pass"], count["warn"], count["fail"], failures, count["fail"] > 0)
+
+    def line(self) -> str:
+        """One line for stderr when `run` exits 1."""
+        failed = [f for f in self.failures if f["status"] == "fail"]
+        return (f"{len(failed)} rule{'s' if len(failed) != 1 else ''} at level fail failed: "
+                + ", ".join(f"{f['id']} ({f['rows']:,} rows)" for f in failed))
+
+
+@dataclass
+class Previous:
+    """The scorecard over the previous period (`compare: previous`)."""
+
+    score: float | None
+    grade: str
+    change: float | None  # score - previous score
+    rank: int | None = None  # entities: the rank among the previous period's scores
+    rank_change: int | None = None  # positions gained (+) or lost (-)
+
+
+@dataclass
 class SourceResult:
     name: str
     path: str
@@ -108,6 +147,7 @@ class EntityResult:
     notes: list[str] = field(default_factory=list)
     unranked: str | None = None  # why it is not ranked with the others
     since_last: float | None = None  # change of the score since the previous run (--history)
+    previous: Previous | None = None  # compare: previous
 
     def kpi(self, id: str) -> KpiResult:
         return next(k for k in self.kpis if k.id == id)
@@ -146,6 +186,10 @@ class Result:
     # how often each entity action fires), and `entities` holds only the top and bottom
     population: dict[str, Any] | None = None
     table: Any = field(default=None, repr=False, compare=False)  # every entity scored, a Polars frame
+    verdict: Verdict = field(default_factory=lambda: Verdict("pass", 0, 0, 0))
+    previous: Previous | None = None  # compare: previous
+    period: dict[str, Any] | None = None  # {start, end} when the ruleset has period params
+    focus: str | None = None  # the one entity asked for (--entity): its score heads the reports
 
     @property
     def failed(self) -> bool:
@@ -154,6 +198,11 @@ class Result:
 
     def kpi(self, id: str) -> KpiResult:
         return next(k for k in self.kpis if k.id == id)
+
+    @property
+    def head(self) -> Result | EntityResult:
+        """The scorecard the headline shows: the entity asked for, else the whole."""
+        return self.entity(self.focus) if self.focus else self
 
     def entity(self, id: str) -> EntityResult:
         return next(e for e in self.entities if e.id == id)

@@ -9,11 +9,13 @@ from typing import Any, Callable
 import polars as pl
 
 from .compile import CheckPlan, Plan, compile_plan, quality_score
+from .connect import Database
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
+from .labels import labels
 from .model import Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
-from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Result, SourceResult
+from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Previous, Result, SourceResult, Verdict
 from .score import GRADE, ID, LABEL, RANK, TOP, TOTAL, UNRANKED, profile_lists, scorecards
 from .validate import load_ruleset
 
@@ -177,9 +179,10 @@ def _card(plan: Plan, row: dict[str, Any], lang: str
     categories = [CategoryResult(c.id, text_in(c.title, lang, c.id), row[f"{c.id}.score"], c.weight,
                                  row[f"{c.id}.share"], c.rollup, [k.id for k in kpis if k.category == c.id])
                   for c in ruleset.categories.values()]
-    notes = [f"`{k.id}` is n/a ({k.reason}); its weight is shared by the other KPIs of `{k.category}`"
+    said = labels(lang)
+    notes = [said["note_na"].format(kpi=k.id, reason=k.reason, category=k.category)
              for k in kpis if k.score is None and k.weight > 0]
-    notes += [f"category `{c.id}` has no scored KPI; its weight is shared by the others"
+    notes += [said["note_category"].format(category=c.id)
               for c in categories if c.score is None and c.weight > 0]
     return kpis, categories, notes
 
@@ -188,8 +191,15 @@ def _label(ruleset: Ruleset, grade: str, lang: str) -> str:
     return next((text_in(g.label, lang) for g in ruleset.grades if g.grade == grade), "")
 
 
+def members(ruleset: Ruleset) -> dict[str, set[str]]:
+    """Each category's KPIs."""
+    return {c: {k.id for k in ruleset.kpis.values() if k.category == c} for c in ruleset.categories}
+
+
 def found(ruleset: Ruleset, row: dict[str, Any]) -> list[dict[str, object]]:
-    """Why each strength and weakness of a scored row is there (see score.profile)."""
+    """Why each strength and weakness of a scored row is there (see score.profile): one
+    entry per id and side, in the row's lists; a KPI found by score and by benchmark
+    carries its score and its gap."""
     kpis, categories = list(ruleset.kpis), list(ruleset.categories)
     out: list[dict[str, object]] = []
     for by, kind, field in (("score", "kpi", "score"), ("benchmark", "kpi", "gap"), ("category", "category", "score")):
@@ -200,7 +210,16 @@ def found(ruleset: Ruleset, row: dict[str, Any]) -> list[dict[str, object]]:
                     id = (categories if kind == "category" else kpis)[code]
                     out.append({"side": side, "id": id, "kind": kind, "by": "score" if kind == "category" else by,
                                 field: row[f"{id}.{field}"]})
-    return out
+    merged: dict[tuple[object, object], dict[str, object]] = {}
+    for f in out:
+        key = (f["side"], f["id"])
+        if f["id"] not in row[".strengths" if f["side"] == "strength" else ".weaknesses"]:
+            continue  # profile_lists dropped it: a contradiction
+        if key in merged:
+            merged[key].update({k: v for k, v in f.items() if k in ("score", "gap")})
+        else:
+            merged[key] = f
+    return list(merged.values())
 
 
 def _suffixes(plan: Plan) -> tuple[str, ...]:
@@ -218,19 +237,39 @@ def compare(kpi: KpiResult, previous: float | None) -> None:
         kpi.improved = (kpi.change > 0) == (kpi.better == "higher")
 
 
+def _keyed(plan: Plan, frame: pl.DataFrame) -> pl.DataFrame:
+    """The entities' frame with their id (the key values joined) and label."""
+    key = pl.concat_str(*(pl.col(b).cast(pl.String) for b in plan.ruleset.by), separator=" / ")
+    return frame.with_columns(key.alias(ID)).with_columns(
+        pl.when(pl.col(NAME).is_null() | (pl.col(NAME) == "")).then(pl.col(ID)).otherwise(pl.col(NAME)).alias(LABEL))
+
+
 def entity_table(plan: Plan, frame: pl.DataFrame) -> pl.DataFrame:
     """Every entity scored, ranked and sorted, one row each (see score.scorecards)."""
-    by = plan.ruleset.by
-    key = pl.concat_str(*(pl.col(b).cast(pl.String) for b in by), separator=" / ")
-    frame = frame.with_columns(key.alias(ID)).with_columns(
-        pl.when(pl.col(NAME).is_null() | (pl.col(NAME) == "")).then(pl.col(ID)).otherwise(pl.col(NAME)).alias(LABEL))
-    return scorecards(plan.ruleset, frame, True, _suffixes(plan))
+    return scorecards(plan.ruleset, _keyed(plan, frame), True, _suffixes(plan))
+
+
+def previous_scores(plan: Plan, frame: pl.DataFrame, peers: bool) -> pl.DataFrame:
+    """The scorecards of the previous period (`compare: previous`): its KPI values scored,
+    weighed and (``peers``: the entities, keyed) ranked by the same rules as the period's."""
+    kpis = plan.ruleset.kpis
+    then = frame.select(*((ID,) if peers else ()),
+                        *(pl.col(f"{k}@previous").alias(k) for k in kpis),
+                        *(pl.col(f"{k}@previous.reason").alias(f"{k}.reason") for k in kpis))
+    return scorecards(plan.ruleset, then, peers).select(*((ID, RANK) if peers else ()), TOTAL, GRADE)
+
+
+def _previous(score: float | None, then: dict[str, Any]) -> Previous:
+    change = None if score is None or then[TOTAL] is None else score - then[TOTAL]
+    return Previous(then[TOTAL], then[GRADE], change)
 
 
 def cards(plan: Plan, table: pl.DataFrame, lang: str) -> list[EntityResult]:
     """The entities of ``table`` as scorecards."""
     out = []
-    for row in profile_lists(table, list(plan.ruleset.kpis), list(plan.ruleset.categories)).iter_rows(named=True):
+    ruleset = plan.ruleset
+    lists = profile_lists(table, list(ruleset.kpis), list(ruleset.categories), members(ruleset))
+    for row in lists.iter_rows(named=True):
         kpis, categories, notes = _card(plan, row, lang)
         out.append(EntityResult(row[ID], row[LABEL], row[RANK], row[TOTAL], row[GRADE],
                                 _label(plan.ruleset, row[GRADE], lang), kpis, categories, row[".strengths"],
@@ -303,7 +342,7 @@ def flag_unreliable(result: Result, ruleset: Ruleset) -> None:
                                 + ", ".join(f"`{c}`" for c in k.unreliable) + ", which failed")
 
 
-def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
+def assess(path: Path, data_dir: Path | Database | None = None, overrides: dict[str, str] | None = None,
            lang: str = "en", progress: Callable[[str], None] = lambda _: None,
            evidence: Path | None = None, allow: tuple[Path, ...] = (), engine: str = "auto",
            entity: str | None = None) -> Result:
@@ -311,7 +350,7 @@ def assess(path: Path, data_dir: Path | None = None, overrides: dict[str, str] |
     return run(path, data_dir, overrides, lang, progress, evidence, allow, engine, entity)[2]
 
 
-def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | None = None,
+def run(path: Path, data_dir: Path | Database | None = None, overrides: dict[str, str] | None = None,
         lang: str = "en", progress: Callable[[str], None] = lambda _: None,
         evidence: Path | None = None, allow: tuple[Path, ...] = (),
         engine: str = "auto", entity: str | None = None) -> tuple[Plan, Executed, Result]:
@@ -321,7 +360,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
     ruleset = load_ruleset(path, allow)
     params = with_params(ruleset, overrides or {})
     plan = compile_plan(ruleset, params)
-    if engine in REMOTE or "://" in str(data_dir or ""):
+    if engine in REMOTE or isinstance(data_dir, Database):
         from .backends import ibis as lowering
 
         con = lowering.connect(engine, data_dir)
@@ -332,7 +371,7 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
     values = executed.values
     progress("scoring")
     overall = scorecards(ruleset, evaluate(plan, values), False, _suffixes(plan))
-    row = profile_lists(overall, list(ruleset.kpis), list(ruleset.categories)).row(0, named=True)
+    row = profile_lists(overall, list(ruleset.kpis), list(ruleset.categories), members(ruleset)).row(0, named=True)
     kpis, categories, notes = _card(plan, row, lang)
     checks = check_results(plan, executed, lang)
     if evidence is not None:  # every failing row of every rule that warns or fails
@@ -351,9 +390,23 @@ def run(path: Path, data_dir: Path | None = None, overrides: dict[str, str] | No
         queries=executed.remote.queries if executed.remote else executed.queries)
     result.strengths, result.weaknesses, result.profile = row[".strengths"], row[".weaknesses"], found(ruleset, row)
     table = None
+    result.verdict = Verdict.of(checks)
+    if "period_start" in params and "period_end" in params:
+        result.period = {"start": params["period_start"], "end": params["period_end"]}
+    if ruleset.compare == "previous":
+        result.previous = _previous(result.score, previous_scores(plan, evaluate(plan, values), False).row(0, named=True))
     if executed.entities is not None:
-        table = entity_table(plan, evaluate(plan, executed.entities))
+        evaluated = evaluate(plan, executed.entities)
+        table = entity_table(plan, evaluated)
         result.entities = cards(plan, shown(table, entity), lang)
+        if ruleset.compare == "previous":
+            then = {r[ID]: r for r in previous_scores(plan, _keyed(plan, evaluated), True)
+                    .filter(pl.col(ID).is_in([e.id for e in result.entities])).iter_rows(named=True)}
+            for e in result.entities:
+                e.previous = _previous(e.score, then[e.id])
+                e.previous.rank = then[e.id][RANK]
+                if e.rank is not None and e.previous.rank is not None:
+                    e.previous.rank_change = e.previous.rank - e.rank  # positions gained
     flag_unreliable(result, ruleset)
     progress("recommending")
     result.actions, result.table = recommend(result, ruleset, params, overall, table)

@@ -27,7 +27,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-__all__ = ["TABLES", "generate"]
+__all__ = ["TABLES", "generate", "tables"]
 
 TABLES: Final[dict[str, tuple[str, ...]]] = {
     "customers": ("customer_id", "name", "email", "phone", "region", "segment", "channel",
@@ -165,18 +165,10 @@ def generate(out_dir: pathlib.Path, customers: int = 2000, seed: int = 7, fmt: s
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
-    if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:
-        raise ValueError(f"customers must be a positive integer, not {customers!r}")
-    if not 0.0 <= defects <= 1.0:
-        raise ValueError(f"defects must be a share between 0 and 1, not {defects!r}")
-
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    # Each table is written and dropped before the next is built: at benchmark sizes
-    # holding all of them at once would multiply the peak memory.
-    for name, frame in _tables(customers, seed, defects):
-        frame = frame.select(TABLES[name])
+    for name, frame in tables(customers, seed, defects):
         path = out_dir / f"{name}.{fmt}"
         if fmt == "csv":
             frame.write_csv(path, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S",
@@ -185,7 +177,20 @@ def generate(out_dir: pathlib.Path, customers: int = 2000, seed: int = 7, fmt: s
             frame.write_parquet(path, compression="zstd", statistics=True)
         counts[name] = frame.height
         del frame
-    return {name: counts[name] for name in TABLES}
+    return counts
+
+
+def tables(customers: int = 2000, seed: int = 7, defects: float = 0.03) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Every table, (name, frame), in the order of TABLES, with the arguments of `generate`.
+
+    Each table is built only when the one before has been consumed: at benchmark sizes
+    holding all of them at once would multiply the peak memory."""
+    if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:
+        raise ValueError(f"customers must be a positive integer, not {customers!r}")
+    if not 0.0 <= defects <= 1.0:
+        raise ValueError(f"defects must be a share between 0 and 1, not {defects!r}")
+    for name, frame in _tables(customers, seed, defects):
+        yield name, frame.select(TABLES[name])
 
 
 # --------------------------------------------------------------------------- helpers

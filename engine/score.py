@@ -17,6 +17,7 @@ can give clashes with them.
 from __future__ import annotations
 
 import inspect
+import math
 from functools import reduce
 from typing import Callable
 
@@ -127,9 +128,12 @@ def score_expr(kpi: Kpi, value: pl.Expr, peers: bool = True) -> pl.Expr:
     return pl.when(value.is_not_null()).then(METHODS[kpi.scoring.method](kpi, value))
 
 
+NEAR_SCORE = 80.0  # below it a KPI is `missed` however close its value: a "near" pill on 54 misleads
+
+
 def status_expr(kpi: Kpi, value: pl.Expr, score: pl.Expr) -> pl.Expr:
-    """met, near (short of the target by at most `near` x |target|), missed, or n/a;
-    tracked for a KPI that is not scored."""
+    """met, near (short of the target by at most `near` x |target| and scoring at least
+    NEAR_SCORE), missed, or n/a; tracked for a KPI that is not scored."""
     if not kpi.scored:
         return pl.lit("tracked")
     if kpi.target is None:
@@ -139,7 +143,8 @@ def status_expr(kpi: Kpi, value: pl.Expr, score: pl.Expr) -> pl.Expr:
         margin = kpi.near * abs(kpi.target)
         goal = kpi.target - margin if kpi.better == "higher" else kpi.target + margin
         judged = (pl.when(_meets(kpi, value, kpi.target)).then(pl.lit("met"))
-                  .when(_meets(kpi, value, goal)).then(pl.lit("near")).otherwise(pl.lit("missed")))
+                  .when(_meets(kpi, value, goal) & (score >= NEAR_SCORE)).then(pl.lit("near"))
+                  .otherwise(pl.lit("missed")))
     return pl.when(value.is_null() | score.is_null()).then(pl.lit("n/a")).otherwise(judged)
 
 
@@ -174,13 +179,15 @@ def _sum(terms: list[pl.Expr]) -> pl.Expr:
 def _rollup(rollup: str, pairs: list[tuple[float, pl.Expr]]) -> pl.Expr:
     """A category score from its (weight, score) pairs, the null scores left out; null
     when nothing is scored."""
+    # weights scaled by a power of two, which is exact, so the largest is near 1: a tiny
+    # weight x score would otherwise round (5e-324 x 1.5 is 1e-323: a mean of 1.5 came out 2)
+    top = max((w for w, _ in pairs), default=0.0)
+    pairs = [(math.ldexp(w, -math.frexp(top)[1]), s) for w, s in pairs] if top > 0 else pairs
     weight = _sum([pl.when(s.is_not_null()).then(w).otherwise(0.0) for w, s in pairs])
     if rollup == "worst":
         value = pl.min_horizontal(*(s for _, s in pairs)) if pairs else pl.lit(None, pl.Float64)
     else:
-        # each weight as its share first: w * s of a tiny weight would round (5e-324 x 1.5
-        # is 1e-323, and the mean of the one score 1.5 came out 2)
-        value = _sum([pl.when(s.is_not_null()).then(w / weight * s).otherwise(0.0) for w, s in pairs])
+        value = _sum([pl.when(s.is_not_null()).then(w * s).otherwise(0.0) for w, s in pairs]) / weight
     return pl.when(weight > 0).then(value)
 
 
@@ -294,7 +301,9 @@ def profile(ruleset: Ruleset, frame: pl.DataFrame) -> pl.DataFrame:
         ".strengths.score": ([pl.when(scored[i] & (status[i] == "met")).then(-score[i]) for i in range(len(kpis))], TOP, False),
         ".weaknesses.score": ([pl.when(scored[i] & (status[i] == "missed")).then(score[i]) for i in range(len(kpis))], TOP, False),
         # a tracked KPI is never a strength or a weakness
-        ".strengths.benchmark": ([pl.when(gap[i] > 0).then(-gap[i]) if k.benchmark and k.scored else None
+        # a missed KPI is never a strength, however far it beats the market
+        ".strengths.benchmark": ([pl.when((gap[i] > 0) & (status[i] != "missed")).then(-gap[i])
+                                  if k.benchmark and k.scored else None
                                   for i, k in enumerate(kpis)], TOP, False),
         ".weaknesses.benchmark": ([pl.when(gap[i] < 0).then(gap[i]) if k.benchmark and k.scored else None
                                    for i, k in enumerate(kpis)], TOP, False),
@@ -317,19 +326,29 @@ PICKS = [f".{side}.{by}.{i}" for side in SIDES for by in ("score", "benchmark") 
     + [f".{side}.category" for side in SIDES]
 
 
-def profile_lists(frame: pl.DataFrame, kpis: list[str], categories: list[str]) -> pl.DataFrame:
+def profile_lists(frame: pl.DataFrame, kpis: list[str], categories: list[str],
+                  members: dict[str, set[str]] | None = None) -> pl.DataFrame:
     """``frame`` with ``.strengths`` and ``.weaknesses``: the ids of score.profile's codes,
     by score, then by benchmark, then the category, each id once, where it first appears
-    (a KPI can be strong by score and by benchmark). Worked out once per distinct
-    combination of codes, of which there are few, not once per entity."""
+    (a KPI can be strong by score and by benchmark). Consistent by construction: a
+    weakness is never also a strength (a met KPI behind its benchmark is a weakness only),
+    and a category whose KPIs (``members``) include a weakness is no strength. Worked out
+    once per distinct combination of codes, of which there are few, not once per entity."""
     combos = frame.select(PICKS).unique()
     lists: dict[str, list[list[str]]] = {f".{side}": [] for side in SIDES}
     for row in combos.iter_rows(named=True):
+        found = {}
         for side in SIDES:
             ids = [kpis[row[f".{side}.{by}.{i}"]] for by in ("score", "benchmark") for i in range(TOP)
                    if row[f".{side}.{by}.{i}"] is not None]
             category = row[f".{side}.category"]
-            lists[f".{side}"].append(list(dict.fromkeys(ids + ([categories[category]] if category is not None else []))))
+            found[side] = (list(dict.fromkeys(ids)), categories[category] if category is not None else None)
+        (strong, best), (weak, worst) = found["strengths"], found["weaknesses"]
+        strong = [k for k in strong if k not in weak]
+        if best is not None and not (members or {}).get(best, set()) & set(weak):
+            strong.append(best)
+        lists[".strengths"].append(strong)
+        lists[".weaknesses"].append(weak + ([worst] if worst is not None else []))
     combos = combos.with_columns(pl.Series(name, values, dtype=pl.List(pl.String)) for name, values in lists.items())
     return frame.join(combos, on=PICKS, how="left", nulls_equal=True, maintain_order="left")
 

@@ -502,7 +502,8 @@ class _Builder:
                                    columns=dict(columns) if isinstance(columns, dict) else None,
                                    key=[key] if isinstance(key, str) else
                                    [k for k in key if isinstance(k, str)] if isinstance(key, list) else [],
-                                   encoding=spec.get("encoding"), sheet=spec.get("sheet"))
+                                   encoding=spec.get("encoding"), sheet=spec.get("sheet"),
+                                   table=spec.get("table"), schema=spec.get("schema"))
                 by = spec.get("by")
                 out[name].by = [by] if isinstance(by, str) else by if isinstance(by, list) else None
                 joins = spec.get("join", [])
@@ -1077,6 +1078,25 @@ def missing_files(ruleset: Ruleset, data: Path | None = None) -> list[Problem]:
     return out
 
 
+def summed_over_entities(ruleset: Ruleset, warn: Callable[..., Problem]) -> Iterator[Problem]:
+    """A KPI that only adds up sums and counts is, on the overall scorecard, the total of
+    every entity's value, while its target reads per entity: five vendors' 30 training hours
+    each make 150 against a target of 40, a headline strength nobody earned."""
+    if not ruleset.by:
+        return
+    for k in ruleset.kpis.values():
+        measures = [ruleset.measures.get(n) for n in k.formula.names]
+        if (not k.scored or k.target is None or k.scoring.method in PEER_METHODS or not measures
+                or any(m is None or m.agg not in ("sum", "count") or m.shared for m in measures)
+                or re.search(r"[/*]", k.formula.text)):
+            continue
+        yield warn(k.formula.location, "summed-over-entities",
+                   f"KPI `{k.id}` adds up {', '.join(f'`{m.name}` ({m.agg})' for m in measures)} over every "
+                   f"`{', '.join(ruleset.by)}`: the overall value is the entities' total, scored against a "
+                   f"target ({k.target:g}) that reads per entity",
+                   "score a mean per entity (divide by a count of the entities), or a rate")
+
+
 def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     """Warnings: what is allowed but probably not meant."""
     def warn(location: Location, rule: str, message: str, hint: str = "") -> Problem:
@@ -1092,6 +1112,7 @@ def lint(ruleset: Ruleset, doc: Document) -> Iterator[Problem]:
     for k in ruleset.kpis.values():
         if not k.formula.names:
             yield warn(k.formula.location, "constant-kpi", f"KPI `{k.id}` has no inputs: it is a constant")
+    yield from summed_over_entities(ruleset, warn)
     for check in ruleset.checks:
         for level in ("warn", "fail"):
             threshold = getattr(check, level)

@@ -11,7 +11,8 @@ from typing import Any
 
 import xlsxwriter
 
-from .render import excel_format, key, labels
+from .charts import COLOURS
+from .render import excel_format, headline, key, labels
 from .result import Result, _plain
 
 
@@ -62,12 +63,34 @@ def workbook(result: Result) -> bytes:
                   text["score"], text["weight"], text["status"], text["category"], text["previous"],
                   text["change"], text["notes"]]
 
+    lights = {status: book.add_format({"font_color": "#FFFFFF", "bg_color": COLOURS[status]})
+              for status in ("pass", "warn", "fail", "met", "near", "missed")}
+
+    def traffic_lights(sheet: Any, first: int, last: int, column: int) -> None:
+        """Status cells coloured by their (localised) word: the status is also the text."""
+        for status, fmt in lights.items():
+            sheet.conditional_format(first, column, last, column, {
+                "type": "cell", "criteria": "==", "value": f'"{text[status]}"', "format": fmt})
+
+    top = headline(result, text)
     sheet = book.add_worksheet(text["sheet_scorecard"])
-    sheet.write(0, 0, result.title, title)
-    sheet.write_row(1, 0, [text["score"], result.score, text["grade"], result.grade, result.grade_label])
+    sheet.write(0, 0, top["title"], title)
+    sheet.write(0, 5, (f"{text['period']} {top['period']} · " if top["period"] else "") + top["generated"])
+    # the verdict beside the grade: the banner replaces the grade's label while a fail rule fails
+    score_at = result.head.score
+    sheet.write_row(1, 0, [text["score"], score_at, text["grade"], top["grade"], top["label"], top["checks"]]
+                    + [f"{text[f['status']]}: {f['title']} ({f['rows']:,} {text['rows_unit']})"
+                       for f in top["failures"]], bold)
+    if top["withheld"]:
+        sheet.write(1, 4, top["label"], lights["fail"])
     sheet.write_row(2, 0, [text["params"]] + [f"{k} = {v}" for k, v in result.params.items()])
     rows, fmts = kpi_rows(result.kpis)
     row = table(sheet, 4, kpi_header, rows, fmts)
+    sheet.autofilter(4, 0, 4 + len(rows), len(kpi_header) - 1)
+    sheet.freeze_panes(5, 2)  # the KPI header and the KPI's id and title stay in view
+    traffic_lights(sheet, 5, 4 + len(rows), 8)
+    sheet.conditional_format(5, 6, 4 + len(rows), 6, {"type": "data_bar", "min_type": "num", "min_value": 0,
+                                                      "max_type": "num", "max_value": 100})
     for r, k in enumerate(result.kpis, start=5):  # values in their unit's format
         for c in (2, 3, 4, 5, 10, 11):
             value = rows[r - 5][c]
@@ -99,6 +122,10 @@ def workbook(result: Result) -> bytes:
             ranking.write(end, 0, f"{len(rows):,} of {result.population['entities']:,}: "
                                   "--format parquet or csv writes every entity", bold)
         ranking.set_column(2, 2, 28)
+        ranking.freeze_panes(1, 3)  # the header and who it is stay in view
+        ranking.autofilter(0, 0, len(rows), 4 + len(kpis))
+        ranking.conditional_format(1, 3, len(rows), 3, {"type": "data_bar", "min_type": "num", "min_value": 0,
+                                                        "max_type": "num", "max_value": 100})
 
     if result.checks:
         checks = book.add_worksheet(text["checks"])
@@ -117,6 +144,9 @@ def workbook(result: Result) -> bytes:
                 checks.write(row, 0, f"{text['samples']}: {c.id}", bold)
                 columns = list(c.samples[0])
                 row = table(checks, row + 1, columns, [[s[k] for k in columns] for s in c.samples])
+        checks.freeze_panes(1, 2)
+        checks.autofilter(0, 0, len(result.checks), 9)
+        traffic_lights(checks, 1, len(result.checks), 4)
         checks.set_column(0, 1, 28)
         checks.set_column(9, 9, 50)
 

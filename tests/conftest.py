@@ -3,6 +3,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# the real engines (PostgreSQL, Spark, DuckDB) as fixtures
+from engines import duckdb_file, engine, postgres, postgres_server, spark_session, spark_views  # noqa: F401
+
 # no wall-clock limits: the suite must pass on a machine loaded several times over, so
 # hypothesis neither times examples (deadline) nor refuses slow data generation
 settings.register_profile("loaded", deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -140,7 +140,7 @@ def test_run_param_override_and_unknown_param(capsys):
 
 @pytest.mark.parametrize("fmt,needle", [("md", "| Customer retention rate (`retention_rate`) |"),
                                         ("html", "<h1>CRM assessment</h1>"),
-                                        ("table", "retention_rate")])
+                                        ("table", "│ Customer retention rate ")])
 def test_formats_written_atomically(capsys, tmp_path, fmt, needle):
     out = tmp_path / "reports" / f"report.{fmt}"
     code, stdout, _ = run(capsys, "run", str(RULESET), "--format", fmt, "--out", str(out))

@@ -188,11 +188,10 @@ def test_an_action_reads_change_pct_as_the_scorecard_shows_it(tmp_path):
 
 def test_benchmark_gap_against_a_negative_benchmark(tmp_path):
     # value -10 against benchmark -20, higher is better: (-10 - -20) / |-20| = +0.5, a
-    # strength by its benchmark (with the signed benchmark it would be -0.5, a weakness)
-    result = _compared_run(tmp_path, 0, -10, target=30, benchmark=-20)
-    by_benchmark = [p for p in result.profile if p["by"] == "benchmark"]
-    assert [(p["side"], p["id"]) for p in by_benchmark] == [("strength", "k")]
-    assert by_benchmark[0]["gap"] == pytest.approx(0.5)
+    # strength by its benchmark (with the signed benchmark it would be -0.5, a weakness);
+    # the target -15 is met, as a strength must be
+    result = _compared_run(tmp_path, 0, -10, target=-15, benchmark=-20)
+    assert [(p["side"], p["id"], p["gap"]) for p in result.profile] == [("strength", "k", pytest.approx(0.5))]
 
 
 @pytest.mark.parametrize("value, expected", [(-21, "near"), (-19, "met"), (-23, "missed")])

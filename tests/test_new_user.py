@@ -175,7 +175,7 @@ def test_help_and_readme_agree(capsys, command):
         described = re.search(rf"^\s+{option}\b[^\n]*?(\s{{2,}}\S|\n\s{{10,}}\S)", text, flags=re.M)
         assert described, f"{command} --help does not describe {option}:\n{text}"
     # every positional argument of the usage is described too
-    bare = re.sub(r"--[a-z-]+ [A-Z]+|\[[^\]]*\]", "", usage).split()[2:]  # RULESET KPI, PATH...
+    bare = re.sub(r"--[a-z-]+ [A-Z|]+|\[[^\]]*\]", "", usage).split()[2:]  # RULESET KPI, PATH...
     for name in (w.rstrip(".") for w in bare):
         assert re.search(rf"^\s+{re.escape(name)}\s{{2,}}\S", text, flags=re.M), f"{name} undescribed in:\n{text}"
 

@@ -70,7 +70,8 @@ def test_readme_command(workspace: Path, line: str, code: int, capsys):
     said_it(args, printed.out, printed.err, workspace, capsys)
 
 
-FILE_STARTS = {".json": b"{", ".html": b"<!doctype html", ".md": b"# ", ".xlsx": b"pk\x03\x04", ".xml": b"<?xml"}  # lower case
+FILE_STARTS = {".json": b"{", ".html": b"<!doctype html", ".md": b"# ", ".xlsx": b"pk\x03\x04", ".xml": b"<?xml",
+               ".parquet": b"par1", ".csv": b"id,"}  # lower case
 
 
 def said_it(args: list[str], out: str, err: str, workspace: Path, capsys) -> None:
@@ -92,8 +93,9 @@ def said_it(args: list[str], out: str, err: str, workspace: Path, capsys) -> Non
             shown = out if "--out" not in options else json.dumps(json.loads(written.read_text(encoding="utf-8")))
             if "--out" in options:
                 assert json.loads(shown)["score"] == result["score"]
-            else:
-                assert f"{result['score']:.1f}" in out and result["grade"] in out
+            else:  # with --entity, the header is the entity's
+                card = result["entities"][0] if "--entity" in options else result
+                assert f"{card['score']:.1f}" in out and card["grade"] in out
         if "--entity" in options:
             assert f"({options['--entity']})" in out
         if "--history" in options:

@@ -150,6 +150,7 @@ def test_strengths_and_weaknesses(result):
 
 
 def test_profile_says_why(result):
+    # each KPI once per side: found by score and by benchmark, it keeps the score and gains the gap
     found = [(p["side"], p["kind"], p["by"], p["id"]) for p in result.profile]
     assert found == [
         ("strength", "kpi", "score", "targeted_conversion_rate"),
@@ -158,33 +159,27 @@ def test_profile_says_why(result):
         ("weakness", "kpi", "score", "churn_risk_share"),
         ("weakness", "kpi", "score", "crm_logging_rate"),
         ("weakness", "kpi", "score", "clv"),
-        ("strength", "kpi", "benchmark", "high_value_share"),
         ("strength", "kpi", "benchmark", "first_response_hours"),
-        ("strength", "kpi", "benchmark", "targeted_conversion_rate"),
-        ("weakness", "kpi", "benchmark", "churn_risk_share"),
         ("weakness", "kpi", "benchmark", "cross_sell_rate"),
-        ("weakness", "kpi", "benchmark", "clv"),
         ("strength", "category", "score", "acquisition"),
         ("weakness", "category", "score", "lifecycle"),
     ]
-    why = {(p["side"], p["by"], p["id"]): p.get("gap", p.get("score")) for p in result.profile}
+    why = {(p["side"], p["id"], f): p.get(f) for p in result.profile for f in ("score", "gap")}
     expected = {
-        ("strength", "score", "targeted_conversion_rate"): 100.0,
-        ("strength", "score", "high_value_share"): 100.0,
-        ("strength", "score", "complaint_satisfaction"): 100.0,
-        ("weakness", "score", "churn_risk_share"): 0.0,
-        ("weakness", "score", "crm_logging_rate"): 20.0,
-        ("weakness", "score", "clv"): 27.0,
-        ("strength", "benchmark", "high_value_share"): 1.0,          # (0.4 - 0.2) / 0.2
-        ("strength", "benchmark", "first_response_hours"): 0.4875,   # -(2.05 - 4) / 4
-        ("strength", "benchmark", "targeted_conversion_rate"): 1 / 3,  # (1/3 - 0.25) / 0.25
-        ("weakness", "benchmark", "churn_risk_share"): -3.0,         # -(0.6 - 0.15) / 0.15
-        ("weakness", "benchmark", "cross_sell_rate"): -3 / 7,        # (0.2 - 0.35) / 0.35
-        ("weakness", "benchmark", "clv"): -43 / 120,                 # (77000 - 120000) / 120000
-        ("strength", "score", "acquisition"): (300 / 3.5 + 200) / 3,
-        ("weakness", "score", "lifecycle"): 13.5,
+        ("strength", "targeted_conversion_rate", "score"): 100.0, ("strength", "targeted_conversion_rate", "gap"): 1 / 3,  # (1/3 - 0.25) / 0.25
+        ("strength", "high_value_share", "score"): 100.0, ("strength", "high_value_share", "gap"): 1.0,             # (0.4 - 0.2) / 0.2
+        ("strength", "complaint_satisfaction", "score"): 100.0, ("strength", "complaint_satisfaction", "gap"): None,
+        ("weakness", "churn_risk_share", "score"): 0.0, ("weakness", "churn_risk_share", "gap"): -3.0,              # -(0.6 - 0.15) / 0.15
+        ("weakness", "crm_logging_rate", "score"): 20.0, ("weakness", "crm_logging_rate", "gap"): None,
+        ("weakness", "clv", "score"): 27.0, ("weakness", "clv", "gap"): -43 / 120,                     # (77000 - 120000) / 120000
+        ("strength", "first_response_hours", "score"): None, ("strength", "first_response_hours", "gap"): 0.4875,       # -(2.05 - 4) / 4
+        ("weakness", "cross_sell_rate", "score"): None, ("weakness", "cross_sell_rate", "gap"): -3 / 7,            # (0.2 - 0.35) / 0.35
+        ("strength", "acquisition", "score"): (300 / 3.5 + 200) / 3, ("strength", "acquisition", "gap"): None,
+        ("weakness", "lifecycle", "score"): 13.5, ("weakness", "lifecycle", "gap"): None,
     }
-    assert why == pytest.approx(expected)
+    assert {k: v for k, v in why.items() if v is not None} == pytest.approx(
+        {k: v for k, v in expected.items() if v is not None})
+    assert {k for k, v in why.items() if v is None} == {k for k, v in expected.items() if v is None}
 
 
 def test_benchmark_gap_on_the_benchmark_is_on_neither_side(result):
@@ -226,9 +221,9 @@ def test_sources_and_derived_sources(result):
 def test_html_overview_lists_strengths_and_weaknesses_with_gaps(result):
     page = render(result, "html")
     overview = page[page.index("<h2>Overview</h2>"):page.index("<h2>KPIs</h2>")]
-    assert "Share of high-value customers — vs benchmark +100%" in overview
+    assert "Share of high-value customers — score 100.0 · vs benchmark +100%" in overview
     assert "First response (median hours) — vs benchmark +49%" in overview   # +48.75%
-    assert "Share of customers at risk — vs benchmark -300%" in overview
+    assert "Share of customers at risk — score 0.0 · vs benchmark -300%" in overview
     assert "Cross-sell rate — vs benchmark -43%" in overview
     assert "Acquisition and development — category 95.2" in overview
     assert "Lifecycle value — category 13.5" in overview
@@ -259,11 +254,12 @@ def test_vendor_v1_strengths_and_weaknesses(vendors):
 def test_vendor_v3_near_is_on_neither_side(vendors):
     # V3: met training_hours 100, vendor_satisfaction 100; missed, worst first, cac 0,
     # clv 0, sla_met_rate 0 (retention 22.2, sales growth 50, csat 55.6, incidents 60,
-    # first response 90.9 left out). uptime 0.9925 scores only 27.8 but is "near": within
-    # 5% x 0.999 of its target, so it is no weakness. Categories business 33.3, stability
-    # 38.5, support 56.4, satisfaction 100 against the total 50.1.
+    # first response 90.9 left out). uptime 0.9925 is within 5% x 0.999 of its target but
+    # scores only 27.8 (< 80), so it is missed, not "near"; the fourth missed, it is not
+    # listed. Categories business 33.3, stability 38.5, support 56.4, satisfaction 100
+    # against the total 50.1.
     v3 = vendors.entity("V3")
-    assert (v3.kpi("uptime").status, v3.kpi("uptime").score) == ("near", pytest.approx(250 / 9))
+    assert (v3.kpi("uptime").status, v3.kpi("uptime").score) == ("missed", pytest.approx(250 / 9))
     assert v3.strengths == ["training_hours", "vendor_satisfaction", "satisfaction"]
     assert v3.weaknesses == ["cac", "clv", "sla_met_rate", "business"]
 
@@ -315,15 +311,16 @@ def test_entity_strengths_and_weaknesses_by_benchmark(tmp_path):
     assert a.weaknesses == ["cycle_days", "speed"]
     # B: win rate 0/2 = 0 (missed, 0; vs 0.3: -1.0); cycle (10 + 20) / 2 = 15 days ((15 - 50)
     # / -40 = 87.5, missed: above 10 + 5%; but ahead of the benchmark: -(15 - 20) / 20 =
-    # +0.25); categories sales 0, speed 87.5, total 43.75. cycle_days is both: a strength
-    # against the market, a weakness against the target
+    # +0.25); categories sales 0, speed 87.5, total 43.75. cycle_days is missed, so it is a
+    # weakness only, never a strength, whatever the market; and speed, whose only KPI it
+    # is, is no strength either
     assert [(k.value, k.score, k.status) for k in b.kpis] == [
         (0.0, 0.0, "missed"), (pytest.approx(15.0), pytest.approx(87.5), "missed")]
     assert b.score == pytest.approx(43.75)
-    assert b.strengths == ["cycle_days", "speed"]
+    assert b.strengths == []
     assert b.weaknesses == ["win_rate", "cycle_days", "sales"]
     assert [(e.id, e.rank) for e in r.entities] == [("A", 1), ("B", 2)]
     # the whole: win rate 3/6 = 0.5 (met, +0.667), cycle 150 / 6 = 25 days (62.5, -0.25)
-    gaps = {p["id"]: p["gap"] for p in r.profile if p["by"] == "benchmark"}
+    gaps = {p["id"]: p["gap"] for p in r.profile if "gap" in p}
     assert gaps == pytest.approx({"win_rate": 2 / 3, "cycle_days": -0.25})
     assert r.strengths == ["win_rate", "sales"] and r.weaknesses == ["cycle_days", "speed"]

@@ -281,3 +281,23 @@ def test_multi_line_name_is_not_located_inside_a_string_literal():
         "where: W", "where: >-\n      status == 'statuz' or\n      statuz == 'x'")
     p = one(text, "unknown-column")
     assert p.location == find(text, "      statuz ==", "statuz")  # the name, not the text
+
+
+def test_an_overall_kpi_summing_entity_values_against_a_per_entity_target_is_warned(tmp_path):
+    """Five vendors' training hours summed on the overall scorecard, scored against a
+    target set for one vendor; a rate (a division) or a mean is not warned."""
+    from engine.validate import load_ruleset
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "ruleset: r\nby: vendor\n"
+        "sources: {t: {path: t.csv, columns: {vendor: string, hours: float, ok: int}}}\n"
+        "measures:\n  hours: {source: t, sum: hours}\n  rows: {source: t, count: true}\n"
+        "  good: {source: t, count: true, where: ok == 1}\n  mean_hours: {source: t, mean: hours}\n"
+        "kpis:\n  training: {formula: hours, target: 40, category: c}\n"
+        "  good_rate: {formula: good / rows, target: 0.9, category: c}\n"
+        "  typical: {formula: mean_hours, target: 40, category: c}\n"
+        "categories: {c: {}}\n")
+    (tmp_path / "t.csv").write_text("vendor,hours,ok\nV1,1,1\n")
+    warned = [w for w in load_ruleset(path).warnings if w.rule == "summed-over-entities"]
+    assert [str(w.location).rsplit(":", 2)[-2] for w in warned] == ["10"]  # the line of `training` (line 10)
+    assert "`training`" in warned[0].message and "`hours` (sum)" in warned[0].message

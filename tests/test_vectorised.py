@@ -81,7 +81,8 @@ def ref_status(k: Kpi, value, s):
     if _meets(k, value, k.target):
         return "met"
     margin = k.near * abs(k.target)
-    return "near" if _meets(k, value, k.target - margin if k.better == "higher" else k.target + margin) else "missed"
+    close = _meets(k, value, k.target - margin if k.better == "higher" else k.target + margin)
+    return "near" if close and s >= 80 else "missed"  # never `near` on a score below 80
 
 
 def _rollup(rollup, pairs):
@@ -135,11 +136,15 @@ def ref_card(rs: Ruleset, values: dict, peers: dict):
         if values[k.id] is not None and k.benchmark not in (None, 0) and k.scored:
             g = (values[k.id] - k.benchmark) / abs(k.benchmark)
             gaps.append((g if k.better == "higher" else -g, k.id))
-    found += [("s", id) for _, id in sorted((x for x in gaps if x[0] > 0), key=lambda x: -x[0])[:3]]
+    found += [("s", id) for _, id in sorted((x for x in gaps if x[0] > 0 and status[x[1]] != "missed"),
+                                            key=lambda x: -x[0])[:3]]
     found += [("w", id) for _, id in sorted((x for x in gaps if x[0] < 0), key=lambda x: x[0])[:3]]
     rated = sorted((c for c in rs.categories if cats[c] is not None and cat_share[c] > 0), key=lambda c: cats[c])
+    weak = {id for side, id in found if side == "w"}
+    found = [(side, id) for side, id in found if side == "w" or id not in weak]  # weak wins
     if tot is not None and len(rated) > 1:
-        if cats[rated[-1]] > tot:
+        # no strong category with a weak KPI in it
+        if cats[rated[-1]] > tot and not any(k.category == rated[-1] and k.id in weak for k in kpis):
             found.append(("s", rated[-1]))
         if cats[rated[0]] < tot:
             found.append(("w", rated[0]))
@@ -224,7 +229,8 @@ def vectorised(rs: Ruleset, rows: list[dict]) -> pl.DataFrame:
     frame = frame.with_columns(pl.col("id").alias(score.ID),
                                *(pl.when(pl.col(k).is_null()).then(pl.lit("no value")).alias(f"{k}.reason")
                                  for k in rs.kpis))
-    return score.profile_lists(score.scorecards(rs, frame, True), list(rs.kpis), list(rs.categories))
+    members = {c: {k.id for k in rs.kpis.values() if k.category == c} for c in rs.categories}
+    return score.profile_lists(score.scorecards(rs, frame, True), list(rs.kpis), list(rs.categories), members)
 
 
 def same(a, b) -> bool:
@@ -254,8 +260,8 @@ def test_vectorised_scoring_equals_the_per_entity_reference(case):
             # a score a rounding error away from where the status changes (100, or 95 when
             # near is 0.05: zscore's mean and deviation are summed in another order) may
             # land on either side
-            edge = rs.kpis[k].target is None and s is not None and any(
-                abs(s - t) < 1e-6 for t in (100.0, 100 * (1 - rs.kpis[k].near)))
+            edge = s is not None and (abs(s - 80) < 1e-6 or rs.kpis[k].target is None and any(
+                abs(s - t) < 1e-6 for t in (100.0, 100 * (1 - rs.kpis[k].near))))
             assert g[f"{k}.status"] == status or edge, (e["id"], k)
             on_edge |= g[f"{k}.status"] != status
             assert same(g[f"{k}.share"], share), (e["id"], k)

@@ -24,8 +24,10 @@ import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from ..checks import PATTERNS
+from ..checks import PATTERNS, outside
 from ..compile import Compiler, Dialect, Plan, ROWS, param_value
+from ..connect import Database, open_table, spark, table_name
+from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
 from ..execute import NAME, Executed, _entities
 from ..model import Check, Expression, Measure, Source
@@ -167,22 +169,6 @@ DIALECT = Dialect(
 TYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "boolean",
          "date": "date", "datetime": "timestamp"}
 SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}  # to read CSV
-
-
-def row(expression: Expression | None, params: dict[str, Any]) -> Value:
-    """A row expression over a source: names are params if declared, else columns."""
-    if expression is None:
-        return None
-    def resolve(name: str) -> Value:
-        return param_value(params[name]) if name in params else ibis._[name]
-    return Compiler(resolve, dialect=DIALECT).compile(expression)
-
-
-def _bind(value: Value, table: ir.Table) -> ir.Value:
-    """A lowered expression bound to ``table`` (names were deferred: ``ibis._[name]``)."""
-    if isinstance(value, ibis.Deferred):
-        return value.resolve(table)
-    return _e(value) if not isinstance(value, ir.Value) else value
 
 
 class _Rows:
@@ -349,12 +335,7 @@ def _distribution(check: Check, table: ir.Table, inside: ir.BooleanValue) -> Rul
     low, high, listed = o.get("min_share"), o.get("max_share"), o.get("values")
 
     def out_of_bounds(share: ir.Value) -> ir.BooleanValue:
-        out = ibis.literal(False)
-        if low is not None:
-            out = out | (share < low)
-        if high is not None:
-            out = out | (share > high)
-        return out
+        return outside(share, low, high, ibis.literal(False))
 
     present = table.filter(inside & col.notnull())
     counts = present.group_by(value=present[o["column"]]).aggregate(n=present.count())
@@ -698,32 +679,18 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
     return written
 
 
-ENGINES = ("duckdb", "spark")
-
-
-def is_url(data: str | Path | None) -> bool:
-    return data is not None and "://" in str(data)
-
-
-def connect(engine: str, data: str | None) -> Any:
-    """The Ibis backend a run sends its queries to: the database of a ``--data`` URL
-    (``duckdb:///crm.duckdb``, ``postgresql://user@host/crm``), else an embedded DuckDB or
-    a local Spark session reading the files."""
-    if is_url(data):
-        return ibis.connect(str(data))
+def connect(engine: str, data: Path | Database | None) -> Any:
+    """The Ibis backend a run sends its queries to: the database given as ``--data``
+    (``duckdb:///crm.duckdb``, ``postgresql://user@host/crm``: `engine.connect`), else an
+    embedded DuckDB or a Spark session reading the files."""
+    if isinstance(data, Database):
+        return connect_database(data)
     if engine == "spark":
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.builder.master("local[2]").appName("assess") \
-            .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC") \
-            .config("spark.sql.shuffle.partitions", "4") \
-            .config("spark.ui.showConsoleProgress", "false").getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
-        return ibis.pyspark.connect(session)
+        return ibis.pyspark.connect(spark())
     return ibis.duckdb.connect()
 
 
-def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
+def tables(plan: Plan, con: Any, data: Path | Database | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
     """Each file source's table: in the database of a URL by its `table:` or file name;
     else its file read by the engine (UTF-8 CSV and Parquet directly, other encodings and
     XLSX through Polars first)."""
@@ -735,11 +702,9 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
         if source.parent is not None:
             continue
         try:
-            if is_url(data):
-                table_name = getattr(source, "table", None) or Path(source.path).stem
-                database = getattr(source, "schema", None)
-                out[name] = con.table(table_name, database=database) if database else con.table(table_name)
-                paths[name] = Path(table_name)
+            if isinstance(data, Database):
+                out[name] = open_table(con, data, source)
+                paths[name] = Path(table_name(source)[1])
                 continue
             path = paths[name] = locate(source)
             declared = {c: SQL_TYPES["string" if t in ("date", "datetime") else t]
@@ -748,8 +713,9 @@ def tables(plan: Plan, con: Any, data: str | None, locate: Callable[[Source], Pa
                 _unique_header(source, path, _csv_header(path, None))
             if path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "duckdb":
                 header = pl.read_csv(path, n_rows=0).columns
-                out[name] = con.read_csv(path, table_name=f"assess_{name}",
-                                         types={c: t for c, t in declared.items() if c in header})
+                types = {c: t for c, t in declared.items() if c in header}
+                # DuckDB before 2 cannot parse an empty `types={}`
+                out[name] = con.read_csv(path, table_name=f"assess_{name}", **({"types": types} if types else {}))
             elif path.suffix.lower() == ".csv" and _csv_text(source, path) is None and con.name == "pyspark":
                 # dates as text, parsed by `conform` as on every engine
                 out[name] = con.read_csv(str(path), table_name=f"assess_{name}", header=True,
