@@ -5,6 +5,7 @@ holds ids and numbers. A key missing in a language falls back to English.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Status shown by shape as well as colour, for readers who cannot tell the colours apart.
@@ -85,3 +86,33 @@ LABELS: dict[str, dict[str, str]] = {
 
 def labels(lang: str) -> dict[str, Any]:
     return {**LABELS["en"], **LABELS.get(lang, {})}
+
+
+# Why a KPI has no value or score, or an entity no rank: the engine says it in English (its
+# columns hold one text for every language); a scorecard in another language says it with
+# these, at the end of the run. Each pattern matches the whole reason; `{rest}` is a
+# reason itself, said the same way.
+REASONS: dict[str, list[tuple[str, str]]] = {
+    "zh": [(r"division by zero: `(?P<x>.+)` is 0", "除数为零：`{x}` 为 0"),
+           (r"`(?P<x>[^`]+)` is n/a: (?P<rest>.*)", "`{x}` 无数据：{rest}"),
+           (r"measure `(?P<m>[^`]+)` is allocated by `(?P<a>[^`]+)`, which is 0 for every entity",
+            "度量 `{m}` 按 `{a}` 分摊，而它对每个对象都为 0"),
+           (r"measure `(?P<m>[^`]+)` has no value \(no rows\)", "度量 `{m}` 没有值（没有数据行）"),
+           (r"the formula gives no finite number", "公式没有得出有限的数值"),
+           (r"scored against the other entities: see each entity's scorecard", "与其他对象比较评分：见各对象的计分卡"),
+           (r"no score: no KPI could be scored", "无得分：没有可评分的指标"),
+           (r"scored on other weights than its peers \((?P<x>.*)\), so not ranked with them",
+            "评分依据的权重与其他对象不同（{x}），因此不参与排名")],
+}
+
+
+def reason(text: str | None, lang: str) -> str | None:
+    """``text``, a reason the engine gave in English, in ``lang``; unchanged when no
+    pattern of that language matches it (a reason the catalogue does not know yet)."""
+    for pattern, said in REASONS.get(lang, []) if text else []:
+        if found := re.fullmatch(pattern, text, re.S):
+            parts = found.groupdict()
+            if "rest" in parts:
+                parts["rest"] = reason(parts["rest"], lang)
+            return said.format(**parts)
+    return text

@@ -12,7 +12,7 @@ from .compile import CheckPlan, Plan, compile_plan, quality_score
 from .connect import Database
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
-from .labels import labels
+from .labels import labels, reason
 from .model import Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
 from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Previous, Result, SourceResult, Verdict
@@ -161,7 +161,7 @@ def _kpis(plan: Plan, row: dict[str, Any], lang: str) -> list[KpiResult]:
             id=kpi.id, title=text_in(kpi.title, lang, kpi.id), value=row[kpi.id], target=kpi.target,
             floor=kpi.floor, benchmark=kpi.benchmark, score=row[f"{kpi.id}.score"], weight=kpi.weight if kpi.scored else 0.0,
             share=row[f"{kpi.id}.share"], status=row[f"{kpi.id}.status"], category=kpi.category,
-            unit=kpi.unit, better=kpi.better, formula=kpi.formula.text, reason=row[f"{kpi.id}.reason"],
+            unit=kpi.unit, better=kpi.better, formula=kpi.formula.text, reason=reason(row[f"{kpi.id}.reason"], lang),
             gain=row[f"{kpi.id}.gain"])
         if plan.ruleset.compare == "previous":
             compare(result, row[f"{kpi.id}@previous"])
@@ -273,7 +273,7 @@ def cards(plan: Plan, table: pl.DataFrame, lang: str) -> list[EntityResult]:
         kpis, categories, notes = _card(plan, row, lang)
         out.append(EntityResult(row[ID], row[LABEL], row[RANK], row[TOTAL], row[GRADE],
                                 _label(plan.ruleset, row[GRADE], lang), kpis, categories, row[".strengths"],
-                                row[".weaknesses"], notes, row[UNRANKED]))
+                                row[".weaknesses"], notes, reason(row[UNRANKED], lang)))
     return out
 
 

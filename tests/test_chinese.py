@@ -4,6 +4,7 @@ HTML has Linux CJK fonts to fall back on."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,7 +13,7 @@ import openpyxl
 import pytest
 
 from engine.cli import main
-from engine.labels import LABELS
+from engine.labels import LABELS, reason
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESETS = sorted(p.stem for p in (ROOT / "rulesets").glob("*.yaml") if not p.name.endswith(".tests.yaml"))
@@ -90,3 +91,54 @@ def test_the_font_stack_falls_back_to_linux_cjk_fonts(tmp_path, capsys):
     for font in ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei"):
         assert font in fonts
     assert fonts[-1] == "sans-serif"  # a generic family last
+
+
+def test_every_reason_the_engine_gives_is_said_in_chinese(tmp_path, capsys):
+    """Each reason of a KPI without a value or a score, and of an entity without a rank,
+    from a ruleset made to give every one of them, said in Chinese (code aside)."""
+    (tmp_path / "t.csv").write_text("v,x,a\nV1,0,0\nV1,,0\nV2,1e308,0\nV3,2,0\n")
+    (tmp_path / "costs.csv").write_text("c\n5\n")
+    (tmp_path / "r.yaml").write_text("""\
+ruleset: r
+by: v
+sources:
+  t: {path: t.csv, columns: {v: string, x: float, a: float}}
+  costs: {path: costs.csv, columns: {c: float}}
+measures:
+  zero: {source: t, sum: x, where: 'x == 0'}
+  one: {source: t, count: true}
+  big: {source: t, max: x}
+  none: {source: t, mean: x, where: 'x < 0'}
+  base: {source: t, sum: a}
+  spend: {source: costs, sum: c, per_entity: {allocate: base}}
+kpis:
+  div: {formula: one / zero, target: 1, category: c}
+  chained: {formula: div + 1, target: 1, category: c}
+  empty: {formula: none, target: 1, category: c}
+  spread: {formula: spend, target: 1, category: c}
+  infinite: {formula: big * 10, target: 1, category: c}
+  peer: {formula: one, category: c, scoring: {method: percentile}}
+categories: {c: {}}
+""")
+    assert main(["run", str(tmp_path / "r.yaml"), "--lang", "zh", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    reasons = {k["id"]: k["reason"] for k in result["kpis"]}
+    v2 = next(e for e in result["entities"] if e["id"] == "V2")
+    reasons |= {f"V2.{k['id']}": k["reason"] for k in v2["kpis"]} | {"V2": v2["unranked"]}
+    assert reasons == {
+        "div": "除数为零：`zero` 为 0", "chained": "`div` 无数据：除数为零：`zero` 为 0",
+        "empty": "度量 `none` 没有值（没有数据行）", "spread": None,
+        "infinite": "公式没有得出有限的数值",  # 1e308 x 10 overflows
+        "peer": "与其他对象比较评分：见各对象的计分卡",
+        "V2.div": "除数为零：`zero` 为 0", "V2.chained": "`div` 无数据：除数为零：`zero` 为 0",
+        "V2.empty": "度量 `none` 没有值（没有数据行）",
+        "V2.spread": "度量 `spend` 按 `base` 分摊，而它对每个对象都为 0",
+        "V2.infinite": "公式没有得出有限的数值", "V2.peer": None,
+        # V1 and V3 score `infinite`, V2 cannot: its total rests on other weights
+        "V2": "评分依据的权重与其他对象不同（`infinite`），因此不参与排名"}
+
+
+def test_a_reason_the_catalogue_does_not_know_stays_as_the_engine_gave_it():
+    assert reason("something new: `x`", "zh") == "something new: `x`"
+    assert reason("the formula gives no finite number", "en") == "the formula gives no finite number"
+    assert reason(None, "zh") is None
