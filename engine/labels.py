@@ -109,7 +109,9 @@ REASONS: dict[str, list[tuple[str, str]]] = {
 def reason(text: str | None, lang: str) -> str | None:
     """``text``, a reason the engine gave in English, in ``lang``; unchanged when no
     pattern of that language matches it (a reason the catalogue does not know yet)."""
-    for pattern, said in REASONS.get(lang, []) if text else []:
+    if not text:
+        return text
+    for pattern, said in REASONS.get(lang, []):
         if found := re.fullmatch(pattern, text, re.S):
             parts = found.groupdict()
             if "rest" in parts:
