@@ -135,20 +135,23 @@ def test_html_sections(report, name):
     for c in r["categories"]:
         assert f"<tr><td>{escape(c['title'])}</td>" in page
     # a bar against target, floor and benchmark on every KPI row, entity cards included
-    assert page.count('<svg class="kpi-bar"') == len(kpi_rows(r)) > 0
+    assert page.count('<svg class="kpi-bar') == len(kpi_rows(r)) > 0
+    # a KPI without a target is drawn among the entities' values instead, on every row
+    peered = [k for k in kpi_rows(r) if k["target"] is None] if r["entities"] else []
+    assert page.count('<svg class="kpi-bar peers"') == len(peered)
     # ranking and entity cards only with `by`
     if ruleset.by:
         assert f"Ranking ({', '.join(ruleset.by)})" in headings
-        ranking = page[page.index("<h2>Ranking"):page.index('<div class="card">')]
+        ranking = page[page.index("<h2>Ranking"):page.index('<div class="card entity">')]
         assert ranking.count("<tr>") == 1 + len(cards(r))
-        drawn = re.findall(r'<div class="card">\n<h3>(.*?)</h3>', page)
+        drawn = re.findall(r'<div class="card entity">\n<h3>(.*?)</h3>', page)
         assert len(drawn) == len(cards(r))
         for e, card in zip(cards(r), drawn):
             assert card.startswith(str(escape(e["name"])))
             assert ("n/a" if e["score"] is None else f"{e['score']:.1f}") in card
     else:
         assert not [h for h in headings if h.startswith("Ranking")]
-        assert not re.search(r'<div class="card">\n<h3>', page)
+        assert not re.search(r'<div class="card entity">\n<h3>', page)
     # data quality only with checks, each rule listed
     if ruleset.checks:
         assert [h for h in headings if h.startswith("Data quality")]
@@ -159,7 +162,7 @@ def test_html_sections(report, name):
     # recommendations when actions fire, each with its text
     if r["actions"]:
         assert "Recommendations" in headings
-        table = page[page.index('<table class="actions">'):]
+        table = page[page.index('<table class="actions cards">'):]
         table = table[:table.index("</table>")]
         assert table.count("<tr>") == 1 + len(r["actions"])
         for a in r["actions"]:
@@ -172,7 +175,7 @@ def test_html_sections(report, name):
         for b in r["breakdowns"]:
             for row in b["rows"]:
                 for c in b["by"]:
-                    assert f"<td>{escape('' if row[c] is None else str(row[c]))}</td>" in page
+                    assert f"<td data-label=\"{escape(c)}\">{escape('' if row[c] is None else str(row[c]))}</td>" in page
     # the appendix: every KPI's formula and the measures it uses
     assert headings[-1] == "How this was computed"
     appendix = page[page.index('<section class="appendix">'):]
