@@ -2,7 +2,8 @@
 
     python docs/screenshots.py [--out docs/screenshots] [RULESET ...]
 
-Run by hand after a change to the report; writes RULESET.en.png, RULESET.zh.png and
+Run by hand after a change to the report (with SOURCE_DATE_EPOCH set, the reports' generation
+time is pinned and unchanged pages give the same pictures); writes RULESET.en.png, RULESET.zh.png and
 RULESET.print.png (the first A4 page, printed with 15 mm margins) into --out. Needs
 headless Chromium (`apt-get install chromium fonts-noto-cjk`). The browser is driven
 through the DevTools protocol over a pipe (--remote-debugging-pipe), which needs nothing
