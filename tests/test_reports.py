@@ -584,13 +584,15 @@ def pages(pdf: bytes) -> int:
 def test_html_at_every_width_and_in_print(report, browser, name):
     from test_accessibility import contrast
     url = report(name, "html").as_uri()
+
+    def verdict() -> list[float]:
+        return browser.evaluate("(function () { var b = document.getElementById('verdict').getBoundingClientRect();"
+                                " return [b.top, b.bottom, b.width]; })()")
     # a laptop screen: the verdict is above the fold, every chart is named, every pill
     # and banner is readable as drawn (a rule later in the CSS once painted the banner's
     # text in the banner's own red)
     browser.open(url, 1280, 800)
-    verdict = browser.evaluate("(function () { var b = document.getElementById('verdict').getBoundingClientRect();"
-                               " return [b.top, b.bottom, b.width]; })()")
-    assert 0 < verdict[0] and verdict[1] <= 800 and verdict[2] > 0, verdict
+    assert 0 < verdict()[0] and verdict()[1] <= 800 and verdict()[2] > 0, verdict()
     assert browser.evaluate(UNTITLED) == 0
     drawn = browser.evaluate(COLOURS)
     assert drawn
@@ -599,7 +601,8 @@ def test_html_at_every_width_and_in_print(report, browser, name):
     assert browser.evaluate(MEASURE)["wide"] == []
     # a phone, 400 px: nothing wider than the screen (no sideways scrolling), the KPI and
     # check tables as cards, so Score and Status are in view
-    browser.open(url, 400)
+    browser.open(url, 400, 800)
+    assert verdict()[1] <= 800, verdict()  # above the fold on a phone too
     layout = browser.evaluate(MEASURE)
     assert layout["wide"] == [] and layout["page"] <= 400, layout
     assert browser.evaluate("getComputedStyle(document.querySelector('table.kpis tr')).display") == "block"
