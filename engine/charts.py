@@ -76,9 +76,16 @@ def bars(axes: Sequence[tuple[str, float | None]], width: int = 260) -> Markup:
                   f'height="{16 + 26 * len(axes)}"{_named(", ".join(f"{t} {v}" for t, v in axes))}>{rows}</svg>')
 
 
-def kpi_bar(kpi: Any, label: str = "", width: int = 220) -> Markup:
+def kpi_bar(kpi: Any, label: str = "", peers: Sequence[float] | None = None, own: bool = True,
+            width: int = 220) -> Markup:
     """The value as a bar in its status colour, against marks for the floor (grey),
-    the target (black) and the benchmark (dashed blue), on a scale that holds them all."""
+    the target (black) and the benchmark (dashed blue), on a scale that holds them all.
+    A KPI without a target (scored against the other entities) is drawn among them
+    instead: ``peers`` is their (min, median, max), the value a dot when it is one of
+    theirs (``own``; the whole's total need not be on their scale); a bar from zero
+    would fill whatever the score."""
+    if kpi.target is None and peers is not None:
+        return peer_strip(kpi, peers, label, own, width)
     points = [v for v in (kpi.value, kpi.target, kpi.floor, kpi.benchmark) if v is not None]
     if kpi.value is None or not points:
         return Markup(f'<svg class="kpi-bar" viewBox="0 0 {width} 18" width="{width}" height="18"{_named(label)}>'
@@ -103,22 +110,69 @@ def kpi_bar(kpi: Any, label: str = "", width: int = 220) -> Markup:
                   f'fill="{COLOURS.get(kpi.status, "#8c959f")}"/>{marks}</svg>')
 
 
-def sparkline(values: Sequence[float | None], label: str = "", width: int = 90, height: int = 20) -> Markup:
-    """A line through the values of a trend; gaps where a value is missing."""
+def peer_strip(kpi: Any, peers: Sequence[float], label: str = "", own: bool = True, width: int = 220) -> Markup:
+    """Where a value sits among its peers: their range (min to max) as a band, their
+    median as a tick and the value as a dot in its status colour; the better end is
+    on the right whichever way ``better`` points (lower is better: the scale runs from
+    high to low), so further right is always better."""
+    low, middle, high = peers
+    span = (high - low) or 1.0
+    pad = 8.0
+
+    def x(v: float) -> float:
+        share = (v - low) / span if high != low else 0.5
+        return pad + (share if kpi.better == "higher" else 1 - share) * (width - 2 * pad)
+
+    dot = "" if kpi.value is None or not own else (
+        f'<circle cx="{_f(x(kpi.value))}" cy="9" r="5.5" fill="{COLOURS.get(kpi.status, "#8c959f")}" '
+        f'stroke="#fff" stroke-width="1.5"/>')
+    return Markup(f'<svg class="kpi-bar peers" viewBox="0 0 {width} 18" width="{width}" height="18"{_named(label)}>'
+                  f'<rect x="{pad}" y="6" width="{_f(width - 2 * pad)}" height="6" rx="3" fill="#d0d7de"/>'
+                  f'<line x1="{_f(x(middle))}" x2="{_f(x(middle))}" y1="2" y2="16" stroke="#1f2328" stroke-width="2"/>'
+                  f'{dot}</svg>')
+
+
+def scale(values: Sequence[float], target: float | None = None, least: float = 0.1) -> tuple[float, float]:
+    """The y range of a trend: the values and the target, and at least ``least`` of their
+    magnitude wide, so a wobble of 95.6 -> 96.1 draws as a wobble, not as a collapse."""
+    points = list(values) + ([target] if target is not None else [])
+    low, high = min(points), max(points)
+    need = least * max(abs(low), abs(high)) or 1.0
+    if high - low < need:
+        middle = (low + high) / 2
+        low, high = middle - need / 2, middle + need / 2
+        if min(points) >= 0 > low:  # no negative axis for values that cannot be negative
+            low, high = 0.0, high - low
+    return low, high
+
+
+def sparkline(values: Sequence[float | None], label: str = "", target: float | None = None,
+              width: int = 110, height: int = 28) -> Markup:
+    """A line through the values of a trend, gaps where a value is missing, on the scale
+    of :func:`scale` (the caller writes its range beside it), the target as a dashed line
+    and the first and last values as dots."""
     known = [v for v in values if v is not None]
     if len(values) < 2 or not known:
         return Markup("")
-    low, high = min(known), max(known)
-    span = (high - low) or 1.0
-    step = width / (len(values) - 1)
+    low, high = scale(known, target)
+    step = (width - 6) / (len(values) - 1)
+
+    def y(v: float) -> float:
+        return height - 3 - (v - low) / (high - low) * (height - 6)
+
     segments, current = [], []
     for i, v in enumerate(values):
         if v is None:
             segments, current = segments + ([current] if current else []), []
             continue
-        current.append(f"{_f(i * step)},{_f(height - 2 - (v - low) / span * (height - 4))}")
+        current.append(f"{_f(3 + i * step)},{_f(y(v))}")
     segments += [current] if current else []
     lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="#0969da" stroke-width="1.5"/>'
                     for s in segments)
+    goal = "" if target is None else (f'<line x1="0" x2="{width}" y1="{_f(y(target))}" y2="{_f(y(target))}" '
+                                      f'stroke="#1f2328" stroke-width="1" stroke-dasharray="2 2"/>')
+    dots = "".join(f'<circle cx="{_f(3 + i * step)}" cy="{_f(y(v))}" r="2.2" fill="#0969da"/>'
+                   for i, v in ((0, values[0]), (len(values) - 1, values[-1])) if v is not None)
     return Markup(f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-                  f'{_named(label)}>{lines}</svg>')
+                  f'{_named(label)}><rect x="0" y="0" width="{width}" height="{height}" fill="none" stroke="#d0d7de"/>'
+                  f'{goal}{lines}{dots}</svg>')

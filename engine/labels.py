@@ -46,7 +46,9 @@ LABELS: dict[str, dict[str, str]] = {
            "note_na": "`{kpi}` is n/a ({reason}); its weight is shared by the other KPIs of `{category}`",
            "note_category": "category `{category}` has no scored KPI; its weight is shared by the others",
            "by_grade": "{n} entities by grade", "entity_actions": "Entity actions",
-           "top_bottom": "the ranking shows the top and bottom {n}"},
+           "top_bottom": "the ranking shows the top and bottom {n}",
+           "legend": "Reading the bars", "peer_range": "range of the peers (min – max)", "median": "median",
+           "better_right": "further right is better", "scale": "scale", "print_rows": "{n} of {total} rows printed"},
     "zh": {"rows_unit": "行",
            "sheet_scorecard": "计分卡",
            "overview": "总览", "period": "期间", "vs_benchmark": "相对基准",
@@ -80,7 +82,9 @@ LABELS: dict[str, dict[str, str]] = {
            "note_na": "`{kpi}` 不适用（{reason}），其权重由 `{category}` 的其他指标分担",
            "note_category": "类别 `{category}` 没有可评分的指标，其权重由其他类别分担",
            "by_grade": "{n} 个对象按等级", "entity_actions": "对象改进建议",
-           "top_bottom": "排名只列出最前与最后各 {n} 个"},
+           "top_bottom": "排名只列出最前与最后各 {n} 个",
+           "legend": "图例", "peer_range": "同组范围（最低 – 最高）", "median": "中位数",
+           "better_right": "越靠右越好", "scale": "刻度", "print_rows": "打印 {total} 行中的 {n} 行"},
 }
 
 

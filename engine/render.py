@@ -131,6 +131,40 @@ def headline(result: Result, text: dict[str, str]) -> dict[str, Any]:
             "generated": f"{text['generated']} {generated()}"}
 
 
+def peers(result: Result) -> dict[str, tuple[float, float, float]]:
+    """Min, median and max over the entities of every KPI without a target: the HTML
+    draws an entity's value among them (charts.peer_strip). From the whole table, not
+    only the entities shown as cards."""
+    ids = [k.id for k in result.kpis if k.target is None]
+    if not result.entities or not ids:
+        return {}
+    import polars as pl
+
+    table = result.table if result.table is not None else pl.DataFrame(
+        {i: [next(k.value for k in e.kpis if k.id == i) for e in result.entities] for i in ids},
+        schema={i: pl.Float64 for i in ids})
+    found = {}
+    for i in ids:
+        values = table.get_column(i).cast(pl.Float64).fill_nan(None).drop_nulls()
+        if len(values):
+            found[i] = (values.min(), values.median(), values.max())
+    return found  # type: ignore[return-value]
+
+
+def _trend(kpi: Any, scale: str) -> dict[str, Any]:
+    """A KPI's trend as the HTML draws it: the sparkline and the range of its y axis in the
+    KPI's unit, so a reader sees what the height of the line stands for."""
+    values = [t["value"] for t in kpi.trend]
+    known = [v for v in values if v is not None]
+    if not known:
+        return {"svg": "", "low": "", "high": ""}
+    low, high = charts.scale(known, kpi.target)
+    first, last = kpi.trend[0], kpi.trend[-1]
+    label = (f"{kpi.title}: {first['period']} {show(first['value'], kpi.unit)} → {last['period']} "
+             f"{show(last['value'], kpi.unit)}; {scale} {show(low, kpi.unit)} – {show(high, kpi.unit)}")
+    return {"svg": charts.sparkline(values, label, kpi.target), "low": show(low, kpi.unit), "high": show(high, kpi.unit)}
+
+
 def _environment(fmt: str) -> jinja2.Environment:
     """Every value a template prints is escaped for its format unless made safe: HTML and
     XML by autoescape (control characters shown first), Markdown by :func:`markdown`."""
@@ -143,7 +177,7 @@ def _environment(fmt: str) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.update(radar=lambda categories: charts.radar([(c.title, c.score) for c in categories]),
-                       kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS, icon=ICONS)
+                       kpi_bar=charts.kpi_bar, trend=_trend, colour=charts.COLOURS, icon=ICONS)
     env.filters.update(extract=lambda key, mapping: mapping.get(key, key), show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
                        cell=markdown)
@@ -251,7 +285,8 @@ def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
         template = _environment(fmt).get_template(name)
         titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
         text = labels(result.lang)
-        return template.render(r=result, labels=text, titles=titles, head=headline(result, text))
+        return template.render(r=result, labels=text, titles=titles, head=headline(result, text),
+                               peers=peers(result) if fmt == "html" else {})
     return _table(result, color)
 
 

@@ -72,3 +72,49 @@ def test_radar_labels_fit_inside_the_drawing():
     # and ends at 226.8 + its width, which must fit in 260 + pad
     assert pad(long) >= 226.8 + text_width(f"{title} 50") - 260
     assert pad(short) < pad(long)
+
+
+def _kpi(**fields):
+    from engine.result import KpiResult
+    base = dict(id="k", title="K", value=None, target=None, floor=None, benchmark=None, score=None, weight=1.0,
+                share=1.0, status="met", category="c", unit="percent", better="higher", formula="k")
+    return KpiResult(**{**base, **fields})
+
+
+def test_a_small_wobble_on_a_sparkline_stays_small():
+    """95.6 % -> 96.1 %: the y range is at least a tenth of the values' size, 0.0961 wide
+    here, so the line climbs 0.005 / 0.0961 = 5.2 % of the drawing's height, not all of it."""
+    from engine.charts import scale, sparkline
+    low, high = scale([0.956, 0.961])
+    assert high - low == pytest.approx(0.0961)
+    assert (low + high) / 2 == pytest.approx(0.9585)  # centred on the values
+    ys = [float(y) for y in re.findall(r",([\d.]+)", re.search(r'<polyline points="([^"]+)"', sparkline(
+        [0.956, 0.961], "t")).group(1))]
+    drawable = 28 - 6  # height less the 3 px margins
+    assert abs(ys[0] - ys[1]) == pytest.approx(0.005 / 0.0961 * drawable, abs=0.1)
+    # with the target in the scale: 85 % to 96.1 %, the same wobble is 4.5 % of the height
+    assert scale([0.956, 0.961], 0.85) == (0.85, 0.961)
+    # a real fall still fills the drawing: 96 -> 50 is wider than a tenth of 96
+    assert scale([96.0, 50.0]) == (50.0, 96.0)
+    # a flat 0 gets a range of 1 (nothing to take a tenth of), from 0 up: no negative axis
+    # under values that are not negative
+    assert scale([0.0, 0.0]) == (0.0, 1.0)
+
+
+def test_a_kpi_without_a_target_is_drawn_among_its_peers():
+    """Peers 10 (min), 20 (median), 50 (max) on a 220 px strip with 8 px ends: x = 8 +
+    share x 204. Higher is better: a value of 40 sits at 8 + 30/40 x 204 = 161; lower is
+    better turns the scale round, so the same 40 sits at 8 + 10/40 x 204 = 59, and the
+    median at 8 + 30/40 x 204 = 161."""
+    from engine.charts import kpi_bar
+    higher = kpi_bar(_kpi(value=40.0, status="met"), "x", (10.0, 20.0, 50.0))
+    assert 'class="kpi-bar peers"' in higher
+    assert re.search(r'<circle cx="([\d.]+)"', higher).group(1) == "161.0"
+    assert re.search(r'<line x1="([\d.]+)"', higher).group(1) == "59.0"  # the median: 8 + 10/40 x 204
+    lower = kpi_bar(_kpi(value=40.0, better="lower", status="missed"), "x", (10.0, 20.0, 50.0))
+    assert re.search(r'<circle cx="([\d.]+)"', lower).group(1) == "59.0"
+    assert re.search(r'<line x1="([\d.]+)"', lower).group(1) == "161.0"
+    # the whole's value is not one of the peers' (a total may be off their scale): no dot
+    assert "<circle" not in kpi_bar(_kpi(value=400.0), "x", (10.0, 20.0, 50.0), own=False)
+    # with a target it is the bar against the target, peers or not
+    assert 'class="kpi-bar"' in kpi_bar(_kpi(value=40.0, target=30.0), "x", (10.0, 20.0, 50.0))

@@ -185,7 +185,8 @@ def test_console_script_runs_without_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("fmt,needle", [("md", "| I5 | 2025-03-03 10:00:00 | 2025-03-02 10:00:00 |"),
-                                        ("html", "<tr><td>I5</td><td>2025-03-03 10:00:00</td>")])
+                                        ("html", '<td data-label="interaction_id">I5</td>'
+                                                 '<td data-label="opened_at">2025-03-03 10:00:00</td>')])
 def test_reports_carry_failing_rows(capsys, fmt, needle):
     code, out, _ = run(capsys, "run", str(RULESET), "--data", str(HAND), "--format", fmt)
     assert code == 1 and needle in out

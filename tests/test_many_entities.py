@@ -97,7 +97,7 @@ def test_reports_show_the_distribution_and_the_top_and_bottom(out, table):
     assert f"## Scores of every entity: {table.height:,}" in md
     assert md.count("\n### ") == 2 * SHOWN  # one card each
     html = (out / "r.html").read_text(encoding="utf-8")
-    assert html.count('<div class="card">') == 2 * SHOWN
+    assert html.count('<div class="card entity">') == 2 * SHOWN
     for name in table["name"][:SHOWN].to_list() + table["name"][-SHOWN:].to_list():
         assert name in html
     terminal = (out / "r.table").read_text(encoding="utf-8")

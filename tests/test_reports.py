@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -135,20 +136,23 @@ def test_html_sections(report, name):
     for c in r["categories"]:
         assert f"<tr><td>{escape(c['title'])}</td>" in page
     # a bar against target, floor and benchmark on every KPI row, entity cards included
-    assert page.count('<svg class="kpi-bar"') == len(kpi_rows(r)) > 0
+    assert page.count('<svg class="kpi-bar') == len(kpi_rows(r)) > 0
+    # a KPI without a target is drawn among the entities' values instead, on every row
+    peered = [k for k in kpi_rows(r) if k["target"] is None] if r["entities"] else []
+    assert page.count('<svg class="kpi-bar peers"') == len(peered)
     # ranking and entity cards only with `by`
     if ruleset.by:
         assert f"Ranking ({', '.join(ruleset.by)})" in headings
-        ranking = page[page.index("<h2>Ranking"):page.index('<div class="card">')]
+        ranking = page[page.index("<h2>Ranking"):page.index('<div class="card entity">')]
         assert ranking.count("<tr>") == 1 + len(cards(r))
-        drawn = re.findall(r'<div class="card">\n<h3>(.*?)</h3>', page)
+        drawn = re.findall(r'<div class="card entity">\n<h3>(.*?)</h3>', page)
         assert len(drawn) == len(cards(r))
         for e, card in zip(cards(r), drawn):
             assert card.startswith(str(escape(e["name"])))
             assert ("n/a" if e["score"] is None else f"{e['score']:.1f}") in card
     else:
         assert not [h for h in headings if h.startswith("Ranking")]
-        assert not re.search(r'<div class="card">\n<h3>', page)
+        assert not re.search(r'<div class="card entity">\n<h3>', page)
     # data quality only with checks, each rule listed
     if ruleset.checks:
         assert [h for h in headings if h.startswith("Data quality")]
@@ -159,7 +163,7 @@ def test_html_sections(report, name):
     # recommendations when actions fire, each with its text
     if r["actions"]:
         assert "Recommendations" in headings
-        table = page[page.index('<table class="actions">'):]
+        table = page[page.index('<table class="actions cards">'):]
         table = table[:table.index("</table>")]
         assert table.count("<tr>") == 1 + len(r["actions"])
         for a in r["actions"]:
@@ -172,7 +176,7 @@ def test_html_sections(report, name):
         for b in r["breakdowns"]:
             for row in b["rows"]:
                 for c in b["by"]:
-                    assert f"<td>{escape('' if row[c] is None else str(row[c]))}</td>" in page
+                    assert f"<td data-label=\"{escape(c)}\">{escape('' if row[c] is None else str(row[c]))}</td>" in page
     # the appendix: every KPI's formula and the measures it uses
     assert headings[-1] == "How this was computed"
     appendix = page[page.index('<section class="appendix">'):]
@@ -533,3 +537,128 @@ def test_html_in_a_browser(report, tmp_path):
     assert layout["svgs"] == 1 + len(kpi_rows(r))
     assert layout["wide"] == [], layout  # nothing wider than the body
     assert layout["page"] <= layout["view"]  # and no horizontal scrolling at 1280 px
+
+
+# --- in a browser driven over the DevTools protocol: widths, print media, the PDF ---------
+
+def _screenshots() -> Any:
+    """docs/screenshots.py, which holds the browser driver the screenshots are made with."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("screenshots", ROOT / "docs" / "screenshots.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+SHOTS = _screenshots()
+MEASURE = "(function () {" + PROBE.split("(function () {", 1)[1].split("document.title =")[0] + """
+  return {body: limit, view: view, page: document.documentElement.scrollWidth,
+          height: document.documentElement.scrollHeight, wide: wide.slice(0, 20)};
+})()"""
+UNTITLED = """Array.from(document.querySelectorAll("svg")).filter(function (s) {
+  var t = s.firstElementChild; return !(t && t.tagName.toLowerCase() === "title" && t.textContent.trim());
+}).length"""
+# text and background colour of every pill and banner as drawn, for the contrast below
+COLOURS = """Array.from(document.querySelectorAll(".pill, .banner")).map(function (e) {
+  var s = getComputedStyle(e); return [e.textContent.trim(), s.color, s.backgroundColor];
+})"""
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    binary = chromium()
+    with SHOTS.Browser(binary, tmp_path_factory.mktemp("profile")) as b:
+        yield b
+
+
+def rgb(css: str) -> str:
+    """#rrggbb of a computed colour, rgb(r, g, b)."""
+    return "#" + "".join(f"{int(v):02x}" for v in re.findall(r"[\d.]+", css)[:3])
+
+
+def pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
+
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_html_at_every_width_and_in_print(report, browser, name):
+    from test_accessibility import contrast
+    url = report(name, "html").as_uri()
+
+    def verdict() -> list[float]:
+        return browser.evaluate("(function () { var b = document.getElementById('verdict').getBoundingClientRect();"
+                                " return [b.top, b.bottom, b.width]; })()")
+    # a laptop screen: the verdict is above the fold, every chart is named, every pill
+    # and banner is readable as drawn (a rule later in the CSS once painted the banner's
+    # text in the banner's own red)
+    browser.open(url, 1280, 800)
+    assert 0 < verdict()[0] and verdict()[1] <= 800 and verdict()[2] > 0, verdict()
+    assert browser.evaluate(UNTITLED) == 0
+    drawn = browser.evaluate(COLOURS)
+    assert drawn
+    for text, colour, background in drawn:
+        assert contrast(rgb(colour), rgb(background)) >= 4.5, (text, colour, background)
+    assert browser.evaluate(MEASURE)["wide"] == []
+    # a phone, 400 px: nothing wider than the screen (no sideways scrolling), the KPI and
+    # check tables as cards, so Score and Status are in view
+    browser.open(url, 400, 800)
+    assert verdict()[1] <= 800, verdict()  # above the fold on a phone too
+    layout = browser.evaluate(MEASURE)
+    assert layout["wide"] == [] and layout["page"] <= 400, layout
+    assert browser.evaluate("getComputedStyle(document.querySelector('table.kpis tr')).display") == "block"
+    assert browser.evaluate("""Array.from(document.querySelectorAll('.pill, td.status')).every(function (e) {
+        var b = e.getBoundingClientRect(); return b.left >= 0 && b.right <= 400; })""")
+    # print: A4 less 15 mm margins each side lays out 680 px wide; nothing wider, and the
+    # printout keeps its tables (a media query on width alone gave paper the phone layout)
+    browser.open(url, SHOTS.PRINT_WIDTH, 1009, media="print")
+    layout = browser.evaluate(MEASURE)
+    assert layout["wide"] == [] and layout["page"] <= SHOTS.PRINT_WIDTH, layout
+    assert browser.evaluate("getComputedStyle(document.querySelector('table.kpis thead')).display") == "table-header-group"
+    assert browser.evaluate("getComputedStyle(document.querySelector('header')).flexDirection") == "row"
+    pdf = browser.pdf()
+    # the page size of the @page rule: A4 is 210 x 297 mm = 595.3 x 841.9 pt
+    box = [float(v) for v in re.search(rb"/MediaBox\s*\[([^\]]*)\]", pdf).group(1).split()]
+    assert box[2] == pytest.approx(595.3, abs=1.5) and box[3] == pytest.approx(841.9, abs=1.5)
+    # no nearly empty pages: the content, as tall as it lays out in print, fills the
+    # pages to 70 % on average; keeping a card or a row whole leaves at most the rest of
+    # a page blank, and a whole section kept together (as the census once did) far more
+    page = (SHOTS.A4[1] - 2 * SHOTS.MARGIN) * SHOTS.MM
+    assert pages(pdf) <= math.ceil(layout["height"] / (0.7 * page)), (pages(pdf), layout["height"])
+    if "census" in name:
+        # the census has about 6.5 pages of content (a verdict, 4 KPIs, 3 breakdowns, 18
+        # rules and 8 failing rules with 5 printed rows of evidence each); 9 leaves two
+        # pages for fonts and kept-together cards. It printed 15 before: the phone layout
+        # on paper, 20 rows of evidence per rule and each section kept whole.
+        assert pages(pdf) <= 9
+
+
+ENGLISH = {LABELS["en"][k] for k in ("met", "near", "missed", "pass", "warn", "fail", "tracked", "kpi", "value",
+                                     "target", "floor", "benchmark", "score", "weight", "status", "trend",
+                                     "lower_better", "legend", "median")}
+
+
+@pytest.mark.parametrize("name", RULESETS)
+def test_no_english_status_or_header_in_a_chinese_page(report, browser, name):
+    browser.open(report(name, "html", "zh").as_uri(), 1280)
+    shown = browser.evaluate("""Array.from(document.querySelectorAll(
+        '.pill, td.status, .verdict > strong, .banner, .legend, table.kpis th, table.checks th, .marks'))
+        .map(function (e) { return e.innerText; }).join(' | ')""")
+    assert shown
+    found = [w for w in ENGLISH if re.search(rf"(?<![\w/]){re.escape(w)}(?![\w/])", shown, re.I)]
+    assert found == [], (found, shown[:500])
+
+
+def test_screenshots_script(tmp_path):
+    binary = chromium()
+    assert binary
+    assert SHOTS.main(["--out", str(tmp_path), "crm_assessment"]) == 0
+    sizes = {}
+    for kind in ("en", "zh", "print"):
+        png = (tmp_path / f"crm_assessment.{kind}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[kind] = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
+    # the screen at 1000 x 1300 px scaled by 0.6; the printed page 680 x 1009 px (A4 less
+    # its margins, 180 x 267 mm at 96 px an inch) scaled by 0.8
+    assert sizes["en"] == sizes["zh"] == (600, 780)
+    assert sizes["print"] == (544, 807)
+    assert (tmp_path / "crm_assessment.en.png").read_bytes() != (tmp_path / "crm_assessment.zh.png").read_bytes()
