@@ -179,6 +179,9 @@ def _text(value: Any) -> Text:
     return {"": str(value)} if value is not None else {}
 
 
+MIN_WEIGHT, MAX_WEIGHT = 1e-6, 1e6
+
+
 def _number(value: Any, default: float) -> float:
     """A number from checked data; a wrong type (already a schema problem) gives the default."""
     # .inf and .nan too (refused by _non_finite): int(.inf) would stop the checks short
@@ -732,12 +735,22 @@ class _Builder:
             out[name] = measure
         return out
 
+    def weight(self, spec: dict[str, Any], path: tuple[Any, ...]) -> float:
+        """A weight, 0 or between MIN_WEIGHT and MAX_WEIGHT: weights are relative, and a
+        weight times a score must neither underflow nor overflow a float."""
+        weight = _number(spec.get("weight"), 1)
+        if weight and not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+            self.problem(self.doc.at(path + ("weight",)), "weight-range",
+                         f"weight {weight:g} is out of range: 0, or from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}",
+                         "weights are relative: 1 and 3 weigh as 0.001 and 0.003 do; 0 leaves it out of the total")
+        return weight
+
     def categories(self) -> dict[str, Category]:
         out = {}
         for name, spec in self.mapping("categories").items():
             spec = spec if isinstance(spec, dict) else {}
             out[name] = Category(name, _text(spec.get("title", name)),
-                                 _number(spec.get("weight"), 1), str(spec.get("rollup", "mean")))
+                                 self.weight(spec, ("categories", name)), str(spec.get("rollup", "mean")))
         return out
 
     def grades(self) -> list[Grade]:
@@ -785,7 +798,7 @@ class _Builder:
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
                       target=_optional(spec.get("target")), floor=_optional(spec.get("floor")),
-                      benchmark=_optional(spec.get("benchmark")), weight=_number(spec.get("weight"), 1),
+                      benchmark=_optional(spec.get("benchmark")), weight=self.weight(spec, path),
                       near=_number(spec.get("near"), near_margin), on_null=spec.get("on_null", "n/a"),
                       requires=[r for r in spec.get("requires", []) if isinstance(r, str)],
                       description=_text(spec.get("description")))

@@ -328,3 +328,22 @@ def test_round_refuses_digits_that_are_not_a_literal_whole_number(text):
 def test_datetime_of_a_date_param_is_its_midnight():
     import datetime as dt
     assert folded("datetime(day)", {"day": "2025-03-31"}) == [dt.datetime(2025, 3, 31, 0, 0)]
+
+
+@pytest.mark.parametrize("where, weight, line, column", [
+    ("kpi", "5e-324", 4, 56), ("kpi", "2e6", 4, 56), ("category", "1e-7", 5, 26)])
+def test_a_weight_out_of_range_is_refused_at_its_line(tmp_path, where, weight, line, column):
+    # 5e-324 x a score of 1.5 rounds to 1e-323 (a mean of 1.5 came out 2); 2e6 is past the
+    # largest weight; weights are relative, so 0 or 1e-6 .. 1e6 says everything
+    kpi_weight, category_weight = (weight, "1") if where == "kpi" else ("1", weight)
+    (tmp_path / "r.yaml").write_text(
+        "ruleset: r\nsources: {t: {path: t.csv}}\nmeasures: {m: {source: t, count: true}}\n"
+        f"kpis: {{k: {{formula: m, target: 1, category: c, weight: {kpi_weight}}}}}\n"
+        f"categories: {{c: {{weight: {category_weight}}}}}\n")
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    from engine.validate import load_ruleset
+    with pytest.raises(AssessError) as info:
+        load_ruleset(tmp_path / "r.yaml")
+    [problem] = info.value.problems
+    assert problem.rule == "weight-range" and "out of range" in problem.message
+    assert (problem.location.line, problem.location.column) == (line, column)
