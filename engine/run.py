@@ -309,12 +309,14 @@ def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]
     """Measures reported per group, one table per source and grouping; then each
     breakdown formula, one table of its groups with the measures it uses and its value."""
     out = []
+    in_formulas = {n for b in plan.ruleset.breakdowns.values() for n in b.formula.names}  # shown there
     for (source, by), frame in executed.breakdowns.items():
-        measures = [m for m in plan.ruleset.measures.values() if m.source == source and tuple(m.by) == by]
-        out.append({"source": source, "by": list(by),
-                    "measures": [{"id": m.name,
-                                  "title": text_in(m.title, lang, m.name)} for m in measures],
-                    "rows": frame.to_dicts()})
+        measures = [m for m in plan.ruleset.measures.values()
+                    if m.source == source and tuple(m.by) == by and m.name not in in_formulas]
+        if measures:
+            out.append({"source": source, "by": list(by),
+                        "measures": [{"id": m.name, "title": text_in(m.title, lang, m.name)} for m in measures],
+                        "rows": frame.select(*by, *(m.name for m in measures)).to_dicts()})
     for b in plan.ruleset.breakdowns.values():
         used = [m for m in plan.ruleset.measures.values() if m.name in b.formula.names]
         out.append({"id": b.id, "title": text_in(b.title, lang, b.id), "formula": b.formula.text, "unit": b.unit,
