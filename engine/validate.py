@@ -776,6 +776,11 @@ class _Builder:
                              f"`{ref}` is reported by {', '.join(ruleset.measures[ref].by)} (a breakdown), "
                              "so a formula cannot use it", "declare a measure without `by` for the formula")
             for ref in sorted(formula.names - set(raw) - set(inputs)):
+                if ref in self.mapping("breakdowns"):
+                    self.problem(self.position(formula, ref), "breakdown",
+                                 f"`{ref}` is a breakdown, a value per group, so the formula of `{name}` cannot use it",
+                                 "combine measures without `by` for the overall value")
+                    continue
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
                              self.did_you_mean(ref, [*measures, *raw, *self.params]))

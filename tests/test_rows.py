@@ -19,6 +19,7 @@ import pytest
 from engine.cli import main
 from engine.errors import AssessError
 from engine.run import assess
+from engine.validate import load_ruleset
 
 ENGINES = ("auto", "streaming")
 
@@ -554,46 +555,45 @@ def test_a_breakdown_formula_on_every_report(tmp_path):
     assert cells["vip"][3].value is None and cells["vip"][4].value == "division by zero: `leads` is 0"
 
 
-@pytest.mark.parametrize("change,rule,word,message", [
-    ("formula: buyers / leads", "unknown-name", "lead",
-     "`lead` in the formula of breakdown `conversion` is not a measure or a param"),
-    ("formula: buyers / lead_id", "unknown-name", "lead_id", "it is a column of `leads`"),
-    ("formula: buyers / all_leads", "breakdown", "all_leads", "`all_leads` is not broken down"),
-    ("formula: buyers / by_day", "breakdown", "by_day", "`by_day` is by date, so `conversion` (by segment)"),
-    ("by: segmnt", "breakdown", "segmnt", "no measure is broken down by segmnt"),
-    ("unit: percnt", "schema", "percnt", "percnt"),
+BREAKDOWN_ERRORS = """\
+    ruleset: r
+    sources:
+      tx: {path: tx.csv, columns: {customer_id: int, date: date, segment: string}}
+      leads: {path: leads.csv, columns: {lead_id: int, segment: string, date: date}}
+    measures:
+      leads: {source: leads, count: true, by: segment}
+      all_leads: {source: leads, count: true}
+      by_day: {source: leads, count: true, by: date}
+      buyers: {source: tx, n_unique: customer_id, by: segment}
+    breakdowns:
+      conversion:
+        by: segment
+        formula: buyers / leads
+        unit: percent
+    """
+
+
+@pytest.mark.parametrize("old,new,rule,word,message", [
+    ("buyers / leads", "buyers / lead", "unknown-name", "lead",
+     "`lead` in the formula of breakdown `conversion` is not a measure or a param (did you mean `leads`?)"),
+    ("buyers / leads", "buyers / lead_id", "unknown-name", "lead_id", "it is a column of `leads`"),
+    ("buyers / leads", "buyers / all_leads", "breakdown", "all_leads", "`all_leads` is not broken down"),
+    ("buyers / leads", "buyers / by_day", "breakdown", "by_day", "`by_day` is by date, so `conversion` (by segment)"),
+    ("    by: segment", "    by: segmnt", "breakdown", "segmnt", "no measure is broken down by segmnt"),
+    ("unit: percent", "unit: percnt", "schema", "percnt", "(did you mean `percent`?)"),
+    ("breakdowns:", "kpis: {k: {formula: conversion, category: c}}\ncategories: {c: {}}\nbreakdowns:",
+     "breakdown", "conversion", "`conversion` is a breakdown, a value per group, so the formula of `k` cannot use it"),
 ])
-def test_a_breakdown_formula_is_validated_at_the_line(tmp_path, change, rule, word, message):
-    text = textwrap.dedent("""\
-        ruleset: r
-        sources:
-          tx: {path: tx.csv, columns: {customer_id: int, date: date, segment: string}}
-          leads: {path: leads.csv, columns: {lead_id: int, segment: string, date: date}}
-        measures:
-          leads: {source: leads, count: true, by: segment}
-          all_leads: {source: leads, count: true}
-          by_day: {source: leads, count: true, by: date}
-          buyers: {source: tx, n_unique: customer_id, by: segment}
-        breakdowns:
-          conversion:
-            by: segment
-            formula: buyers / leads
-            unit: percent
-        """)
-    key = change.split(":")[0]
-    text = text.replace(f"    {key}: " + {"formula": "buyers / leads", "by": "segment", "unit": "percent"}[key],
-                        f"    {change}".replace("buyers / leads", "buyers / lead") if change == "formula: buyers / leads"
-                        else f"    {change}")
+def test_a_breakdown_formula_is_validated_at_the_line(tmp_path, old, new, rule, word, message):
+    text = textwrap.dedent(BREAKDOWN_ERRORS).replace(old, new, 1)
     path = tmp_path / "r.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(AssessError) as info:
-        from engine.validate import load_ruleset
         load_ruleset(path)
-    line = next(n for n, t in enumerate(text.splitlines(), start=1) if word in t and t.startswith("    "))
-    found = [p for p in info.value.problems if p.location.line == line]
-    assert found, [str(p) for p in info.value.problems]
-    assert any(message in str(p) and (p.rule == rule or rule == "schema") for p in found), [str(p) for p in found]
-    assert found[0].location.column == text.splitlines()[line - 1].index(word) + 1 or rule == "schema"
+    number, line = next((n, t) for n, t in enumerate(text.splitlines(), start=1) if new.split("\n")[0] in t)
+    assert [(p.rule, p.location.line, p.location.column) for p in info.value.problems] == \
+        [(rule, number, line.index(word) + 1)], [str(p) for p in info.value.problems]
+    assert message in str(info.value.problems[0])
 
 
 # ---------------------------------------------------------------- the same bytes every run (item 6)
