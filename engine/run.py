@@ -322,7 +322,8 @@ def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]
         out.append({"id": b.id, "title": text_in(b.title, lang, b.id), "formula": b.formula.text, "unit": b.unit,
                     "source": None, "by": b.by,
                     "measures": [{"id": m.name, "title": text_in(m.title, lang, m.name)} for m in used],
-                    "rows": formula_table(plan, b, executed.breakdowns).to_dicts()})
+                    "rows": [{**r, f"{b.id}.reason": reason(r[f"{b.id}.reason"], lang)}
+                             for r in formula_table(plan, b, executed.breakdowns).to_dicts()]})
     return out
 
 

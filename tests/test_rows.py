@@ -540,6 +540,8 @@ def test_a_breakdown_formula_on_every_report(tmp_path):
     out = tmp_path / "zh.md"
     main(["run", str(path), "--format", "md", "--lang", "zh", "--out", str(out)])
     assert "### 转化率 · 按 segment" in out.read_text(encoding="utf-8")
+    assert "| vip | 0 | " in out.read_text(encoding="utf-8")  # the reason in Chinese, as a KPI's
+    assert "n/a (除数为零：`leads` 为 0) |" in out.read_text(encoding="utf-8")
     main(["run", str(path), "--format", "json", "--out", str(tmp_path / "r.json")])
     document = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     jsonschema.validate(document, json.loads((Path(__file__).parent.parent / "schemas" / "result.schema.json")
