@@ -25,7 +25,7 @@ from . import functions
 from . import checks
 from .errors import AssessError, Problem
 from .expressions import MAX_NUMBER
-from .model import SEVERITY, Check, Expression, Kpi, Measure, Ruleset, derived_params, quality_group
+from .model import SEVERITY, Breakdown, Check, Expression, Kpi, Measure, Ruleset, derived_params, quality_group
 
 Value = Any  # pl.Expr or a Python literal
 _NUMBER = (int, float)
@@ -429,6 +429,8 @@ class Plan:
     kpis: list[KpiPlan]  # every variant, each in dependency order
     breakdowns: dict[tuple[str, tuple[str, ...]], list[pl.Expr]]  # (source, by) -> its measures
     derived: dict[str, list[pl.Expr]]  # derived source -> its aggregated columns
+    # breakdown id -> its formula and the reason it is n/a, over its table of groups
+    formulas: dict[str, tuple[pl.Expr, pl.Expr]] = field(default_factory=dict)
 
 
 ROWS = "__rows__"
@@ -472,27 +474,43 @@ def kpi_plan(kpi: Kpi, ruleset: Ruleset, variant: Variant) -> KpiPlan:
             return param_value(variant.params[name])
         return quality_expr(ruleset, name)
 
+    value, reason = formula_exprs(kpi.id + suffix, kpi.formula, ruleset, resolve, suffix, kpi.on_null)
+    return KpiPlan(kpi, variant, value, reason)
+
+
+def breakdown_exprs(breakdown: Breakdown, ruleset: Ruleset, params: dict[str, Any]) -> tuple[pl.Expr, pl.Expr]:
+    """A breakdown's formula over the table of its groups (a column per measure), with
+    the reason where it is n/a in a group; the period only, like a breakdown's measures."""
+    def resolve(name: str) -> Value:
+        return param_value(params[name]) if name in params else pl.col(name)
+    return formula_exprs(breakdown.id, breakdown.formula, ruleset, resolve)
+
+
+def formula_exprs(name: str, formula: Expression, ruleset: Ruleset, resolve: Callable[[str], Value],
+                  suffix: str = "", on_null: str | float = "n/a") -> tuple[pl.Expr, pl.Expr]:
+    """A formula's value as a finite float or null, and why it is null (a denominator of
+    0, a measure or KPI with no value): columns ``name`` and ``name.reason``."""
     compiler = Compiler(resolve)
-    value = lit(compiler.compile(kpi.formula)).cast(pl.Float64)
+    value = lit(compiler.compile(formula)).cast(pl.Float64)
     value = pl.when(value.is_finite()).then(value)
-    if kpi.on_null == "zero":
+    if on_null == "zero":
         value = value.fill_null(0.0)
-    elif not isinstance(kpi.on_null, str):
-        value = value.fill_null(float(kpi.on_null))
+    elif not isinstance(on_null, str):
+        value = value.fill_null(float(on_null))
     reasons: list[pl.Expr] = [pl.when(den == 0).then(pl.lit(f"division by zero: `{text}` is 0"))
                for text, den in compiler.denominators]
-    for name in sorted(kpi.formula.names):
-        if name in ruleset.kpis:
-            reasons.append(pl.when(pl.col(name + suffix).is_null())
-                           .then(pl.lit(f"`{name}` is n/a: ") + pl.col(f"{name}{suffix}.reason")))
-        elif name in ruleset.measures:
-            allocate = ruleset.measures[name].allocate
-            why = (f"measure `{name}` is allocated by `{allocate}`, which is 0 for every entity"
-                   if allocate else f"measure `{name}` has no value (no rows)")
-            reasons.append(pl.when(pl.col(name + suffix).is_null()).then(pl.lit(why)))
+    for ref in sorted(formula.names):
+        if ref in ruleset.kpis:
+            reasons.append(pl.when(pl.col(ref + suffix).is_null())
+                           .then(pl.lit(f"`{ref}` is n/a: ") + pl.col(f"{ref}{suffix}.reason")))
+        elif ref in ruleset.measures:
+            allocate = ruleset.measures[ref].allocate
+            why = (f"measure `{ref}` is allocated by `{allocate}`, which is 0 for every entity"
+                   if allocate else f"measure `{ref}` has no value (no rows)")
+            reasons.append(pl.when(pl.col(ref + suffix).is_null()).then(pl.lit(why)))
     reasons.append(pl.lit("the formula gives no finite number"))
     reason = pl.when(value.is_null()).then(pl.coalesce(reasons))
-    return KpiPlan(kpi, variant, value.alias(kpi.id + suffix), reason.alias(f"{kpi.id}{suffix}.reason"))
+    return value.alias(name), reason.alias(f"{name}.reason")
 
 
 def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
@@ -558,4 +576,5 @@ def compile_plan(ruleset: Ruleset, params: dict[str, Any]) -> Plan:
     for name, query in sources.items():  # and computed ones are made, not read
         query.columns -= ruleset.sources[name].borrowed
     kpis = [kpi_plan(k, ruleset, v) for v in runs for k in ruleset.kpis.values()]
-    return Plan(ruleset, params, runs, sources, checks, kpis, breakdowns, derived)
+    formulas = {b.id: breakdown_exprs(b, ruleset, params) for b in ruleset.breakdowns.values()}
+    return Plan(ruleset, params, runs, sources, checks, kpis, breakdowns, derived, formulas)

@@ -141,6 +141,19 @@ class Kpi:
 
 
 @dataclass
+class Breakdown:
+    """A formula computed in each group of ``by``, over measures broken down by the same
+    columns: a table on reports, never scored."""
+
+    id: str
+    by: list[str]
+    formula: Expression
+    location: Location
+    title: Text = field(default_factory=dict)
+    unit: str = "ratio"
+
+
+@dataclass
 class Category:
     id: str
     title: Text
@@ -229,6 +242,7 @@ class Ruleset:
     compare: str | None = None  # previous
     trend: str | None = None  # month | quarter
     warnings: list[Any] = field(default_factory=list)  # Problems that do not stop a run
+    breakdowns: dict[str, Breakdown] = field(default_factory=dict)  # formulas per group
 
     def key_of(self, source: Source) -> list[str]:
         """The columns of ``source`` that hold the entity key."""

@@ -90,6 +90,28 @@ def key(value: Any) -> str:
     return " / ".join(plain(v) for v in value.values()) if isinstance(value, dict) else plain(value)
 
 
+def breakdown_title(b: dict[str, Any], text: dict[str, str]) -> str:
+    """A breakdown table's heading: its formula's title, or the titles of its measures."""
+    name = b["title"] if b.get("formula") else ", ".join(m["title"] for m in b["measures"])
+    return f"{name} · {text['by']} {', '.join(b['by'])}"
+
+
+def breakdown_columns(b: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """A breakdown table's columns, (header, key in its rows, unit): the group columns
+    and the measures as plain numbers (unit None), then a formula's value in its unit."""
+    columns: list[tuple[str, str, str | None]] = [(c, c, None) for c in b["by"]]
+    columns += [(m["title"], m["id"], None) for m in b["measures"]]
+    return columns + ([(b["title"], b["id"], b["unit"])] if b.get("formula") else [])
+
+
+def breakdown_cell(row: dict[str, Any], key: str, unit: str | None) -> str:
+    """One cell of a breakdown table: a formula's value in its unit, n/a with the reason."""
+    if unit is None:
+        return plain(row[key])
+    reason = row.get(f"{key}.reason")
+    return show(row[key], unit) + (f" ({reason})" if row[key] is None and reason else "")
+
+
 def score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -180,7 +202,7 @@ def _environment(fmt: str) -> jinja2.Environment:
                        kpi_bar=charts.kpi_bar, trend=_trend, colour=charts.COLOURS, icon=ICONS)
     env.filters.update(extract=lambda key, mapping: mapping.get(key, key), show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
-                       cell=markdown)
+                       cell=markdown, breakdown_title=breakdown_title, breakdown_cell=breakdown_cell)
     return env
 
 
@@ -356,6 +378,14 @@ def _table(result: Result, color: bool) -> str:
         console.print(ranking)
         if single:
             console.print(kpi_table(result.entities[0].kpis))
+    for b in result.breakdowns:
+        columns = breakdown_columns(b)
+        grouped = Table(title=t(breakdown_title(b, text)), header_style="bold")
+        for i, (header, _, _) in enumerate(columns):
+            grouped.add_column(t(header), justify="left" if i < len(b["by"]) else "right")
+        for row in b["rows"]:
+            grouped.add_row(*(t(breakdown_cell(row, k, unit)) for _, k, unit in columns))
+        console.print(grouped)
     for c in result.checks:
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
         limits = text["sep"].join(text["limit"].format(level=text[level], rule=rule)

@@ -12,7 +12,7 @@ from typing import Any
 import xlsxwriter
 
 from .charts import COLOURS
-from .render import excel_format, headline, key, labels
+from .render import breakdown_columns, breakdown_title, excel_format, headline, key, labels
 from .result import Result, _plain
 
 
@@ -156,5 +156,17 @@ def workbook(result: Result) -> bytes:
               [[text.get(a.priority, a.priority), a.id, a.entity or "", a.owner, a.gain, a.text] for a in result.actions],
               [None, None, None, None, formats["score"]])
         actions.set_column(5, 5, 100)
+
+    if result.breakdowns:  # one table under the other, a formula's value in its unit's format
+        grouped = book.add_worksheet(text["breakdowns"])
+        row = 0
+        for b in result.breakdowns:
+            columns = breakdown_columns(b)
+            grouped.write(row, 0, breakdown_title(b, text), bold)
+            reasons = [[r.get(f"{b['id']}.reason") or ""] for r in b["rows"]] if b.get("formula") else []
+            row = table(grouped, row + 1, [h for h, _, _ in columns] + ([text["notes"]] if reasons else []),
+                        [[r[k] for _, k, _ in columns] + (reasons[i] if reasons else []) for i, r in enumerate(b["rows"])],
+                        [formats.get(unit) if unit else None for _, _, unit in columns])
+        grouped.set_column(0, 0, 22)
     book.close()
     return out.getvalue()

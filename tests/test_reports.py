@@ -319,8 +319,17 @@ def test_xlsx_matches_the_json_result(report, name, lang):
     text = LABELS[lang]
     book = openpyxl.load_workbook(report(name, "xlsx", lang))
     expected = [text["sheet_scorecard"]] + [text["ranking"]] * bool(ruleset.by) \
-        + [text["checks"]] * bool(ruleset.checks) + [text["actions"]] * bool(r["actions"])
+        + [text["checks"]] * bool(ruleset.checks) + [text["actions"]] * bool(r["actions"]) \
+        + [text["breakdowns"]] * bool(r["breakdowns"])
     assert book.sheetnames == expected
+    if r["breakdowns"]:  # each table under its heading, row for row as in the JSON
+        grouped = sheet_rows(book[text["breakdowns"]])
+        for b in r["breakdowns"]:
+            at = find_row(grouped, f"{', '.join(m['title'] for m in b['measures'])} · {text['by']} {', '.join(b['by'])}")
+            assert grouped[at + 1][:len(b["by"])] == tuple(b["by"])
+            keys = [*b["by"], *(m["id"] for m in b["measures"])]
+            for row, cells in zip(b["rows"], grouped[at + 2:]):
+                assert all(same(row[k], c) for k, c in zip(keys, cells)), (row, cells)
     # the scorecard: title, total, grade; every KPI's value, target, score, share and status
     rows = sheet_rows(book[text["sheet_scorecard"]])
     assert rows[0][0] == r["title"]
