@@ -5,6 +5,7 @@ the terminal table is drawn by rich. Nothing here computes: every number is in t
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -13,10 +14,13 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import escape
+
 from . import charts, resource
 from .labels import ICONS, LABELS, labels  # noqa: F401 (LABELS: the catalogue, re-exported)
-from .result import Result, to_json
-from .safe import finalize_markdown, finalize_xml, markdown, terminal
+from .model import UNIT_DECIMALS
+from .result import CategoryResult, KpiResult, Result, to_json
+from .safe import finalize_markdown, finalize_xml, markdown, printable, terminal
 
 if TYPE_CHECKING:
     import jinja2
@@ -28,20 +32,37 @@ STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
 
-def show(value: float | None, unit: str = "ratio", digits: int | None = None) -> str:
-    """A KPI value as people read it in its unit; ``digits`` changes the decimals of a
-    percentage (the ``percent`` filter of action texts)."""
+def _number(value: float, places: int | None) -> str:
+    """A number with thousands separators; ``places`` None: whole numbers whole, else two
+    decimals (1.87 incidents a month). Never ``-0.0``: a sign on zero says nothing."""
+    if places is not None:
+        text = f"{value:,.{places}f}"
+    else:
+        text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
+def show(value: float | None, unit: str = "ratio", decimals: int | None = None) -> str:
+    """A KPI value as people read it in its unit, with the KPI's decimals (default: the
+    unit's, model.UNIT_DECIMALS). Every format shows values through here."""
     if value is None:
         return "n/a"
+    if not math.isfinite(value):
+        return str(value)
+    places = decimals if decimals is not None else UNIT_DECIMALS.get(unit)
     if unit == "percent":
-        return f"{value * 100:.{1 if digits is None else digits}f}%"
-    if unit == "currency":
-        return f"{value:,.2f}"
-    if unit in ("count", "points"):  # whole numbers stay whole; 1.87 incidents a month does not
-        return grouped(value)
+        return _number(value * 100, places) + "%"
     if unit in ("hours", "days"):
-        return f"{value:,.1f} {unit[0]}"
-    return f"{value:.3f}"
+        return f"{_number(value, places)} {unit[0]}"
+    return _number(value, places)
+
+
+def _signed(value: float, unit: str, decimals: int | None, percent: str) -> str:
+    """A difference in the KPI's unit: a percentage's in points (84% -> 82% is -2.0 pp,
+    not -2%); ``±`` when it rounds to zero."""
+    text = _number(abs(value) * 100, decimals) + f" {percent}" if unit == "percent" \
+        else show(abs(value), unit, decimals)
+    return ("±" if not text.strip("0.,% phd") else "+" if value > 0 else "-") + text
 
 
 def grouped(value: float, digits: int = 2) -> str:
@@ -59,19 +80,55 @@ def change(kpi: Any) -> str:
     """The change from the previous period: absolute in the KPI's unit, and relative."""
     if kpi.change is None:
         return "n/a"
-    sign = "+" if kpi.change >= 0 else "-"
-    # a change of a percentage is in points: 84% -> 82% is -2 pp, not -2%
-    text = sign + (f"{abs(kpi.change) * 100:.1f} pp" if kpi.unit == "percent" else show(abs(kpi.change), kpi.unit))
-    return text + (f" ({kpi.change_pct * 100:+.1f}%)" if kpi.change_pct is not None else "")
+    text = _signed(kpi.change, kpi.unit, kpi.decimals, "pp")
+    if kpi.change_pct is not None:
+        text += f" ({_signed(kpi.change_pct, 'percent', 1, '').rstrip()}%)"
+    return text
+
+
+def arrow(kpi: Any) -> str:
+    """▲ or ▼ for a change as shown; none for one that rounds to zero."""
+    if kpi.change is None or _signed(kpi.change, kpi.unit, kpi.decimals, "pp").startswith("±"):
+        return ""
+    return "▲" if kpi.change > 0 else "▼"
+
+
+def delta(points: float) -> str:
+    """A change of a score: +1.2, -0.4, or ±0.0 when it rounds to zero."""
+    return _signed(points, "score", 1, "")
 
 
 def since_last(kpi: Any) -> str:
     """The change of the value since the previous run, in the KPI's unit."""
     if kpi.since_last is None:
         return "n/a"
-    if kpi.unit == "percent":
-        return f"{kpi.since_last * 100:+.1f} pp"
-    return ("+" if kpi.since_last >= 0 else "-") + show(abs(kpi.since_last), kpi.unit)
+    return _signed(kpi.since_last, kpi.unit, kpi.decimals, "pp")
+
+
+def shares(values: list[float]) -> list[int]:
+    """Fractions of a whole as whole percents that add up to 100 as shown (largest
+    remainder: the percents lost to rounding down go to the largest remainders)."""
+    exact = [v * 100 for v in values]
+    out = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(values)), key=lambda i: exact[i] - out[i], reverse=True)
+    for i in by_remainder[:max(0, round(sum(exact)) - sum(out))]:
+        out[i] += 1
+    return out
+
+
+def displayed(result: Result) -> Result:
+    """The result as the human formats show it: every card's KPI and category shares
+    rounded to whole percents that add up to 100. The JSON result keeps full precision."""
+    def kpis(items: list[KpiResult]) -> list[KpiResult]:
+        return [dataclasses.replace(k, share=p / 100) for k, p in zip(items, shares([k.share for k in items]))]
+
+    def categories(items: list[CategoryResult]) -> list[CategoryResult]:
+        return [dataclasses.replace(c, share=p / 100) for c, p in zip(items, shares([c.share for c in items]))]
+
+    return dataclasses.replace(
+        result, kpis=kpis(result.kpis), categories=categories(result.categories),
+        entities=[dataclasses.replace(e, kpis=kpis(e.kpis), categories=categories(e.categories))
+                  for e in result.entities])
 
 
 def plain(value: Any) -> str:
@@ -91,7 +148,31 @@ def key(value: Any) -> str:
 
 
 def score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
+    """A score 0..100 (a total, a KPI's, a category's), one decimal in every format."""
+    return "n/a" if value is None else _number(value, 1)
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def spark(values: list[float | None]) -> str:
+    """A trend as block characters from its lowest to its highest value (the reports
+    state that range beside it, so a wobble is not read as a collapse); a gap for n/a."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    step = (high - low) / (len(SPARKS) - 1) or 1
+    return "".join(" " if v is None else SPARKS[3 if high == low else round((v - low) / step)] for v in values)
+
+
+def previous_rank(previous: Any) -> str:
+    """An entity's rank over the previous period and the places gained (▲) or lost (▼)."""
+    if previous is None or previous.rank is None:
+        return "–"
+    moved = previous.rank_change or 0
+    return f"#{previous.rank}" + (f" ({'▲' if moved > 0 else '▼'}{abs(moved)})" if moved else "")
 
 
 def generated() -> str:
@@ -114,7 +195,7 @@ def headline(result: Result, text: dict[str, str]) -> dict[str, Any]:
     if prev is not None:
         previous = f"{text['previous_period']}: {score(prev.score)} · {text['grade']} {prev.grade}"
         if prev.change is not None:
-            previous += f" ({prev.change:+.1f})" if round(prev.change, 1) else " (±0.0)"
+            previous += f" ({delta(prev.change)})"
         if prev.rank is not None:
             previous += f" · #{prev.rank}"
             if prev.rank_change:
@@ -146,7 +227,9 @@ def _environment(fmt: str) -> jinja2.Environment:
                        kpi_bar=charts.kpi_bar, sparkline=charts.sparkline, colour=charts.COLOURS, icon=ICONS)
     env.filters.update(extract=lambda key, mapping: mapping.get(key, key), show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
-                       cell=markdown)
+                       cell=markdown, percent=lambda share: f"{share * 100:.0f}%", count="{:,}".format,
+                       sup=lambda n: str(n).translate(SUPERSCRIPT), delta=delta, arrow=arrow, spark=spark,
+                       previous_rank=previous_rank, html=lambda text: escape(printable(text)))
     return env
 
 
@@ -191,7 +274,8 @@ def _entities_json(result: Result) -> pl.DataFrame:
             change_pct=pl.when(previous != 0).then(change / previous.abs()),
             improved=pl.when(change != 0).then((change > 0) == (k.better == "higher")),
             trend=pl.concat_list(trend) if trend else pl.lit([], pl.List(pl.Struct({"period": pl.String}))),
-            since_last=number(None), unreliable=pl.lit(k.unreliable, pl.List(pl.String)))
+            since_last=number(None), unreliable=pl.lit(k.unreliable, pl.List(pl.String)),
+            decimals=pl.lit(k.decimals, pl.Int64))
 
     def category(c: Any) -> pl.Expr:
         return pl.struct(id=pl.lit(c.id), title=pl.lit(c.title), score=pl.col(f"{c.id}.score"),
@@ -235,6 +319,8 @@ def _json(result: Result) -> str:
 
 
 def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
+    if fmt not in ("json", "parquet", "csv"):  # what people read: shares that add up to 100 %
+        result = displayed(result)
     if fmt == "xlsx":
         from .workbook import workbook
         return workbook(result)
@@ -251,7 +337,8 @@ def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
         template = _environment(fmt).get_template(name)
         titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
         text = labels(result.lang)
-        return template.render(r=result, labels=text, titles=titles, head=headline(result, text))
+        return template.render(r=result, labels=text, titles=titles, head=headline(result, text),
+                               entity_names={e.id: e.name for e in result.entities})
     return _table(result, color)
 
 
@@ -285,7 +372,7 @@ def _table(result: Result, color: bool) -> str:
                           t(titles.get(k.category, k.category)))
         return table
 
-    since = "" if result.since_last is None else f" ({result.since_last:+.1f} {text['since_last']})"
+    since = "" if result.since_last is None else f" ({delta(result.since_last)} {text['since_last']})"
     console.print(f"[bold]{t(head['title'])}[/bold] ({t(result.ruleset)})"
                   + (f" · {text['period']} {head['period']}" if head["period"] else "") + f" · {head['generated']}")
     banner = f"[bold red]{t(head['label'])}[/bold red]" if head["withheld"] else t(head["label"])

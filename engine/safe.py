@@ -37,11 +37,12 @@ def terminal(text: Any) -> str:
     return escape(printable(text))
 
 
-# `<` and `&` open raw HTML and entities; `[` `]` links and images; `|` ends a table cell.
+# `<` and `&` open raw HTML and entities; `[` `]` links and images; `|` ends a table cell;
+# a backtick opens a code span and `*` emphasis that would swallow the text after it.
 # A lone `>` opens nothing inside a line, so `a -> b` stays as written.
 _MARKDOWN = {"&": "&amp;", "<": "&lt;", "\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]",
-             "\n": " ", "\r": " "}
-_MARKDOWN_RE = re.compile("[&<\\\\|\\[\\]\n\r]")
+             "`": "\\`", "*": "\\*", "\n": " ", "\r": " "}
+_MARKDOWN_RE = re.compile("[&<\\\\|\\[\\]`*\n\r]")
 
 
 def markdown(text: Any) -> Markup:
