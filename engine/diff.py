@@ -81,8 +81,8 @@ def data_changes(base: Result, head: Result) -> list[str]:
 def render_diff(name: str, change: Change, fmt: str) -> str:
     if fmt == "md":
         parts = [f"### `assess diff` {markdown(name)}", ""]
-        parts += ["**Rules**", ""] + ([f"- {markdown(line)}" for line in change.rules] or ["- no change"])
-        parts += ["", "**On the data**", ""] + ([f"- {markdown(line)}" for line in change.data] or ["- no change"])
+        parts += ["**Rules**", ""] + ([f"- {markdown(line, spans=True)}" for line in change.rules] or ["- no change"])
+        parts += ["", "**On the data**", ""] + ([f"- {markdown(line, spans=True)}" for line in change.data] or ["- no change"])
         return "\n".join(parts) + "\n"
     parts = [f"rules of {printable(name)}:"] + [f"  {printable(line)}" for line in change.rules or ["no change"]]
     parts += ["on the data:"] + [f"  {printable(line)}" for line in change.data or ["no change"]]

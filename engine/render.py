@@ -14,7 +14,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from . import charts, resource
 from .labels import ICONS, LABELS, labels  # noqa: F401 (LABELS: the catalogue, re-exported)
@@ -68,12 +68,6 @@ def _signed(value: float, unit: str, decimals: int | None, percent: str) -> str:
 def grouped(value: float, digits: int = 2) -> str:
     """1234.5 -> '1,234.5': thousands grouped, at most ``digits`` decimals, no trailing zeros."""
     return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
-
-
-def excel_format(unit: str) -> str:
-    """The spreadsheet number format of a unit, the decimals :func:`show` writes."""
-    return {"percent": "0.0%", "currency": "#,##0.00", "count": "#,##0.##", "points": "#,##0.##",
-            "hours": '#,##0.0 "h"', "days": '#,##0.0 "d"'}.get(unit, "0.000")
 
 
 def change(kpi: Any) -> str:
@@ -167,6 +161,15 @@ def spark(values: list[float | None]) -> str:
     return "".join(" " if v is None else SPARKS[3 if high == low else round((v - low) / step)] for v in values)
 
 
+# in <summary>, HTML: entities for what Markdown could still read as a link, code or emphasis
+_INERT = str.maketrans({"[": "&#91;", "]": "&#93;", "`": "&#96;", "*": "&#42;", "_": "&#95;", "|": "&#124;"})
+
+
+def summary(text: Any) -> Markup:
+    """Text for the one line of a <summary>: escaped as HTML, and inert as Markdown."""
+    return Markup(str(escape(printable(text))).translate(_INERT))
+
+
 def previous_rank(previous: Any) -> str:
     """An entity's rank over the previous period and the places gained (▲) or lost (▼)."""
     if previous is None or previous.rank is None:
@@ -229,7 +232,7 @@ def _environment(fmt: str) -> jinja2.Environment:
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
                        cell=markdown, percent=lambda share: f"{share * 100:.0f}%", count="{:,}".format,
                        sup=lambda n: str(n).translate(SUPERSCRIPT), delta=delta, arrow=arrow, spark=spark,
-                       previous_rank=previous_rank, html=lambda text: escape(printable(text)))
+                       previous_rank=previous_rank, html=summary)
     return env
 
 
@@ -359,18 +362,29 @@ def _table(result: Result, color: bool) -> str:
         style = STATUS_STYLE.get(status, "")
         return f"[{style}]{ICONS.get(status, '')} {t(text.get(status, status))}[/{style}]"
 
-    def kpi_table(kpis: list[Any]) -> Table:
-        compare = any(k.previous is not None for k in kpis)
+    wide = console.width >= 110  # room for the category beside the six columns every format has
+
+    def kpi_table(kpis: list[Any]) -> None:
         table = Table(header_style="bold")
         for name, justify in ((text["kpi"], "left"), (text["value"], "right"), (text["target"], "right"),
                               (text["score"], "right"), (text["weight"], "right"), (text["status"], "left"),
-                              *(((text["change"], "right"),) if compare else ()), (text["category"], "left")):
+                              *(((text["category"], "left"),) if wide else ())):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for k in kpis:
-            table.add_row(t(k.title), show(k.value, k.unit), show(k.target, k.unit), score(k.score),
-                          f"{k.share * 100:.0f}%", pill(k.status), *((change(k),) if compare else ()),
-                          t(titles.get(k.category, k.category)))
-        return table
+            table.add_row(t(k.title), show(k.value, k.unit, k.decimals), show(k.target, k.unit, k.decimals),
+                          score(k.score), f"{k.share * 100:.0f}%", pill(k.status),
+                          *((t(titles.get(k.category, k.category)),) if wide else ()))
+        console.print(table)
+        compared = [k for k in kpis if k.previous is not None]
+        if compared:  # the change in a table of its own, as in Markdown, so neither wraps at 80 columns
+            changes = Table(header_style="bold")
+            for name, justify in ((text["kpi"], "left"), (text["previous"], "right"), (text["value"], "right"),
+                                  (text["change"], "right")):
+                changes.add_column(name, justify=justify)  # type: ignore[arg-type]
+            for k in compared:
+                changes.add_row(t(k.title), show(k.previous, k.unit, k.decimals), show(k.value, k.unit, k.decimals),
+                                f"{arrow(k)} {change(k)}".strip())
+            console.print(changes)
 
     since = "" if result.since_last is None else f" ({delta(result.since_last)} {text['since_last']})"
     console.print(f"[bold]{t(head['title'])}[/bold] ({t(result.ruleset)})"
@@ -384,7 +398,7 @@ def _table(result: Result, color: bool) -> str:
         for f in head["failures"] + head["warnings"]))
     single = len(result.entities) == 1  # one entity asked for: its card instead of the whole
     if not single:
-        console.print(kpi_table(result.kpis))
+        kpi_table(result.kpis)
         console.print(f"{text['categories']}: " + "  ".join(f"{t(c.title)} {score(c.score)}"
                                                           for c in result.categories))
     if result.population:
@@ -407,7 +421,7 @@ def _table(result: Result, color: bool) -> str:
                             t(e.unranked or ", ".join(titles.get(w, w) for w in e.weaknesses)))
         console.print(ranking)
         if single:
-            console.print(kpi_table(result.entities[0].kpis))
+            kpi_table(result.entities[0].kpis)
     for c in result.checks:
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
         limits = text["sep"].join(text["limit"].format(level=text[level], rule=rule)
@@ -419,9 +433,10 @@ def _table(result: Result, color: bool) -> str:
         if c.distinct_failed:
             top = ", ".join(f"{t(key(v['value']))} ({v['rows']:,})" for v in c.top_failed_values[:5])
             console.print(f"    {c.distinct_failed:,} {text['distinct_failed']}, {c.failed:,} {text['rows_unit']}: {top}")
+    names = {e.id: e.name for e in result.entities}  # an action for an entity names it, not its key
     for a in result.actions:
         gain = "" if a.gain is None else f" (+{a.gain:.1f})"
-        who = t(f" [{a.entity}]") if a.entity else ""
+        who = t(f" [{names.get(a.entity, a.entity)}]") if a.entity else ""
         console.print(f"  [bold]{text.get(a.priority, a.priority)}[/bold]{who}{gain}: {t(a.text)}")
     for note in result.notes:
         console.print(f"  [dim]{text['notes']}: {t(note)}[/dim]")

@@ -45,12 +45,14 @@ _MARKDOWN = {"&": "&amp;", "<": "&lt;", "\\": "\\\\", "|": "\\|", "[": "\\[", "]
 _MARKDOWN_RE = re.compile("[&<\\\\|\\[\\]`*\n\r]")
 
 
-def markdown(text: Any) -> Markup:
-    """Text for Markdown: raw HTML, links and table pipes shown as written, not rendered;
-    one line. Marked safe, so the template does not escape it twice."""
+def markdown(text: Any, spans: bool = False) -> Markup:
+    """Text for Markdown: raw HTML, links, table pipes, code spans and emphasis shown as
+    written, not rendered; one line. ``spans``: keep the backticks of a line the program
+    wrote around ids. Marked safe, so the template does not escape it twice."""
     if isinstance(text, Markup):
         return text
-    return Markup(_MARKDOWN_RE.sub(lambda m: _MARKDOWN[m.group()], printable(text, lines=True)))
+    return Markup(_MARKDOWN_RE.sub(lambda m: m.group() if spans and m.group() == "`" else _MARKDOWN[m.group()],
+                                   printable(text, lines=True)))
 
 
 def finalize_markdown(value: Any) -> Any:
