@@ -232,7 +232,8 @@ def _environment(fmt: str) -> jinja2.Environment:
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
                        cell=markdown, percent=lambda share: f"{share * 100:.0f}%", count="{:,}".format,
                        sup=lambda n: str(n).translate(SUPERSCRIPT), delta=delta, arrow=arrow, spark=spark,
-                       previous_rank=previous_rank, html=summary)
+                       previous_rank=previous_rank, html=summary,
+                       prose=lambda text: markdown(text, spans=True))  # the engine's own words: ids as code
     return env
 
 
