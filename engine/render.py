@@ -38,7 +38,7 @@ def _number(value: float, places: int | None) -> str:
     if places is not None:
         text = f"{value:,.{places}f}"
     else:
-        text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+        text = f"{value:,.2f}".removesuffix(".00")  # 1.001 is 1, not 1.00
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 

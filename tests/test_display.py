@@ -4,7 +4,6 @@ terminal at 80 columns, and the XLSX as an analyst's workbook. Expected values c
 the data by hand (plain Polars, arithmetic in comments), never from the engine's output."""
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
