@@ -13,7 +13,7 @@ from .connect import Database
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
 from .labels import labels, reason
-from .model import Breakdown, Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
+from .model import Breakdown, Ruleset, Threshold, derived_params, display_decimals, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
 from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Previous, Result, SourceResult, Verdict
 from .score import GRADE, ID, LABEL, RANK, TOP, TOTAL, UNRANKED, profile_lists, scorecards
@@ -162,7 +162,7 @@ def _kpis(plan: Plan, row: dict[str, Any], lang: str) -> list[KpiResult]:
             floor=kpi.floor, benchmark=kpi.benchmark, score=row[f"{kpi.id}.score"], weight=kpi.weight if kpi.scored else 0.0,
             share=row[f"{kpi.id}.share"], status=row[f"{kpi.id}.status"], category=kpi.category,
             unit=kpi.unit, better=kpi.better, formula=kpi.formula.text, reason=reason(row[f"{kpi.id}.reason"], lang),
-            gain=row[f"{kpi.id}.gain"])
+            gain=row[f"{kpi.id}.gain"], decimals=display_decimals(kpi))
         if plan.ruleset.compare == "previous":
             compare(result, row[f"{kpi.id}@previous"])
         result.trend = [{"period": v.label, "value": row[kpi.id + v.suffix],

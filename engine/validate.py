@@ -804,6 +804,7 @@ class _Builder:
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
+                      decimals=spec["decimals"] if type(spec.get("decimals")) is int else None,
                       target=_optional(spec.get("target")), floor=_optional(spec.get("floor")),
                       benchmark=_optional(spec.get("benchmark")), weight=self.weight(spec, path),
                       near=_number(spec.get("near"), near_margin), on_null=spec.get("on_null", "n/a"),

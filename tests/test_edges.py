@@ -307,7 +307,8 @@ def test_the_workbook_writes_hours_days_and_points_in_their_unit(tmp_path):
         """, t="h\n2.5\n")
     sheet = openpyxl.load_workbook(io.BytesIO(render(result, "xlsx"))).worksheets[0]
     formats = {sheet.cell(r, 1).value: sheet.cell(r, 3).number_format for r in range(6, 9)}
-    assert formats == {"wait": '#,##0.0 "h"', "stay": '#,##0.0 "d"', "pts": "#,##0.##"}
+    # points are shown as scores are, with one decimal (model.UNIT_DECIMALS)
+    assert formats == {"wait": '#,##0.0 "h"', "stay": '#,##0.0 "d"', "pts": "#,##0.0"}
 
 
 # ---------------------------------------------------------------- found by mutmut
