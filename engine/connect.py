@@ -129,10 +129,18 @@ def open_table(con: Any, db: Database, source: Any) -> Any:
     schema, name = table_name(source)
     where = f"{schema}.{name}" if schema else name
     try:
+        schemas = con.list_databases() if schema else []
+        if schema and schema not in schemas:  # else its "no tables" would send one looking for a table
+            raise AssessError(Problem(
+                source.location, "no-schema", f"source `{source.name}`: no schema `{schema}` in {db.shown}",
+                (did_you_mean(schema, schemas) or f"its schemas: {', '.join(sorted(schemas)[:20])}")
+                + "; or leave `schema:` out to read the default one"))
         tables = con.list_tables(database=schema) if schema else con.list_tables()
-    except Exception as exc:  # an unknown schema: each driver says it its own way
+    except AssessError:
+        raise
+    except Exception as exc:  # the driver's own error: a lost connection, no right to list
         raise AssessError(Problem(source.location, "no-table", f"source `{source.name}`: cannot list the tables "
-                                  f"of schema `{schema}` in {db.shown}: {_reason(exc)}")) from None
+                                  f"of {f'schema `{schema}` in ' if schema else ''}{db.shown}: {_reason(exc)}")) from None
     if name not in tables:
         raise AssessError(Problem(
             source.location, "no-table", f"source `{source.name}`: no table `{where}` in {db.shown}",
