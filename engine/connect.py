@@ -98,7 +98,7 @@ def connect(db: Database, create: bool = False) -> Any:
             raise AssessError(Problem(DATA, "connect", f"{db.shown}: no such DuckDB file ({db.path.resolve()})",
                                       "make one with: assess sample-data --out crm.duckdb"))
         try:
-            return ibis.duckdb.connect(str(db.path), read_only=not create)
+            return duckdb(str(db.path), read_only=not create)
         except Exception as exc:  # duckdb raises its own IOException, InvalidInputException, ...
             raise AssessError(Problem(DATA, "connect", f"cannot open {db.shown}: {_reason(exc)}")) from None
     import psycopg
@@ -110,6 +110,14 @@ def connect(db: Database, create: bool = False) -> Any:
         raise AssessError(Problem(DATA, "connect", f"cannot connect to {db.shown}: {_reason(exc)}",
                                   "check the host, port, user and database; a password comes from the URL, "
                                   "PGPASSWORD or ~/.pgpass")) from None
+
+
+def duckdb(database: str = ":memory:", read_only: bool = False) -> Any:
+    """An Ibis DuckDB backend without DuckDB's progress bar, which it would draw over the
+    terminal (and into a captured stderr) for any query of over 2 s."""
+    con = driver("duckdb").duckdb.connect(database, read_only=read_only)
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
 
 
 def _reason(exc: Exception) -> str:

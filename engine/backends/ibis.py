@@ -26,7 +26,7 @@ import polars as pl
 
 from ..checks import PATTERNS, outside
 from ..compile import Compiler, Dialect, Plan, ROWS, param_value
-from ..connect import Database, open_table, spark, table_name
+from ..connect import Database, duckdb, open_table, spark, table_name
 from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
 from ..execute import NAME, Executed, _entities
@@ -736,7 +736,7 @@ def connect(engine: str, data: Path | Database | None) -> Any:
         return connect_database(data)
     if engine == "spark":
         return ibis.pyspark.connect(spark())
-    return ibis.duckdb.connect()
+    return duckdb()
 
 
 def tables(plan: Plan, con: Any, data: Path | Database | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
