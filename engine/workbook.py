@@ -13,6 +13,7 @@ import xlsxwriter
 
 from .charts import COLOURS
 from .render import breakdown_columns, breakdown_title, headline, key, labels
+from .model import UNIT_DECIMALS
 from .result import Result, _plain
 
 
@@ -228,7 +229,7 @@ def workbook(result: Result) -> bytes:
         actions.set_column(5, 5, 100)
 
     if result.breakdowns:  # one table under the other, a formula's value in its unit's format
-        grouped = book.add_worksheet(text["breakdowns"])
+        grouped = sheet_for(text["breakdowns"], 1)
         row = 0
         for b in result.breakdowns:
             columns = breakdown_columns(b)
@@ -236,7 +237,7 @@ def workbook(result: Result) -> bytes:
             reasons = [[r.get(f"{b['id']}.reason") or ""] for r in b["rows"]] if b.get("formula") else []
             row = table(grouped, row + 1, [h for h, _, _ in columns] + ([text["notes"]] if reasons else []),
                         [[r[k] for _, k, _ in columns] + (reasons[i] if reasons else []) for i, r in enumerate(b["rows"])],
-                        [formats.get(unit) if unit else None for _, _, unit in columns])
+                        [fmt(number_format(unit, UNIT_DECIMALS.get(unit))) if unit else None for _, _, unit in columns])
         grouped.set_column(0, 0, 22)
     book.close()
     return out.getvalue()

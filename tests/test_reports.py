@@ -210,9 +210,12 @@ def test_html_change_arrows_with_compare(report, name):
     changed = [k for k in kpi_rows(r) if k["change"] is not None]
     if ruleset.compare:
         assert changed and len(arrows) == len(changed)
-        # green when it went the way `better` says, red when not, grey when unchanged
+        # green when it went the way `better` says, red when not, grey when unchanged; a
+        # change that rounds to zero as shown (percent in points, at the KPI's decimals) is "="
+        def shown(k: dict) -> float:
+            return round(k["change"] * (100 if k["unit"] == "percent" else 1), k["decimals"])
         expected = [("met" if k["improved"] else "missed" if k["improved"] is False else "na",
-                     "▲" if k["change"] > 0 else "▼" if k["change"] < 0 else "=") for k in changed]
+                     "▲" if shown(k) > 0 else "▼" if shown(k) < 0 else "=") for k in changed]
         assert arrows == expected
     else:
         assert arrows == [] and changed == []

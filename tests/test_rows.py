@@ -530,8 +530,9 @@ def test_a_breakdown_formula_on_every_report(tmp_path):
     shown = f"{share * 100:.1f}%"
     assert shown != f"{share:.3f}"  # a percent, not a ratio
     for fmt, needles in (("md", [f"| retail | {retail} | {buyers['customer_id'].n_unique()} | {shown} |",
-                                 "### Conversion · by segment", "n/a (division by zero: `leads` is 0)"]),
-                         ("html", [f'<td class="num">{shown}</td>', "division by zero: `leads` is 0"]),
+                                 "<details><summary>Conversion · by segment</summary>",
+                                 "n/a (division by zero: \\`leads\\` is 0)"]),  # Markdown escapes the backticks
+                         ("html", [f'data-label="Conversion">{shown}</td>', "division by zero: `leads` is 0"]),
                          ("table", [shown, "Conversion · by segment", "n/a (division by zero: `leads` is 0)"])):
         out = tmp_path / f"r.{fmt}"
         assert main(["run", str(path), "--format", fmt, "--out", str(out)]) == 0
@@ -539,9 +540,9 @@ def test_a_breakdown_formula_on_every_report(tmp_path):
         assert all(n in text for n in needles), (fmt, text)
     out = tmp_path / "zh.md"
     main(["run", str(path), "--format", "md", "--lang", "zh", "--out", str(out)])
-    assert "### 转化率 · 按 segment" in out.read_text(encoding="utf-8")
+    assert "<summary>转化率 · 按 segment</summary>" in out.read_text(encoding="utf-8")
     assert "| vip | 0 | " in out.read_text(encoding="utf-8")  # the reason in Chinese, as a KPI's
-    assert "n/a (除数为零：`leads` 为 0) |" in out.read_text(encoding="utf-8")
+    assert "n/a (除数为零：\\`leads\\` 为 0) |" in out.read_text(encoding="utf-8")
     main(["run", str(path), "--format", "json", "--out", str(tmp_path / "r.json")])
     document = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     jsonschema.validate(document, json.loads((Path(__file__).parent.parent / "schemas" / "result.schema.json")
