@@ -328,3 +328,38 @@ def test_round_refuses_digits_that_are_not_a_literal_whole_number(text):
 def test_datetime_of_a_date_param_is_its_midnight():
     import datetime as dt
     assert folded("datetime(day)", {"day": "2025-03-31"}) == [dt.datetime(2025, 3, 31, 0, 0)]
+
+
+# ---------------------------------------------------------------- the generated references
+# `assess docs` writes these into the README; the expected lines are written out by hand
+# from the docstrings, so a change in how they are put together shows here.
+
+def test_function_reference_lines():
+    from engine.functions import reference
+    lines = reference().split("\n")
+    assert len(lines) == 32  # coalesce ... rank, counted in FUNCTIONS
+    assert lines[0] == "- `coalesce(x, *others)`: The first of its arguments that is not null. " \
+        "``coalesce(satisfaction, 3)``"
+    assert "- `div(a, b, default)`: ``a / b``, or ``default`` (null unless given) where ``b`` is " \
+        "zero or null. ``div(complaints, interactions, 0)``. Plain ``/`` already gives null on zero." in lines
+
+
+def test_scoring_reference_lines():
+    from engine.score import reference
+    lines = reference().split("\n")
+    assert len(lines) == 7  # linear ratio bands range boolean percentile zscore
+    assert "- `range`: Inside ``[low, high]`` scores 100, falling linearly to 0 at ``tolerance`` " \
+        "outside. ``{method: range, low: 2, high: 4, tolerance: 2}``: 3 scores 100, 5 scores 50, " \
+        "6 scores 0." in lines
+
+
+def test_rule_reference_keys():
+    from engine.checks import reference
+    sections = reference().split("\n\n### ")
+    keys = {s.split("`")[1]: s.rsplit("\n\n", 1)[1] for s in sections}
+    assert keys["row_count"] == "Keys: `min`, `max`"  # takes only
+    assert keys["allowed_values"] == "Keys: `column`, `values` (required)"  # needs only
+    assert keys["distribution"] == "Keys: `column` (required), `max_share`, `min_share`, `values`"
+    assert reference().startswith("### `")
+    schema = reference().split("### `schema`\n\n")[1]
+    assert schema.startswith("The source has every column of ``required`` (name: type, types as in a source's\n")
