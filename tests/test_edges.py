@@ -322,7 +322,22 @@ def test_round_defaults_to_whole_numbers():
 def test_round_refuses_digits_that_are_not_a_literal_whole_number(text):
     with pytest.raises(AssessError) as info:
         row_compiler({}).compile(parse(text, HERE))
-    assert "round: the number of digits must be a whole number, written literally" in str(info.value)
+    # the whole message, after the location and before the end: not a word more either side
+    assert str(info.value).endswith(
+        f"cannot compile `{text}`: round: the number of digits must be a whole number, written literally")
+
+
+def test_valid_names_the_unknown_pattern_and_the_known_ones():
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse("valid(e, 'nope')", HERE))
+    # PATTERNS, in their order
+    assert str(info.value).endswith(
+        "`valid(e, 'nope')`: valid: no pattern `nope`; patterns: email, cn_mobile, cn_postcode")
+
+
+def test_datetime_of_a_datetime_keeps_its_time():
+    import datetime as dt
+    assert folded("datetime(datetime('2025-03-31T08:30:00'))", {}) == [dt.datetime(2025, 3, 31, 8, 30)]
 
 
 def test_datetime_of_a_date_param_is_its_midnight():
