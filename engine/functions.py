@@ -136,7 +136,7 @@ def _duration(pl: ModuleType, n: Value, unit: str, per_day: int) -> Any:
     limit = MAX_DAYS * per_day
     if not isinstance(n, pl.Expr):
         if isinstance(n, (int, float)) and not -limit <= n <= limit:
-            raise ValueError(f"{unit}({n:g}) is out of range (at most {limit:,} {unit})")
+            raise ValueError(f"{unit}({n}) is out of range (at most {limit:,} {unit})")
         return pl.duration(**{unit: expr(pl, n)})
     return pl.when(n.abs() <= limit).then(pl.duration(**{unit: n}))
 

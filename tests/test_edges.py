@@ -378,3 +378,13 @@ def test_rule_reference_keys():
     assert reference().startswith("### `")
     schema = reference().split("### `schema`\n\n")[1]
     assert schema.startswith("The source has every column of ``required`` (name: type, types as in a source's\n")
+
+
+@pytest.mark.parametrize("unit, limit", [
+    ("days", 3_660_000), ("hours", 3_660_000 * 24), ("minutes", 3_660_000 * 24 * 60)])
+def test_a_written_duration_is_refused_one_past_ten_thousand_years(unit, limit):
+    row_compiler({}).compile(parse(f"{unit}({limit})", HERE))  # the limit itself is fine
+    row_compiler({}).compile(parse(f"{unit}(-{limit})", HERE))
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse(f"{unit}({limit + 1})", HERE))
+    assert str(info.value).endswith(f"{unit}({limit + 1}) is out of range (at most {limit:,} {unit})")
