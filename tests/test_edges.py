@@ -388,3 +388,22 @@ def test_a_written_duration_is_refused_one_past_ten_thousand_years(unit, limit):
     with pytest.raises(AssessError) as info:
         row_compiler({}).compile(parse(f"{unit}({limit + 1})", HERE))
     assert str(info.value).endswith(f"{unit}({limit + 1}) is out of range (at most {limit:,} {unit})")
+
+
+def _rows(text: str, frame: pl.DataFrame) -> list:
+    return frame.select(lit(row_compiler({}).compile(parse(text, HERE))).alias("x"))["x"].to_list()
+
+
+def test_a_duration_of_a_column_and_past_the_limit_null():
+    import datetime as dt
+    frame = pl.DataFrame({"d": [dt.date(2025, 1, 1)] * 2, "n": [2, 3_660_001]})
+    # 1 January + 2 days is 3 January; 3,660,001 days is past the limit: null, not a wrapped date
+    assert _rows("d + days(n)", frame) == [dt.date(2025, 1, 3), None]
+
+
+def test_text_functions_read_a_literal_as_its_text():
+    frame = pl.DataFrame({"s": ["a12", "12b", "b", "is True", "is true"]})
+    assert _rows("contains(s, 12)", frame) == [True, True, False, False, False]
+    assert _rows("startswith(s, 12)", frame) == [False, True, False, False, False]
+    # the text of True is "True" (Polars would cast it to "true")
+    assert _rows("endswith(s, True)", frame) == [False, False, False, True, False]
