@@ -399,6 +399,9 @@ def test_a_duration_of_a_column_and_past_the_limit_null():
     frame = pl.DataFrame({"d": [dt.date(2025, 1, 1)] * 2, "n": [2, 3_660_001]})
     # 1 January + 2 days is 3 January; 3,660,001 days is past the limit: null, not a wrapped date
     assert _rows("d + days(n)", frame) == [dt.date(2025, 1, 3), None]
+    # both ends of -limit..limit are durations, one past either end is null
+    ends = pl.DataFrame({"n": [3_660_000, -3_660_000, 3_660_001, -3_660_001]})
+    assert _rows("is_null(days(n))", ends) == [False, False, True, True]
 
 
 def test_text_functions_read_a_literal_as_its_text():
