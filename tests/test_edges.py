@@ -410,3 +410,11 @@ def test_text_functions_read_a_literal_as_its_text():
     assert _rows("startswith(s, 12)", frame) == [False, True, False, False, False]
     # the text of True is "True" (Polars would cast it to "true")
     assert _rows("endswith(s, True)", frame) == [False, False, False, True, False]
+
+
+def test_month_start_reads_each_row_alone():
+    import datetime as dt
+    # a malformed first value must not decide how the rest read (a format guessed from
+    # "31-12-01" reads "2025-03-01" as nothing): the second row is 1 March 2025 whatever
+    frame = pl.DataFrame({"m": ["31-12", "2025-03"]})
+    assert _rows("month_start(m)", frame)[1] == dt.date(2025, 3, 1)
