@@ -93,6 +93,8 @@ def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> An
     """A calendar date: ``date('2025-03-31')``, ``date(2025, 3, 31)``, or the date part of a
     datetime column, ``date(opened_at)``."""
     if month is not None or day is not None:
+        if month is None or day is None:
+            raise ValueError("date: give a year, a month and a day, or one date")
         return dt.date(int(x), int(month), int(day))
     if isinstance(x, str):
         return dt.date.fromisoformat(x)

@@ -418,3 +418,10 @@ def test_month_start_reads_each_row_alone():
     # "31-12-01" reads "2025-03-01" as nothing): the second row is 1 March 2025 whatever
     frame = pl.DataFrame({"m": ["31-12", "2025-03"]})
     assert _rows("month_start(m)", frame)[1] == dt.date(2025, 3, 1)
+
+
+def test_date_of_a_year_and_a_month_only_is_refused():
+    # not the 2,025th day after 1970 (what a year alone would read as)
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse("date(2025, 3)", HERE))
+    assert str(info.value).endswith("`date(2025, 3)`: date: give a year, a month and a day, or one date")
