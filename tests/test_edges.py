@@ -425,3 +425,10 @@ def test_date_of_a_year_and_a_month_only_is_refused():
     with pytest.raises(AssessError) as info:
         row_compiler({}).compile(parse("date(2025, 3)", HERE))
     assert str(info.value).endswith("`date(2025, 3)`: date: give a year, a month and a day, or one date")
+
+
+def test_date_of_a_date_or_a_datetime_written_out():
+    import datetime as dt
+    # a date stays itself; a datetime loses its time
+    assert folded("date(date('2025-03-31'))", {}) == [dt.date(2025, 3, 31)]
+    assert folded("date(datetime('2025-03-31T08:30:00'))", {}) == [dt.date(2025, 3, 31)]
