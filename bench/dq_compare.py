@@ -103,9 +103,10 @@ RULES = [
      "count": {"assess": "resolved_before", "gx": "resolved_before", "soda": "resolved_before"}},
 ]
 
-TOOLS = ("assess", "gx", "soda", "soda_table", "assess_streaming")
+TOOLS = ("assess", "gx", "soda", "soda_table", "assess_streaming", "assess_duckdb")
 DEFAULT_TOOLS = TOOLS[:4]
-TOOL_NAMES = {"assess": "assess", "assess_streaming": "assess --engine streaming", "gx": "Great Expectations (pandas)",
+TOOL_NAMES = {"assess": "assess", "assess_streaming": "assess --engine streaming",
+              "assess_duckdb": "assess --engine duckdb", "gx": "Great Expectations (pandas)",
               "soda": "Soda Core (DuckDB view on the Parquet file)",
               "soda_table": "Soda Core (DuckDB table loaded from the file)"}
 
@@ -362,8 +363,8 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
     if tool.startswith("assess"):
         cmd = [args.assess, "run", str(RULESET), "--data", str(data), "--format", "json", "--out", str(out)]
-        if tool == "assess_streaming":
-            cmd += ["--engine", "streaming"]
+        if tool != "assess":  # assess_streaming, assess_duckdb: the engine after the underscore
+            cmd += ["--engine", tool.split("_", 1)[1]]
     else:
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", tool,
                "--data", str(data), "--out", str(out)]
@@ -380,7 +381,7 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     else:
         counts, phases = result["counts"], result["phases"]
     return {"tool": tool, "wall": got["wall"], "cpu": got["cpu"], "rss_kib": got["rss_kib"], "load1": load,
-            "idle_before": idle,
+            "idle_before": idle, "queries": result.get("queries"),  # assess counts its own; Soda's from its scan
             "counts": counts, "phases": phases}
 
 
@@ -464,6 +465,9 @@ def report(results: dict) -> str:
         lines.append(f"| {TOOL_NAMES[tool]} | {med[tool]:.2f} | {min(walls):.2f}..{max(walls):.2f} | "
                      f"{statistics.median(cpu):.2f} | "
                      f"{mib(statistics.median(rss))} | {speed} |")
+    lines += ["", "Queries per run (assess: the result's `queries`; Soda: its scan's): " + ", ".join(
+        f"{TOOL_NAMES[t]} {next(r['queries'] for r in runs if r['tool'] == t)}" for t in results["tools"]
+        if next(r["queries"] for r in runs if r["tool"] == t) is not None)]
     phases = [t for t in results["tools"] if not t.startswith("assess")]
     if phases:
         lines += ["", "Phases inside the peers' processes (median s): import, load, validate",

@@ -26,6 +26,7 @@ Results: --json (default bench/results/entities-<date>.json).
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import json
 import statistics
@@ -185,7 +186,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     args.data_root.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": machine(), "argv": sys.argv[1:],
+    # the engine's bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE
+    # set (as on the bench machine) an editable install compiles every module on every run
+    compiled = compileall.compile_dir(ROOT / "engine", quiet=1)
+    results: dict[str, Any] = {"machine": machine(), "argv": sys.argv[1:], "bytecode": compiled,
                                "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                                         capture_output=True, text=True).stdout.strip()}
     for step in args.steps.split(","):

@@ -88,14 +88,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError("no ruleset files (*.yaml, *.yml) found")
     found: dict[str, list[Problem]] = {}
-    data = Path(args.data) if args.data else None
-    if data is not None and not data.is_dir():
-        raise UsageError(f"--data {data}: no such folder")
+    data = _data(args.data)
     for file in files:
         try:
-            ruleset = load_ruleset(file, tuple(map(Path, args.allow_path)) + ((data,) if data else ()))
+            ruleset = load_ruleset(file, tuple(map(Path, args.allow_path)) + ((data,) if isinstance(data, Path) else ()))
             found[str(file)] = ruleset.warnings if data is None else \
-                [w for w in ruleset.warnings if w.rule != "missing-file"] + missing_files(ruleset, data)
+                [w for w in ruleset.warnings if w.rule != "missing-file"] + (
+                    missing_files(ruleset, data) if isinstance(data, Path) else _tables(ruleset, data))
         except AssessError as exc:
             found[str(file)] = exc.problems
     if args.strict:  # warnings become errors
@@ -106,6 +105,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{len(files) - bad} of {len(files)} ruleset(s) valid"
           + (f", {warnings} warning(s)" if warnings else ""), file=sys.stderr)
     return 1 if bad else 0
+
+
+def _data(given: str | None) -> Any:
+    """What --data names: None, a folder that must exist, or a database (engine.connect)."""
+    from .connect import data_location
+
+    data = data_location(given) if given else None
+    if isinstance(data, Path) and not data.is_dir():
+        raise UsageError(f"--data {data}: no such folder")
+    return data
+
+
+def _tables(ruleset: Any, data: Any) -> list[Problem]:
+    from .backends.ibis import check_tables
+
+    return check_tables(ruleset, data)
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -170,11 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import assess
 
     args.format = output_format(args.format, args.out)
-    from .connect import data_location
-
-    data = data_location(args.data) if args.data else None  # a folder, or a Database
-    if isinstance(data, Path) and not data.is_dir():
-        raise UsageError(f"--data {data}: no such folder")
+    data = _data(args.data)
     if args.format in ("xlsx", "parquet") and not args.out and sys.stdout.isatty():
         raise UsageError(f"--format {args.format} writes a binary file: add --out report.{args.format}")
     history = Path(args.history) if args.history else None
@@ -258,8 +269,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.kpi not in kpis:
         raise UsageError(f"no KPI `{args.kpi}` in {args.ruleset}; "
                          + (did_you_mean(args.kpi, kpis) or "KPIs: " + ", ".join(kpis)))
-    data = Path(args.data) if args.data else None
-    plan, executed, result = run(Path(args.ruleset), data, _params(args.param), entity=args.entity)
+    plan, executed, result = run(Path(args.ruleset), _data(args.data), _params(args.param), entity=args.entity)
     entity = None
     if args.entity is not None:
         only(result, args.entity)  # by id or name, with a did-you-mean
@@ -271,7 +281,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import added, diff, from_git, render_diff
 
-    data = Path(args.data) if args.data else None
+    data = _data(args.data)
     if args.git:
         if len(args.rulesets) != 1:
             raise UsageError("with --git REF give one ruleset: the version to compare with REF")
@@ -474,8 +484,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=("text", "json", "github", "junit", "sarif"), default="text",
                    help="github: annotations for GitHub Actions; sarif: for code-scanning views")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    v.add_argument("--data", metavar="DIR", help="the folder `run --data DIR` will read: a source file "
-                   "in neither it nor the ruleset's folder is then an error, not a warning")
+    v.add_argument("--data", metavar="DIR|DATABASE", help="the folder or database `run --data` will read: a source file "
+                   "in neither it nor the ruleset's folder is then an error, not a warning; in a database, each "
+                   "source's table and its declared and used columns must be there")
     v.add_argument("--allow-path", **allow)
     v.set_defaults(func=cmd_validate)
 
@@ -519,7 +530,8 @@ def parser() -> argparse.ArgumentParser:
                   "BASE is RULESET as committed at REF (added, when it is not there)")
     f2.add_argument("rulesets", nargs="+", metavar="RULESET", help="BASE HEAD, or one ruleset with --git REF")
     f2.add_argument("--git", metavar="REF", help="take BASE from git at REF (e.g. origin/main)")
-    f2.add_argument("--data", metavar="DIR", help="run both on the tables in DIR (default: each ruleset's own sample data)")
+    f2.add_argument("--data", metavar="DIR|DATABASE", help="run both on the tables in DIR or the database a URL names "
+                    "(as run --data; default: each ruleset's own sample data)")
     f2.add_argument("--format", choices=("text", "md"), default="text", help="md: for a pull-request comment")
     f2.set_defaults(func=cmd_diff)
 
@@ -527,7 +539,8 @@ def parser() -> argparse.ArgumentParser:
                  "the KPI's lineage, formula to measures to sources, filters and params, with every value")
     e.add_argument("ruleset", metavar="RULESET", help="the ruleset file")
     e.add_argument("kpi", metavar="KPI", help="the id of the KPI to explain")
-    e.add_argument("--data", metavar="DIR", help="read the tables from DIR (default: the ruleset's own sample data)")
+    e.add_argument("--data", metavar="DIR|DATABASE", help="read the tables from DIR or the database a URL names "
+                   "(as run --data; default: the ruleset's own sample data)")
     e.add_argument("--param", **param)
     e.add_argument("--entity", metavar="ID", help="explain the KPI of one entity (by id or name)")
     e.set_defaults(func=cmd_explain)

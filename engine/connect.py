@@ -98,7 +98,7 @@ def connect(db: Database, create: bool = False) -> Any:
             raise AssessError(Problem(DATA, "connect", f"{db.shown}: no such DuckDB file ({db.path.resolve()})",
                                       "make one with: assess sample-data --out crm.duckdb"))
         try:
-            return ibis.duckdb.connect(str(db.path), read_only=not create)
+            return duckdb(str(db.path), read_only=not create)
         except Exception as exc:  # duckdb raises its own IOException, InvalidInputException, ...
             raise AssessError(Problem(DATA, "connect", f"cannot open {db.shown}: {_reason(exc)}")) from None
     import psycopg
@@ -110,6 +110,14 @@ def connect(db: Database, create: bool = False) -> Any:
         raise AssessError(Problem(DATA, "connect", f"cannot connect to {db.shown}: {_reason(exc)}",
                                   "check the host, port, user and database; a password comes from the URL, "
                                   "PGPASSWORD or ~/.pgpass")) from None
+
+
+def duckdb(database: str = ":memory:", read_only: bool = False) -> Any:
+    """An Ibis DuckDB backend without DuckDB's progress bar, which it would draw over the
+    terminal (and into a captured stderr) for any query of over 2 s."""
+    con = driver("duckdb").duckdb.connect(database, read_only=read_only)
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
 
 
 def _reason(exc: Exception) -> str:
@@ -129,10 +137,18 @@ def open_table(con: Any, db: Database, source: Any) -> Any:
     schema, name = table_name(source)
     where = f"{schema}.{name}" if schema else name
     try:
+        schemas = con.list_databases() if schema else []
+        if schema and schema not in schemas:  # else its "no tables" would send one looking for a table
+            raise AssessError(Problem(
+                source.location, "no-schema", f"source `{source.name}`: no schema `{schema}` in {db.shown}",
+                (did_you_mean(schema, schemas) or f"its schemas: {', '.join(sorted(schemas)[:20])}")
+                + "; or leave `schema:` out to read the default one"))
         tables = con.list_tables(database=schema) if schema else con.list_tables()
-    except Exception as exc:  # an unknown schema: each driver says it its own way
+    except AssessError:
+        raise
+    except Exception as exc:  # the driver's own error: a lost connection, no right to list
         raise AssessError(Problem(source.location, "no-table", f"source `{source.name}`: cannot list the tables "
-                                  f"of schema `{schema}` in {db.shown}: {_reason(exc)}")) from None
+                                  f"of {f'schema `{schema}` in ' if schema else ''}{db.shown}: {_reason(exc)}")) from None
     if name not in tables:
         raise AssessError(Problem(
             source.location, "no-table", f"source `{source.name}`: no table `{where}` in {db.shown}",

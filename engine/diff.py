@@ -49,6 +49,10 @@ def rule_changes(base: Any, head: Any, path: str = "") -> list[str]:
     return [] if base == head else [f"`{path}`: {_short(base)} -> {_short(head)}"]
 
 
+def _value(kpi: Any) -> str:
+    return show(kpi.value, kpi.unit, kpi.decimals)
+
+
 def data_changes(base: Result, head: Result) -> list[str]:
     out = []
     if (base.score, base.grade) != (head.score, head.grade):
@@ -57,9 +61,9 @@ def data_changes(base: Result, head: Result) -> list[str]:
     for k in head.kpis:
         b = old.get(k.id)
         if b is None:
-            out.append(f"`{k.id}`: new, {show(k.value, k.unit)}, score {score(k.score)}, {k.status}")
-        elif (score(b.score), b.status, show(b.value, b.unit)) != (score(k.score), k.status, show(k.value, k.unit)):
-            out.append(f"`{k.id}`: {show(b.value, b.unit)} -> {show(k.value, k.unit)}, score "
+            out.append(f"`{k.id}`: new, {_value(k)}, score {score(k.score)}, {k.status}")
+        elif (score(b.score), b.status, _value(b)) != (score(k.score), k.status, _value(k)):
+            out.append(f"`{k.id}`: {_value(b)} -> {_value(k)}, score "
                        f"{score(b.score)} -> {score(k.score)}, {b.status} -> {k.status}")
     entities = {e.id: e for e in base.entities}
     for e in head.entities:
@@ -77,8 +81,8 @@ def data_changes(base: Result, head: Result) -> list[str]:
 def render_diff(name: str, change: Change, fmt: str) -> str:
     if fmt == "md":
         parts = [f"### `assess diff` {markdown(name)}", ""]
-        parts += ["**Rules**", ""] + ([f"- {markdown(line)}" for line in change.rules] or ["- no change"])
-        parts += ["", "**On the data**", ""] + ([f"- {markdown(line)}" for line in change.data] or ["- no change"])
+        parts += ["**Rules**", ""] + ([f"- {markdown(line, spans=True)}" for line in change.rules] or ["- no change"])
+        parts += ["", "**On the data**", ""] + ([f"- {markdown(line, spans=True)}" for line in change.data] or ["- no change"])
         return "\n".join(parts) + "\n"
     parts = [f"rules of {printable(name)}:"] + [f"  {printable(line)}" for line in change.rules or ["no change"]]
     parts += ["on the data:"] + [f"  {printable(line)}" for line in change.data or ["no change"]]
@@ -107,7 +111,7 @@ def added(head: Path, data: Path | None, ref: str) -> Change:
     result = assess(head, data)
     return Change([f"new ruleset: not in {ref}"],
                   [f"total: {score(result.score)} ({result.grade})"]
-                  + [f"`{k.id}`: new, {show(k.value, k.unit)}, score {score(k.score)}, {k.status}"
+                  + [f"`{k.id}`: new, {_value(k)}, score {score(k.score)}, {k.status}"
                      for k in result.kpis])
 
 

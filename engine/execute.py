@@ -329,15 +329,16 @@ def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
     frames, plain = _frames(plan, raw)
     queries = {name: frames[name].select(_light(q.aggregations, q.heavy, bounded))
                for name, q in plan.sources.items()}
+    named = plan.ruleset.names[0] if plan.ruleset.names else None
     queries |= {f"{name}.by": frames[name].group_by(_key(plan, name))
-                .agg(_light(q.per_entity, q.heavy, bounded))
+                .agg(_light(q.per_entity, q.heavy, bounded) + ([_name(plan).first()] if name == named else []))
                 for name, q in plan.sources.items() if q.per_entity}
     queries |= {f"{c.check.source}.{c.check.id}.groups": frames[c.check.source].group_by(c.check.by)
                 .agg(c.aggregations()).sort(c.check.by, nulls_last=True)
                 for c in plan.checks if c.check.by and c.rule.schema is None
                 and not (bounded and c.rule.repeats is not None)}
-    if plan.ruleset.names:
-        queries[f"{plan.ruleset.names[0]}.names"] = _names(plan, frames[plan.ruleset.names[0]])
+    if named is not None and f"{named}.by" not in queries:  # else its names come with its measures
+        queries[f"{named}.names"] = _names(plan, frames[named])
     if not bounded:
         queries |= {f"{source}.{'+'.join(by)}.breakdown": frames[source].group_by(list(by)).agg(aggs)
                     .sort(list(by), nulls_last=True) for (source, by), aggs in plan.breakdowns.items()}
@@ -531,10 +532,14 @@ def _bounded(plan: Plan, frames: dict[str, pl.LazyFrame], results: dict[str, pl.
             pl.concat(pieces, how="vertical_relaxed").sort(list(by), nulls_last=True)
 
 
+def _name(plan: Plan) -> pl.Expr:
+    return pl.col(plan.ruleset.names[1]).cast(pl.String).alias(NAME)
+
+
 def _names(plan: Plan, frame: pl.LazyFrame) -> pl.LazyFrame:
-    source, column = plan.ruleset.names
-    return frame.select(*_key(plan, source), pl.col(column).cast(pl.String).alias(NAME)) \
-        .unique(subset=plan.ruleset.by, keep="first")
+    """Each entity's name: that of its first row (as ``first()`` in the group-by of the
+    source's measures, when it has any: one scan and one grouping less)."""
+    return frame.select(*_key(plan, plan.ruleset.names[0]), _name(plan)).unique(subset=plan.ruleset.by, keep="first")
 
 
 def _entities(plan: Plan, values: pl.DataFrame, results: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any
 from .compile import Plan
 from .execute import Executed, source_rows
 from .model import Measure
-from .render import show
+from .render import score, show
 from .result import Result
 
 
@@ -52,7 +52,7 @@ def explain(plan: Plan, executed: Executed, result: Result, kpi_id: str, entity:
         k = ruleset.kpis[name]
         k_result = next(x for x in card.kpis if x.id == name)
         pad = "  " * depth
-        lines.append(f"{pad}{name} = {k.formula.text} = {show(k_result.value, k.unit)}"
+        lines.append(f"{pad}{name} = {k.formula.text} = {show(k_result.value, k.unit, k_result.decimals)}"
                      + (f" ({_number(k_result.value)})" if k_result.value is not None else f": {k_result.reason}"))
         params_used.update(k.formula.names & set(plan.params))
         for ref in sorted(k.formula.names):
@@ -64,10 +64,10 @@ def explain(plan: Plan, executed: Executed, result: Result, kpi_id: str, entity:
     kpi(kpi_id, 0)
     k = ruleset.kpis[kpi_id]
     k_result = next(x for x in card.kpis if x.id == kpi_id)
-    goal = ", ".join(f"{n} {show(getattr(k, n), k.unit)}" for n in ("target", "floor", "benchmark")
+    goal = ", ".join(f"{n} {show(getattr(k, n), k.unit, k_result.decimals)}" for n in ("target", "floor", "benchmark")
                      if getattr(k, n) is not None)
     lines.append(f"score: {k.scoring.method} ({k.better} is better{'; ' + goal if goal else ''}) = "
-                 f"{_number(k_result.score)}, status {k_result.status}, "
+                 f"{score(k_result.score)}, status {k_result.status}, "
                  f"{k_result.share * 100:.1f}% of the total")
     for name in sorted(sources_used):
         source = ruleset.sources[name]

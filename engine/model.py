@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
@@ -123,6 +124,7 @@ class Kpi:
     location: Location
     unit: str = "ratio"
     better: str = "higher"
+    decimals: int | None = None  # display precision as declared; see display_decimals
     target: float | None = None
     floor: float | None = None
     benchmark: float | None = None
@@ -138,6 +140,38 @@ class Kpi:
         """The KPIs of ``kpis`` its formula uses, by name: the one dependency relation that
         validation orders the KPIs by (and finds cycles in) and evaluation levels them by."""
         return sorted(self.formula.names & set(kpis))
+
+
+# Decimals shown per unit (percent in points: 85.3%), points as scores are (98.9); a count
+# has none, so a whole number stays whole and an average shows two (1.87 incidents)
+UNIT_DECIMALS = {"ratio": 3, "percent": 1, "currency": 2, "hours": 1, "days": 1, "points": 1}
+
+
+def display_decimals(kpi: Kpi) -> int | None:
+    """The decimals a KPI's values are shown with: as declared, else the unit's and at
+    least one more than its target is written with, so a value just short of a 99.9 %
+    target reads 99.87 %, not 99.9 %."""
+    if kpi.decimals is not None:
+        return kpi.decimals
+    base = UNIT_DECIMALS.get(kpi.unit)
+    if kpi.target is None or not math.isfinite(kpi.target):
+        return base
+    shown = kpi.target * 100 if kpi.unit == "percent" else kpi.target
+    written = f"{shown:.6f}".rstrip("0").split(".")[1]  # at most 6 decimals: float noise beyond
+    return max(base or 0, len(written) + 1) if written else base
+
+
+@dataclass
+class Breakdown:
+    """A formula computed in each group of ``by``, over measures broken down by the same
+    columns: a table on reports, never scored."""
+
+    id: str
+    by: list[str]
+    formula: Expression
+    location: Location
+    title: Text = field(default_factory=dict)
+    unit: str = "ratio"
 
 
 @dataclass
@@ -229,6 +263,7 @@ class Ruleset:
     compare: str | None = None  # previous
     trend: str | None = None  # month | quarter
     warnings: list[Any] = field(default_factory=list)  # Problems that do not stop a run
+    breakdowns: dict[str, Breakdown] = field(default_factory=dict)  # formulas per group
 
     def key_of(self, source: Source) -> list[str]:
         """The columns of ``source`` that hold the entity key."""

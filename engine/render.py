@@ -5,6 +5,7 @@ the terminal table is drawn by rich. Nothing here computes: every number is in t
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -13,10 +14,13 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup, escape
+
 from . import charts, resource
 from .labels import ICONS, LABELS, labels  # noqa: F401 (LABELS: the catalogue, re-exported)
-from .result import Result, to_json
-from .safe import finalize_markdown, finalize_xml, markdown, terminal
+from .model import UNIT_DECIMALS
+from .result import CategoryResult, KpiResult, Result, to_json
+from .safe import finalize_markdown, finalize_xml, markdown, printable, terminal
 
 if TYPE_CHECKING:
     import jinja2
@@ -28,20 +32,37 @@ STATUS_STYLE = {"met": "green", "near": "yellow", "missed": "red", "n/a": "dim",
                 "pass": "green", "warn": "yellow", "fail": "red"}
 
 
-def show(value: float | None, unit: str = "ratio", digits: int | None = None) -> str:
-    """A KPI value as people read it in its unit; ``digits`` changes the decimals of a
-    percentage (the ``percent`` filter of action texts)."""
+def _number(value: float, places: int | None) -> str:
+    """A number with thousands separators; ``places`` None: whole numbers whole, else two
+    decimals (1.87 incidents a month). Never ``-0.0``: a sign on zero says nothing."""
+    if places is not None:
+        text = f"{value:,.{places}f}"
+    else:
+        text = f"{value:,.2f}".removesuffix(".00")  # 1.001 is 1, not 1.00
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
+def show(value: float | None, unit: str = "ratio", decimals: int | None = None) -> str:
+    """A KPI value as people read it in its unit, with the KPI's decimals (default: the
+    unit's, model.UNIT_DECIMALS). Every format shows values through here."""
     if value is None:
         return "n/a"
+    if not math.isfinite(value):
+        return str(value)
+    places = decimals if decimals is not None else UNIT_DECIMALS.get(unit)
     if unit == "percent":
-        return f"{value * 100:.{1 if digits is None else digits}f}%"
-    if unit == "currency":
-        return f"{value:,.2f}"
-    if unit in ("count", "points"):  # whole numbers stay whole; 1.87 incidents a month does not
-        return grouped(value)
+        return _number(value * 100, places) + "%"
     if unit in ("hours", "days"):
-        return f"{value:,.1f} {unit[0]}"
-    return f"{value:.3f}"
+        return f"{_number(value, places)} {unit[0]}"
+    return _number(value, places)
+
+
+def _signed(value: float, unit: str, decimals: int | None, percent: str) -> str:
+    """A difference in the KPI's unit: a percentage's in points (84% -> 82% is -2.0 pp,
+    not -2%); ``±`` when it rounds to zero."""
+    text = _number(abs(value) * 100, decimals) + f" {percent}" if unit == "percent" \
+        else show(abs(value), unit, decimals)
+    return ("±" if not text.strip("0.,% phd") else "+" if value > 0 else "-") + text
 
 
 def grouped(value: float, digits: int = 2) -> str:
@@ -49,29 +70,59 @@ def grouped(value: float, digits: int = 2) -> str:
     return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
 
 
-def excel_format(unit: str) -> str:
-    """The spreadsheet number format of a unit, the decimals :func:`show` writes."""
-    return {"percent": "0.0%", "currency": "#,##0.00", "count": "#,##0.##", "points": "#,##0.##",
-            "hours": '#,##0.0 "h"', "days": '#,##0.0 "d"'}.get(unit, "0.000")
-
-
 def change(kpi: Any) -> str:
     """The change from the previous period: absolute in the KPI's unit, and relative."""
     if kpi.change is None:
         return "n/a"
-    sign = "+" if kpi.change >= 0 else "-"
-    # a change of a percentage is in points: 84% -> 82% is -2 pp, not -2%
-    text = sign + (f"{abs(kpi.change) * 100:.1f} pp" if kpi.unit == "percent" else show(abs(kpi.change), kpi.unit))
-    return text + (f" ({kpi.change_pct * 100:+.1f}%)" if kpi.change_pct is not None else "")
+    text = _signed(kpi.change, kpi.unit, kpi.decimals, "pp")
+    if kpi.change_pct is not None:
+        text += f" ({_signed(kpi.change_pct, 'percent', 1, '').rstrip()}%)"
+    return text
+
+
+def arrow(kpi: Any) -> str:
+    """▲ or ▼ for a change as shown; none for one that rounds to zero."""
+    if kpi.change is None or _signed(kpi.change, kpi.unit, kpi.decimals, "pp").startswith("±"):
+        return ""
+    return "▲" if kpi.change > 0 else "▼"
+
+
+def delta(points: float) -> str:
+    """A change of a score: +1.2, -0.4, or ±0.0 when it rounds to zero."""
+    return _signed(points, "score", 1, "")
 
 
 def since_last(kpi: Any) -> str:
     """The change of the value since the previous run, in the KPI's unit."""
     if kpi.since_last is None:
         return "n/a"
-    if kpi.unit == "percent":
-        return f"{kpi.since_last * 100:+.1f} pp"
-    return ("+" if kpi.since_last >= 0 else "-") + show(abs(kpi.since_last), kpi.unit)
+    return _signed(kpi.since_last, kpi.unit, kpi.decimals, "pp")
+
+
+def shares(values: list[float]) -> list[int]:
+    """Fractions of a whole as whole percents that add up to 100 as shown (largest
+    remainder: the percents lost to rounding down go to the largest remainders)."""
+    exact = [v * 100 for v in values]
+    out = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(values)), key=lambda i: exact[i] - out[i], reverse=True)
+    for i in by_remainder[:max(0, round(sum(exact)) - sum(out))]:
+        out[i] += 1
+    return out
+
+
+def displayed(result: Result) -> Result:
+    """The result as the human formats show it: every card's KPI and category shares
+    rounded to whole percents that add up to 100. The JSON result keeps full precision."""
+    def kpis(items: list[KpiResult]) -> list[KpiResult]:
+        return [dataclasses.replace(k, share=p / 100) for k, p in zip(items, shares([k.share for k in items]))]
+
+    def categories(items: list[CategoryResult]) -> list[CategoryResult]:
+        return [dataclasses.replace(c, share=p / 100) for c, p in zip(items, shares([c.share for c in items]))]
+
+    return dataclasses.replace(
+        result, kpis=kpis(result.kpis), categories=categories(result.categories),
+        entities=[dataclasses.replace(e, kpis=kpis(e.kpis), categories=categories(e.categories))
+                  for e in result.entities])
 
 
 def plain(value: Any) -> str:
@@ -90,8 +141,63 @@ def key(value: Any) -> str:
     return " / ".join(plain(v) for v in value.values()) if isinstance(value, dict) else plain(value)
 
 
+def breakdown_title(b: dict[str, Any], text: dict[str, str]) -> str:
+    """A breakdown table's heading: its formula's title, or the titles of its measures."""
+    name = b["title"] if b.get("formula") else ", ".join(m["title"] for m in b["measures"])
+    return f"{name} · {text['by']} {', '.join(b['by'])}"
+
+
+def breakdown_columns(b: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """A breakdown table's columns, (header, key in its rows, unit): the group columns
+    and the measures as plain numbers (unit None), then a formula's value in its unit."""
+    columns: list[tuple[str, str, str | None]] = [(c, c, None) for c in b["by"]]
+    columns += [(m["title"], m["id"], None) for m in b["measures"]]
+    return columns + ([(b["title"], b["id"], b["unit"])] if b.get("formula") else [])
+
+
+def breakdown_cell(row: dict[str, Any], key: str, unit: str | None) -> str:
+    """One cell of a breakdown table: a formula's value in its unit, n/a with the reason."""
+    if unit is None:
+        return plain(row[key])
+    reason = row.get(f"{key}.reason")
+    return show(row[key], unit) + (f" ({reason})" if row[key] is None and reason else "")
+
+
 def score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
+    """A score 0..100 (a total, a KPI's, a category's), one decimal in every format."""
+    return "n/a" if value is None else _number(value, 1)
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def spark(values: list[float | None]) -> str:
+    """A trend as block characters from its lowest to its highest value (the reports
+    state that range beside it, so a wobble is not read as a collapse); a gap for n/a."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    step = (high - low) / (len(SPARKS) - 1) or 1
+    return "".join(" " if v is None else SPARKS[3 if high == low else round((v - low) / step)] for v in values)
+
+
+# in <summary>, HTML: entities for what Markdown could still read as a link, code or emphasis
+_INERT = str.maketrans({"[": "&#91;", "]": "&#93;", "`": "&#96;", "*": "&#42;", "_": "&#95;", "|": "&#124;"})
+
+
+def summary(text: Any) -> Markup:
+    """Text for the one line of a <summary>: escaped as HTML, and inert as Markdown."""
+    return Markup(str(escape(printable(text))).translate(_INERT))
+
+
+def previous_rank(previous: Any) -> str:
+    """An entity's rank over the previous period and the places gained (▲) or lost (▼)."""
+    if previous is None or previous.rank is None:
+        return "–"
+    moved = previous.rank_change or 0
+    return f"#{previous.rank}" + (f" ({'▲' if moved > 0 else '▼'}{abs(moved)})" if moved else "")
 
 
 def generated() -> str:
@@ -114,7 +220,7 @@ def headline(result: Result, text: dict[str, str]) -> dict[str, Any]:
     if prev is not None:
         previous = f"{text['previous_period']}: {score(prev.score)} · {text['grade']} {prev.grade}"
         if prev.change is not None:
-            previous += f" ({prev.change:+.1f})" if round(prev.change, 1) else " (±0.0)"
+            previous += f" ({delta(prev.change)})"
         if prev.rank is not None:
             previous += f" · #{prev.rank}"
             if prev.rank_change:
@@ -160,9 +266,9 @@ def _trend(kpi: Any, scale: str) -> dict[str, Any]:
         return {"svg": "", "low": "", "high": ""}
     low, high = charts.scale(known, kpi.target)
     first, last = kpi.trend[0], kpi.trend[-1]
-    label = (f"{kpi.title}: {first['period']} {show(first['value'], kpi.unit)} → {last['period']} "
-             f"{show(last['value'], kpi.unit)}; {scale} {show(low, kpi.unit)} – {show(high, kpi.unit)}")
-    return {"svg": charts.sparkline(values, label, kpi.target), "low": show(low, kpi.unit), "high": show(high, kpi.unit)}
+    label = (f"{kpi.title}: {first['period']} {show(first['value'], kpi.unit, kpi.decimals)} → {last['period']} "
+             f"{show(last['value'], kpi.unit, kpi.decimals)}; {scale} {show(low, kpi.unit, kpi.decimals)} – {show(high, kpi.unit, kpi.decimals)}")
+    return {"svg": charts.sparkline(values, label, kpi.target), "low": show(low, kpi.unit, kpi.decimals), "high": show(high, kpi.unit, kpi.decimals)}
 
 
 def _environment(fmt: str) -> jinja2.Environment:
@@ -180,7 +286,11 @@ def _environment(fmt: str) -> jinja2.Environment:
                        kpi_bar=charts.kpi_bar, trend=_trend, colour=charts.COLOURS, icon=ICONS)
     env.filters.update(extract=lambda key, mapping: mapping.get(key, key), show=show, score=score, change=change, since_last=since_last,
                        fields=lambda row: ", ".join(f"{k}={plain(v)}" for k, v in row.items()), plain=plain, key=key,
-                       cell=markdown)
+                       cell=markdown, breakdown_title=breakdown_title, breakdown_cell=breakdown_cell,
+                       percent=lambda share: f"{share * 100:.0f}%", count="{:,}".format,
+                       sup=lambda n: str(n).translate(SUPERSCRIPT), delta=delta, arrow=arrow, spark=spark,
+                       previous_rank=previous_rank, html=summary,
+                       prose=lambda text: markdown(text, spans=True))  # the engine's own words: ids as code
     return env
 
 
@@ -225,7 +335,8 @@ def _entities_json(result: Result) -> pl.DataFrame:
             change_pct=pl.when(previous != 0).then(change / previous.abs()),
             improved=pl.when(change != 0).then((change > 0) == (k.better == "higher")),
             trend=pl.concat_list(trend) if trend else pl.lit([], pl.List(pl.Struct({"period": pl.String}))),
-            since_last=number(None), unreliable=pl.lit(k.unreliable, pl.List(pl.String)))
+            since_last=number(None), unreliable=pl.lit(k.unreliable, pl.List(pl.String)),
+            decimals=pl.lit(k.decimals, pl.Int64))
 
     def category(c: Any) -> pl.Expr:
         return pl.struct(id=pl.lit(c.id), title=pl.lit(c.title), score=pl.col(f"{c.id}.score"),
@@ -269,6 +380,8 @@ def _json(result: Result) -> str:
 
 
 def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
+    if fmt not in ("json", "parquet", "csv"):  # what people read: shares that add up to 100 %
+        result = displayed(result)
     if fmt == "xlsx":
         from .workbook import workbook
         return workbook(result)
@@ -286,7 +399,8 @@ def render(result: Result, fmt: str, color: bool = False) -> str | bytes:
         titles = {k.id: k.title for k in result.kpis} | {c.id: c.title for c in result.categories}
         text = labels(result.lang)
         return template.render(r=result, labels=text, titles=titles, head=headline(result, text),
-                               peers=peers(result) if fmt == "html" else {})
+                               peers=peers(result) if fmt == "html" else {},
+                               entity_names={e.id: e.name for e in result.entities})
     return _table(result, color)
 
 
@@ -307,20 +421,31 @@ def _table(result: Result, color: bool) -> str:
         style = STATUS_STYLE.get(status, "")
         return f"[{style}]{ICONS.get(status, '')} {t(text.get(status, status))}[/{style}]"
 
-    def kpi_table(kpis: list[Any]) -> Table:
-        compare = any(k.previous is not None for k in kpis)
+    wide = console.width >= 110  # room for the category beside the six columns every format has
+
+    def kpi_table(kpis: list[Any]) -> None:
         table = Table(header_style="bold")
         for name, justify in ((text["kpi"], "left"), (text["value"], "right"), (text["target"], "right"),
                               (text["score"], "right"), (text["weight"], "right"), (text["status"], "left"),
-                              *(((text["change"], "right"),) if compare else ()), (text["category"], "left")):
+                              *(((text["category"], "left"),) if wide else ())):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for k in kpis:
-            table.add_row(t(k.title), show(k.value, k.unit), show(k.target, k.unit), score(k.score),
-                          f"{k.share * 100:.0f}%", pill(k.status), *((change(k),) if compare else ()),
-                          t(titles.get(k.category, k.category)))
-        return table
+            table.add_row(t(k.title), show(k.value, k.unit, k.decimals), show(k.target, k.unit, k.decimals),
+                          score(k.score), f"{k.share * 100:.0f}%", pill(k.status),
+                          *((t(titles.get(k.category, k.category)),) if wide else ()))
+        console.print(table)
+        compared = [k for k in kpis if k.previous is not None]
+        if compared:  # the change in a table of its own, as in Markdown, so neither wraps at 80 columns
+            changes = Table(header_style="bold")
+            for name, justify in ((text["kpi"], "left"), (text["previous"], "right"), (text["value"], "right"),
+                                  (text["change"], "right")):
+                changes.add_column(name, justify=justify)  # type: ignore[arg-type]
+            for k in compared:
+                changes.add_row(t(k.title), show(k.previous, k.unit, k.decimals), show(k.value, k.unit, k.decimals),
+                                f"{arrow(k)} {change(k)}".strip())
+            console.print(changes)
 
-    since = "" if result.since_last is None else f" ({result.since_last:+.1f} {text['since_last']})"
+    since = "" if result.since_last is None else f" ({delta(result.since_last)} {text['since_last']})"
     console.print(f"[bold]{t(head['title'])}[/bold] ({t(result.ruleset)})"
                   + (f" · {text['period']} {head['period']}" if head["period"] else "") + f" · {head['generated']}")
     banner = f"[bold red]{t(head['label'])}[/bold red]" if head["withheld"] else t(head["label"])
@@ -332,7 +457,7 @@ def _table(result: Result, color: bool) -> str:
         for f in head["failures"] + head["warnings"]))
     single = len(result.entities) == 1  # one entity asked for: its card instead of the whole
     if not single:
-        console.print(kpi_table(result.kpis))
+        kpi_table(result.kpis)
         console.print(f"{text['categories']}: " + "  ".join(f"{t(c.title)} {score(c.score)}"
                                                           for c in result.categories))
     if result.population:
@@ -355,7 +480,15 @@ def _table(result: Result, color: bool) -> str:
                             t(e.unranked or ", ".join(titles.get(w, w) for w in e.weaknesses)))
         console.print(ranking)
         if single:
-            console.print(kpi_table(result.entities[0].kpis))
+            kpi_table(result.entities[0].kpis)
+    for b in result.breakdowns:
+        columns = breakdown_columns(b)
+        grouped = Table(title=t(breakdown_title(b, text)), header_style="bold")
+        for i, (header, _, _) in enumerate(columns):
+            grouped.add_column(t(header), justify="left" if i < len(b["by"]) else "right")
+        for row in b["rows"]:
+            grouped.add_row(*(t(breakdown_cell(row, k, unit)) for _, k, unit in columns))
+        console.print(grouped)
     for c in result.checks:
         ratio = "n/a" if c.ratio is None else f"{c.ratio * 100:.2f}%"
         limits = text["sep"].join(text["limit"].format(level=text[level], rule=rule)
@@ -367,9 +500,10 @@ def _table(result: Result, color: bool) -> str:
         if c.distinct_failed:
             top = ", ".join(f"{t(key(v['value']))} ({v['rows']:,})" for v in c.top_failed_values[:5])
             console.print(f"    {c.distinct_failed:,} {text['distinct_failed']}, {c.failed:,} {text['rows_unit']}: {top}")
+    names = {e.id: e.name for e in result.entities}  # an action for an entity names it, not its key
     for a in result.actions:
         gain = "" if a.gain is None else f" (+{a.gain:.1f})"
-        who = t(f" [{a.entity}]") if a.entity else ""
+        who = t(f" [{names.get(a.entity, a.entity)}]") if a.entity else ""
         console.print(f"  [bold]{text.get(a.priority, a.priority)}[/bold]{who}{gain}: {t(a.text)}")
     for note in result.notes:
         console.print(f"  [dim]{text['notes']}: {t(note)}[/dim]")

@@ -38,6 +38,7 @@ class KpiResult:
     trend: list[dict[str, Any]] = field(default_factory=list)  # {period, value, score} per month/quarter
     since_last: float | None = None  # change of the value since the previous run (--history)
     unreliable: list[str] = field(default_factory=list)  # required checks that failed
+    decimals: int | None = None  # shown with (model.display_decimals); the numbers keep full precision
 
 
 @dataclass

@@ -13,7 +13,7 @@ from .connect import Database
 from .errors import AssessError, Location, Problem, did_you_mean
 from .execute import NAME, Executed, execute, failed_values, locate, samples, source_rows, write_evidence
 from .labels import labels, reason
-from .model import Ruleset, Threshold, derived_params, period_problem, reversed_period, text_in
+from .model import Breakdown, Ruleset, Threshold, derived_params, display_decimals, period_problem, reversed_period, text_in
 from .recommend import FIRES, recommend
 from .result import CategoryResult, CheckResult, EntityResult, KpiResult, Previous, Result, SourceResult, Verdict
 from .score import GRADE, ID, LABEL, RANK, TOP, TOTAL, UNRANKED, profile_lists, scorecards
@@ -162,7 +162,7 @@ def _kpis(plan: Plan, row: dict[str, Any], lang: str) -> list[KpiResult]:
             floor=kpi.floor, benchmark=kpi.benchmark, score=row[f"{kpi.id}.score"], weight=kpi.weight if kpi.scored else 0.0,
             share=row[f"{kpi.id}.share"], status=row[f"{kpi.id}.status"], category=kpi.category,
             unit=kpi.unit, better=kpi.better, formula=kpi.formula.text, reason=reason(row[f"{kpi.id}.reason"], lang),
-            gain=row[f"{kpi.id}.gain"])
+            gain=row[f"{kpi.id}.gain"], decimals=display_decimals(kpi))
         if plan.ruleset.compare == "previous":
             compare(result, row[f"{kpi.id}@previous"])
         result.trend = [{"period": v.label, "value": row[kpi.id + v.suffix],
@@ -306,15 +306,47 @@ def population(plan: Plan, table: pl.DataFrame, lang: str) -> dict[str, Any]:
 
 
 def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]]:
-    """Measures reported per group, one table per source and grouping."""
+    """Measures reported per group, one table per source and grouping; then each
+    breakdown formula, one table of its groups with the measures it uses and its value."""
     out = []
+    in_formulas = {n for b in plan.ruleset.breakdowns.values() for n in b.formula.names}  # shown there
     for (source, by), frame in executed.breakdowns.items():
-        measures = [m for m in plan.ruleset.measures.values() if m.source == source and tuple(m.by) == by]
-        out.append({"source": source, "by": list(by),
-                    "measures": [{"id": m.name,
-                                  "title": text_in(m.title, lang, m.name)} for m in measures],
-                    "rows": frame.to_dicts()})
+        measures = [m for m in plan.ruleset.measures.values()
+                    if m.source == source and tuple(m.by) == by and m.name not in in_formulas]
+        if measures:
+            out.append({"source": source, "by": list(by),
+                        "measures": [{"id": m.name, "title": text_in(m.title, lang, m.name)} for m in measures],
+                        "rows": frame.select(*by, *(m.name for m in measures)).to_dicts()})
+    for b in plan.ruleset.breakdowns.values():
+        used = [m for m in plan.ruleset.measures.values() if m.name in b.formula.names]
+        out.append({"id": b.id, "title": text_in(b.title, lang, b.id), "formula": b.formula.text, "unit": b.unit,
+                    "source": None, "by": b.by,
+                    "measures": [{"id": m.name, "title": text_in(m.title, lang, m.name)} for m in used],
+                    "rows": [{**r, f"{b.id}.reason": reason(r[f"{b.id}.reason"], lang)}
+                             for r in formula_table(plan, b, executed.breakdowns).to_dicts()]})
     return out
+
+
+EMPTY_IS_ZERO = ("count", "sum", "n_unique")  # their value over no rows; the others' is null
+
+
+def formula_table(plan: Plan, breakdown: Breakdown,
+                  found: dict[tuple[str, tuple[str, ...]], pl.DataFrame]) -> pl.DataFrame:
+    """Every group any measure of the formula has, its measures side by side (joined on
+    the group columns; a null key is one group, on every source) and the formula's
+    value and reason. A group that one measure's source lacks has no row of it: a count
+    or a sum of 0 there, any other aggregate null."""
+    by = breakdown.by
+    used = [m for m in plan.ruleset.measures.values() if m.name in breakdown.formula.names]
+    parts = [found[(source, tuple(by))].select(*by, *(m.name for m in used if m.source == source))
+             for source in dict.fromkeys(m.source for m in used)]
+    keys = pl.concat([p.select(by) for p in parts], how="vertical_relaxed").schema  # one key type
+    table = parts[0].cast(dict(keys))
+    for part in parts[1:]:
+        table = table.join(part.cast(dict(keys)), on=by, how="full", coalesce=True, nulls_equal=True)
+    value, reason = plan.formulas[breakdown.id]
+    return table.with_columns(pl.col(m.name).fill_null(0) for m in used if m.agg in EMPTY_IS_ZERO) \
+        .sort(by, nulls_last=True).with_columns(value).with_columns(reason)
 
 
 def definitions(ruleset: Ruleset) -> dict[str, Any]:

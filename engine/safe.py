@@ -37,19 +37,22 @@ def terminal(text: Any) -> str:
     return escape(printable(text))
 
 
-# `<` and `&` open raw HTML and entities; `[` `]` links and images; `|` ends a table cell.
+# `<` and `&` open raw HTML and entities; `[` `]` links and images; `|` ends a table cell;
+# a backtick opens a code span and `*` emphasis that would swallow the text after it.
 # A lone `>` opens nothing inside a line, so `a -> b` stays as written.
 _MARKDOWN = {"&": "&amp;", "<": "&lt;", "\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]",
-             "\n": " ", "\r": " "}
-_MARKDOWN_RE = re.compile("[&<\\\\|\\[\\]\n\r]")
+             "`": "\\`", "*": "\\*", "\n": " ", "\r": " "}
+_MARKDOWN_RE = re.compile("[&<\\\\|\\[\\]`*\n\r]")
 
 
-def markdown(text: Any) -> Markup:
-    """Text for Markdown: raw HTML, links and table pipes shown as written, not rendered;
-    one line. Marked safe, so the template does not escape it twice."""
+def markdown(text: Any, spans: bool = False) -> Markup:
+    """Text for Markdown: raw HTML, links, table pipes, code spans and emphasis shown as
+    written, not rendered; one line. ``spans``: keep the backticks of a line the program
+    wrote around ids. Marked safe, so the template does not escape it twice."""
     if isinstance(text, Markup):
         return text
-    return Markup(_MARKDOWN_RE.sub(lambda m: _MARKDOWN[m.group()], printable(text, lines=True)))
+    return Markup(_MARKDOWN_RE.sub(lambda m: m.group() if spans and m.group() == "`" else _MARKDOWN[m.group()],
+                                   printable(text, lines=True)))
 
 
 def finalize_markdown(value: Any) -> Any:

@@ -17,7 +17,6 @@ can give clashes with them.
 from __future__ import annotations
 
 import inspect
-import math
 from functools import reduce
 from typing import Callable
 
@@ -179,10 +178,6 @@ def _sum(terms: list[pl.Expr]) -> pl.Expr:
 def _rollup(rollup: str, pairs: list[tuple[float, pl.Expr]]) -> pl.Expr:
     """A category score from its (weight, score) pairs, the null scores left out; null
     when nothing is scored."""
-    # weights scaled by a power of two, which is exact, so the largest is near 1: a tiny
-    # weight x score would otherwise round (5e-324 x 1.5 is 1e-323: a mean of 1.5 came out 2)
-    top = max((w for w, _ in pairs), default=0.0)
-    pairs = [(math.ldexp(w, -math.frexp(top)[1]), s) for w, s in pairs] if top > 0 else pairs
     weight = _sum([pl.when(s.is_not_null()).then(w).otherwise(0.0) for w, s in pairs])
     if rollup == "worst":
         value = pl.min_horizontal(*(s for _, s in pairs)) if pairs else pl.lit(None, pl.Float64)

@@ -24,8 +24,9 @@ from .checks import COMMON, RULES
 from .errors import AssessError, Location, Problem, Suggestions, closest, did_you_mean
 from .expressions import parse, position, typed
 from .load import Document, load_file
-from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Category, Check, Expression, Grade, Join, Kpi,
-                    Measure, Ruleset, Scoring, Source, Text, derived_params, period_problem, quality_name, reversed_period)
+from .model import (DATA_FORMATS, DEFAULT_GRADES, PEER_METHODS, Action, Breakdown, Category, Check, Expression, Grade,
+                    Join, Kpi, Measure, Ruleset, Scoring, Source, Text, derived_params, period_problem, quality_name,
+                    reversed_period)
 from .result import KpiResult
 
 AGGREGATIONS = ("count", "sum", "mean", "median", "min", "max", "n_unique", "quantile", "top")
@@ -177,6 +178,9 @@ def _text(value: Any) -> Text:
     if isinstance(value, dict):
         return {str(k): str(v) for k, v in value.items()}
     return {"": str(value)} if value is not None else {}
+
+
+MIN_WEIGHT, MAX_WEIGHT = 1e-6, 1e6
 
 
 def _number(value: Any, default: float) -> float:
@@ -430,6 +434,7 @@ class _Builder:
         ruleset.measures = self.measures(ruleset)
         ruleset.kpis = self.kpis(ruleset, _number(settings.get("near_margin"), 0.05))
         ruleset.checks = self.checks(ruleset)
+        ruleset.breakdowns = self.breakdowns(ruleset)
         ruleset.actions = self.actions(ruleset)
         self.entities(ruleset)
         if wrong := reversed_period(ruleset.params):
@@ -732,12 +737,22 @@ class _Builder:
             out[name] = measure
         return out
 
+    def weight(self, spec: dict[str, Any], path: tuple[Any, ...]) -> float:
+        """A weight, 0 or between MIN_WEIGHT and MAX_WEIGHT: weights are relative, and a
+        weight times a score must neither underflow nor overflow a float."""
+        weight = _number(spec.get("weight"), 1)
+        if weight and not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+            self.problem(self.doc.at(path + ("weight",)), "weight-range",
+                         f"weight {weight:g} is out of range: 0, or from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}",
+                         "weights are relative: 1 and 3 weigh as 0.001 and 0.003 do; 0 leaves it out of the total")
+        return weight
+
     def categories(self) -> dict[str, Category]:
         out = {}
         for name, spec in self.mapping("categories").items():
             spec = spec if isinstance(spec, dict) else {}
             out[name] = Category(name, _text(spec.get("title", name)),
-                                 _number(spec.get("weight"), 1), str(spec.get("rollup", "mean")))
+                                 self.weight(spec, ("categories", name)), str(spec.get("rollup", "mean")))
         return out
 
     def grades(self) -> list[Grade]:
@@ -774,6 +789,11 @@ class _Builder:
                              f"`{ref}` is reported by {', '.join(ruleset.measures[ref].by)} (a breakdown), "
                              "so a formula cannot use it", "declare a measure without `by` for the formula")
             for ref in sorted(formula.names - set(raw) - set(inputs)):
+                if ref in self.mapping("breakdowns"):
+                    self.problem(self.position(formula, ref), "breakdown",
+                                 f"`{ref}` is a breakdown, a value per group, so the formula of `{name}` cannot use it",
+                                 "combine measures without `by` for the overall value")
+                    continue
                 self.problem(self.position(formula, ref), "unknown-name",
                              f"`{ref}` in the formula of `{name}` is not a measure, KPI, check or param",
                              self.did_you_mean(ref, [*measures, *raw, *self.params]))
@@ -784,8 +804,9 @@ class _Builder:
             kpi = Kpi(id=name, title=_text(spec.get("title", name)), formula=formula,
                       category=str(spec.get("category")), location=self.doc.at(path, key=True),
                       unit=spec.get("unit", "ratio"), better=spec.get("better", "higher"),
+                      decimals=spec["decimals"] if type(spec.get("decimals")) is int else None,
                       target=_optional(spec.get("target")), floor=_optional(spec.get("floor")),
-                      benchmark=_optional(spec.get("benchmark")), weight=_number(spec.get("weight"), 1),
+                      benchmark=_optional(spec.get("benchmark")), weight=self.weight(spec, path),
                       near=_number(spec.get("near"), near_margin), on_null=spec.get("on_null", "n/a"),
                       requires=[r for r in spec.get("requires", []) if isinstance(r, str)],
                       description=_text(spec.get("description")))
@@ -796,6 +817,62 @@ class _Builder:
                              self.did_you_mean(kpi.category, ruleset.categories) or "declare it under `categories`")
             out[name] = kpi
         return self.in_order(out)
+
+    def breakdowns(self, ruleset: Ruleset) -> dict[str, Breakdown]:
+        """Formulas per group: each name in one is a measure broken down by the same
+        columns, or a param; a column of the data is read only through a measure."""
+        out = {}
+        measures = self.mapping("measures")  # declared, built or not: one mistake, one report
+        taken = {**{m: "measure" for m in measures}, **{k: "KPI" for k in self.mapping("kpis")},
+                 **{p: "param" for p in self.params}, **{c: "check" for c in quality_names(self.doc.data)}}
+        groupings = {tuple(m.by) for m in ruleset.measures.values() if m.by}
+        for name, spec in self.mapping("breakdowns").items():
+            path = ("breakdowns", name)
+            if not isinstance(spec, dict):
+                continue
+            if name in taken:
+                self.problem(self.doc.at(path, key=True), "name-clash",
+                             f"breakdown `{name}` has the name of a {taken[name]}", "rename one of them")
+            raw = spec.get("by")
+            by = [raw] if isinstance(raw, str) else [b for b in raw if isinstance(b, str)] if isinstance(raw, list) else []
+            formula = self.expr(spec.get("formula"), path + ("formula",))
+            if formula is None or not by:
+                continue
+            shown = ", ".join(by)
+            if name in by:
+                self.problem(self.doc.at(path, key=True), "name-clash",
+                             f"breakdown `{name}` has the name of its own `by` column", "rename the breakdown")
+            if tuple(by) not in groupings:
+                self.problem(self.doc.at(path + ("by",)), "breakdown",
+                             f"no measure is broken down by {shown}, so `{name}` has no groups",
+                             self.did_you_mean(shown, [", ".join(g) for g in groupings])
+                             or f"give the measures of its formula `by: {raw}`")
+                continue
+            for ref in sorted(formula.names - set(self.params)):
+                measure = ruleset.measures.get(ref)
+                if measure is not None and measure.by != by:
+                    grouped = f"by {', '.join(measure.by)}" if measure.by else "not broken down"
+                    self.problem(self.position(formula, ref), "breakdown",
+                                 f"`{ref}` is {grouped}, so `{name}` (by {shown}) cannot use it per group",
+                                 f"use a measure with `by: {raw}`")
+                elif ref not in measures:
+                    columns = [s.name for s in ruleset.sources.values() if ref in (s.columns or {})]
+                    self.problem(self.position(formula, ref), "unknown-name",
+                                 f"`{ref}` in the formula of breakdown `{name}` is not a measure or a param"
+                                 + (f"; it is a column of `{columns[0]}`" if columns else ""),
+                                 f"a formula per group combines measures: declare one such as "
+                                 f"`{{source: {columns[0]}, sum: {ref}, by: {raw}}}`" if columns else
+                                 self.did_you_mean(ref, [m.name for m in ruleset.measures.values() if m.by == by]
+                                                   + list(self.params)))
+            if not formula.names - set(self.params):
+                self.problem(formula.location, "breakdown", f"the formula of `{name}` uses no measure broken "
+                             f"down by {shown}, so it has no groups", "use the measures it compares per group")
+            self.problems.extend(typed(formula, lambda n: self.measure_kinds.get(n) if n in measures else
+                                       _param_kind(self.params[n]) if n in self.params else None,
+                                       lambda n: f"{taken.get(n, 'name')} `{n}`")[1])
+            out[name] = Breakdown(name, by, formula, self.doc.at(path, key=True), _text(spec.get("title", name)),
+                                  spec.get("unit", "ratio"))
+        return out
 
     def scoring(self, kpi: Kpi, spec: Any, path: tuple) -> Scoring:
         if isinstance(spec, str):

@@ -130,7 +130,8 @@ actions:
   - {id: coach, scope: entity, when: "quality.value > -1000000", text: "Coach {{ entity.name }} ({{ entity.id }})"}
 """
 FORMATS = ("table", "md", "html", "json", "junit", "xlsx")
-_MARKUP = re.compile(r"<[A-Za-z/!?]")
+# any tag but the report's own <details> and <summary>, which fold long sections on GitHub
+_MARKUP = re.compile(r"<(?!/?(?:details|summary)>)[A-Za-z/!?]")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
 
 

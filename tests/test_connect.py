@@ -129,8 +129,25 @@ def test_no_such_table_says_where_and_what_there_is(postgres: Database):
     assert "did you mean `customers`?" in message
     with pytest.raises(AssessError) as caught:
         open_table(con, postgres, source("x.csv", table="clients", schema="nowhere"))
-    assert "no table `nowhere.clients` in postgresql://assess:***@" in str(caught.value)
+    assert "no schema `nowhere` in postgresql://assess:***@" in str(caught.value)
+    assert "its schemas: " in str(caught.value) and "public" in str(caught.value)
     assert_no_secret(urlsplit(postgres.url).password, str(caught.value))
+
+
+def test_a_missing_schema_is_named_with_the_one_meant(postgres: Database, duckdb_file: Database):
+    connect(postgres).raw_sql("drop schema if exists sales cascade; create schema sales; create table sales.deals (id int)")
+    duck = connect(duckdb_file, create=True)
+    duck.raw_sql("create schema sales; create table sales.deals (id int)")
+    duck.disconnect()
+    for db in (postgres, duckdb_file):
+        con = connect(db)
+        with pytest.raises(AssessError) as caught:
+            open_table(con, db, source("x.csv", table="deals", schema="sale"))
+        message = str(caught.value)
+        assert message.startswith("r.yaml:7:5: error [no-schema] source `customers`: no schema `sale` in "), db.kind
+        assert "did you mean `sales`?" in message, db.kind
+        assert open_table(con, db, source("x.csv", table="deals", schema="sales")).count().execute() == 0
+        assert_no_secret(urlsplit(postgres.url).password, message)
 
 
 def test_table_and_schema_keys_validate(tmp_path):
@@ -287,3 +304,48 @@ def test_assert_no_secret_finds_it_in_text_zip_and_parquet(tmp_path):
     with pytest.raises(AssertionError, match="h.parquet"):
         assert_no_secret("s3cret", tmp_path)
     assert_no_secret("s3cret", "postgresql://u:***@h/db", tmp_path / "nothing-here")
+
+
+def test_validate_explain_and_diff_take_a_database(tmp_path, duckdb_file, postgres, capsys):
+    """`validate`, `explain` and `diff` read `--data DATABASE` as `run` does: validate finds
+    a missing table and a missing declared column at their lines; explain and diff give
+    on each database what they give on the same tables written as files."""
+    options = ["--customers", "150", "--seed", "4"]
+    for out in (str(tmp_path / "csv"), duckdb_file.url, postgres.url):
+        assert main(["sample-data", "--out", out, *options]) == 0
+    text = RULESET.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("path: sample-data/leads.csv", "path: sample-data/lead.csv")
+                   .replace("columns: {customer_id: string, name: string, email: string",
+                            "columns: {customer_id: string, name: string, nmae: string, email: string"),
+                   encoding="utf-8")
+    lines = bad.read_text(encoding="utf-8").splitlines()
+    leads = next(i for i, line in enumerate(lines, 1) if "sample-data/lead.csv" in line)
+    customers = next(i for i, line in enumerate(lines, 1) if line.strip() == "customers:")
+    changed = tmp_path / "changed.yaml"  # a stricter target moves the retention KPI's score
+    assert "    target: 0.85\n" in text
+    changed.write_text(text.replace("    target: 0.85\n", "    target: 0.99\n", 1), encoding="utf-8")
+    capsys.readouterr()
+
+    def said(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        printed = capsys.readouterr()
+        return code, printed.out + printed.err
+
+    explained = said("explain", str(RULESET), "retention_rate", "--data", str(tmp_path / "csv"))
+    diffed = said("diff", str(RULESET), str(changed), "--data", str(tmp_path / "csv"))
+    assert explained[0] == 0 and diffed[0] == 0 and "retention_rate" in diffed[1]
+    for db in (duckdb_file, postgres):
+        assert said("validate", str(RULESET), "--data", db.url) == (0, "1 of 1 ruleset(s) valid\n"), db.kind
+        code, out = said("validate", str(bad), "--data", db.url)
+        assert code == 1, db.kind
+        assert f"{bad}:{leads}:11: error [no-table] source `leads`: no table `lead` in {db.shown}" in out
+        assert "did you mean `leads`?" in out
+        # at the source's `path:`, the line under `customers:`
+        assert f"{bad}:{customers + 1}:11: error [missing-column] source `customers` has no column `nmae`" in out
+        assert "did you mean `name`?" in out
+        # the same lineage and numbers; the source line names the table instead of the file
+        on_files = explained[1].replace(f"{tmp_path / 'csv' / 'customers.csv'},", "customers,")
+        assert said("explain", str(RULESET), "retention_rate", "--data", db.url) == (0, on_files), db.kind
+        assert said("diff", str(RULESET), str(changed), "--data", db.url) == diffed, db.kind
+        assert_no_secret(urlsplit(postgres.url).password, out)

@@ -307,7 +307,8 @@ def test_the_workbook_writes_hours_days_and_points_in_their_unit(tmp_path):
         """, t="h\n2.5\n")
     sheet = openpyxl.load_workbook(io.BytesIO(render(result, "xlsx"))).worksheets[0]
     formats = {sheet.cell(r, 1).value: sheet.cell(r, 3).number_format for r in range(6, 9)}
-    assert formats == {"wait": '#,##0.0 "h"', "stay": '#,##0.0 "d"', "pts": "#,##0.##"}
+    # points are shown as scores are, with one decimal (model.UNIT_DECIMALS)
+    assert formats == {"wait": '#,##0.0 "h"', "stay": '#,##0.0 "d"', "pts": "#,##0.0"}
 
 
 # ---------------------------------------------------------------- found by mutmut
@@ -432,3 +433,22 @@ def test_date_of_a_date_or_a_datetime_written_out():
     # a date stays itself; a datetime loses its time
     assert folded("date(date('2025-03-31'))", {}) == [dt.date(2025, 3, 31)]
     assert folded("date(datetime('2025-03-31T08:30:00'))", {}) == [dt.date(2025, 3, 31)]
+
+
+@pytest.mark.parametrize("where, weight, line, column", [
+    ("kpi", "5e-324", 4, 56), ("kpi", "2e6", 4, 56), ("category", "1e-7", 5, 26)])
+def test_a_weight_out_of_range_is_refused_at_its_line(tmp_path, where, weight, line, column):
+    # 5e-324 x a score of 1.5 rounds to 1e-323 (a mean of 1.5 came out 2); 2e6 is past the
+    # largest weight; weights are relative, so 0 or 1e-6 .. 1e6 says everything
+    kpi_weight, category_weight = (weight, "1") if where == "kpi" else ("1", weight)
+    (tmp_path / "r.yaml").write_text(
+        "ruleset: r\nsources: {t: {path: t.csv}}\nmeasures: {m: {source: t, count: true}}\n"
+        f"kpis: {{k: {{formula: m, target: 1, category: c, weight: {kpi_weight}}}}}\n"
+        f"categories: {{c: {{weight: {category_weight}}}}}\n")
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    from engine.validate import load_ruleset
+    with pytest.raises(AssessError) as info:
+        load_ruleset(tmp_path / "r.yaml")
+    [problem] = info.value.problems
+    assert problem.rule == "weight-range" and "out of range" in problem.message
+    assert (problem.location.line, problem.location.column) == (line, column)

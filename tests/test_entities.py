@@ -170,3 +170,40 @@ def test_rank_no_score_is_after_an_unranked_zero():
     entities = [entity("A", None, ()), entity("Z", 0.0, ("a",)), entity("B", 50.0), entity("C", 50.0)]
     r = rank(entities)
     assert r == [("B", 1), ("C", 1), ("Z", None), ("A", None)]
+
+
+# integer sums are exact in any order, so they skip compile.stable_sum; a vendor's name is
+# the one of its first row, also when the names' source has measures per entity
+UNITS = """\
+ruleset: units
+sources:
+  v: {path: v.csv, key: id, columns: {id: string, name: string, units: int, price: float}}
+by: id
+names: {source: v, column: name}
+measures:
+  units_sum: {source: v, sum: units}
+  units_mean: {source: v, mean: units, where: "units > 0"}
+  price_sum: {source: v, sum: price}
+kpis:
+  volume: {formula: units_sum, target: 1, category: c}
+categories: {c: {}}
+"""
+
+
+def test_integer_sums_exact_and_names_from_the_first_row(tmp_path):
+    from engine.run import run
+
+    (tmp_path / "r.yaml").write_text(UNITS, encoding="utf-8")
+    big = 2 ** 53  # a float64 cannot hold big + 1: only an integer sum gives it
+    (tmp_path / "v.csv").write_text(f"id,name,units,price\nB,Bee,{big},0.1\nA,Ay,1,0.2\nB,Bea,1,0.7\n"
+                                    "A,Ah,0,0.1\nC,,-3,1\nC,Sea,0,0\n", encoding="utf-8")
+    plan, executed, _ = run(tmp_path / "r.yaml")
+    e = executed.entities.sort("id")
+    assert e["id"].to_list() == ["A", "B", "C"]
+    assert e["__name__"].to_list() == ["Ay", "Bee", None]  # first rows: C's first name is empty
+    assert e["units_sum"].dtype == pl.Int64 and e["units_sum"].to_list() == [1, big + 1, -3]
+    # means of the rows with units > 0: A 1/1, B (big + 1) / 2 rounded once, C none
+    assert e["units_mean"].to_list() == [1.0, (big + 1) / 2, None]
+    assert e["price_sum"].to_list() == [0.2 + 0.1, 0.1 + 0.7, 1.0 + 0.0]  # row order
+    sums = {n: str(a) for q in plan.sources.values() for a in q.per_entity for n in [a.meta.output_name()]}
+    assert "cum_sum" not in sums["units_sum"] and "cum_sum" in sums["price_sum"]

@@ -95,7 +95,7 @@ def test_a_card_agrees_with_its_row_of_the_table(out, table, tmp_path):
 def test_reports_show_the_distribution_and_the_top_and_bottom(out, table):
     md = (out / "r.md").read_text(encoding="utf-8")
     assert f"## Scores of every entity: {table.height:,}" in md
-    assert md.count("\n### ") == 2 * SHOWN  # one card each
+    assert md.count("\n<details><summary>") == 2 * SHOWN  # one card each, folded
     html = (out / "r.html").read_text(encoding="utf-8")
     assert html.count('<div class="card entity">') == 2 * SHOWN
     for name in table["name"][:SHOWN].to_list() + table["name"][-SHOWN:].to_list():

@@ -16,6 +16,7 @@ from engine.expressions import parse
 from engine.load import load_text
 from engine.model import DEFAULT_GRADES, Category, Kpi, Ruleset
 from engine.score import TOTAL, weigh
+from engine.validate import MIN_WEIGHT
 
 HERE = Location("p.yaml", 1, 1)
 
@@ -154,10 +155,12 @@ def test_expressions_over_params_fold_like_python(text, a, b):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["x", "y", "z"]), st.floats(0, 100) | st.none(),
-                          st.floats(0, 50)), min_size=1, max_size=8),
-       st.dictionaries(st.sampled_from(["x", "y", "z"]), st.floats(0, 20), min_size=3, max_size=3))
-# a weight so small that weight x score rounded: the total of one score 1.5 came out 2
-@example([("x", 1.5, 1.0)], {"x": 5e-324, "y": 0.0, "z": 0.0})
+                          st.just(0.0) | st.floats(MIN_WEIGHT, 50)), min_size=1, max_size=8),
+       st.dictionaries(st.sampled_from(["x", "y", "z"]), st.just(0.0) | st.floats(MIN_WEIGHT, 20),
+                       min_size=3, max_size=3))
+# the smallest weight validation lets through, alone and beside a large one
+@example([("x", 1.5, 1.0)], {"x": MIN_WEIGHT, "y": 0.0, "z": 0.0})
+@example([("z", 0.0, 1.0), ("y", 100.0, MIN_WEIGHT)], {"x": 0.0, "y": 20.0, "z": MIN_WEIGHT})
 def test_totals_are_weighted_means_in_0_100(kpis, category_weights):
     categories = {c: Category(c, {}, w) for c, w in category_weights.items()}
     ruleset = Ruleset("r", None, {}, {}, "", {}, {}, {},

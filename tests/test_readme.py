@@ -101,7 +101,9 @@ def said_it(args: list[str], out: str, err: str, workspace: Path, capsys) -> Non
         if "--history" in options:
             assert any((workspace / options["--history"]).iterdir())
     elif command == "validate":
-        count = len([p for p in (workspace / args[1]).glob("*.yaml") if not p.name.endswith(".tests.yaml")])
+        target = workspace / args[1]
+        count = 1 if target.is_file() else \
+            len([p for p in target.glob("*.yaml") if not p.name.endswith(".tests.yaml")])
         assert (out + err).startswith(f"{count} of {count} ruleset(s) valid") or "--format" in options
     elif command == "test":
         assert (out + err).rstrip().endswith(" passed, 0 failed")

@@ -318,9 +318,21 @@ def test_xlsx_matches_the_json_result(report, name, lang):
     r = result_of(report, name, lang)
     text = LABELS[lang]
     book = openpyxl.load_workbook(report(name, "xlsx", lang))
-    expected = [text["sheet_scorecard"]] + [text["ranking"]] * bool(ruleset.by) \
-        + [text["checks"]] * bool(ruleset.checks) + [text["actions"]] * bool(r["actions"])
+    # one evidence sheet per rule that warns or fails with failing rows, keys or groups, named by its id
+    evidence = [c["id"] for c in r["checks"] if c["status"] != "pass"
+                and (c["samples"] or c["top_failed_values"] or c["groups"])]
+    expected = [text["sheet_scorecard"]] + [text["ranking"], text["entities_kpis"]] * bool(ruleset.by) \
+        + [text["checks"]] * bool(ruleset.checks) + evidence + [text["actions"]] * bool(r["actions"]) \
+        + [text["breakdowns"]] * bool(r["breakdowns"])
     assert book.sheetnames == expected
+    if r["breakdowns"]:  # each table under its heading, row for row as in the JSON
+        grouped = sheet_rows(book[text["breakdowns"]])
+        for b in r["breakdowns"]:
+            at = find_row(grouped, f"{', '.join(m['title'] for m in b['measures'])} · {text['by']} {', '.join(b['by'])}")
+            assert grouped[at + 1][:len(b["by"])] == tuple(b["by"])
+            keys = [*b["by"], *(m["id"] for m in b["measures"])]
+            for row, cells in zip(b["rows"], grouped[at + 2:]):
+                assert all(same(row[k], c) for k, c in zip(keys, cells)), (row, cells)
     # the scorecard: title, total, grade; every KPI's value, target, score, share and status
     rows = sheet_rows(book[text["sheet_scorecard"]])
     assert rows[0][0] == r["title"]
@@ -334,23 +346,30 @@ def test_xlsx_matches_the_json_result(report, name, lang):
         row = rows[first + i]
         assert row[:2] == (k["id"], k["title"])
         for column, key in ((2, "value"), (3, "target"), (4, "floor"), (5, "benchmark"), (6, "score"),
-                            (7, "share"), (10, "previous"), (11, "change")):
+                            (10, "previous"), (12, "change_pct")):
             assert same(k[key], row[column]), (k["id"], key, k[key], row[column])
-        # statuses in the report's language
-        assert row[8] == text.get(k["status"]) and row[9] == k["category"]
+        # the change of a percentage in points (84% -> 82% is -2 pp), of any other unit in it
+        points = None if k["change"] is None else k["change"] * (100 if k["unit"] == "percent" else 1)
+        assert same(points, row[11]), k["id"]
+        # shares as shown: whole percents, within half a percent of the exact share
+        assert row[7] == pytest.approx(k["share"], abs=0.005) and round(row[7] * 100, 9) == round(row[7] * 100)
+        # statuses in the report's language, the category by its title
+        titles = {c["id"]: c["title"] for c in r["categories"]}
+        assert row[8] == text.get(k["status"]) and row[9] == titles[k["category"]]
     # the categories and the strengths and weaknesses
     at = find_row(rows, text["category"], text["score"], text["weight"]) + 1
     for i, c in enumerate(r["categories"]):
         assert rows[at + i][0] == c["title"]
-        assert same(c["score"], rows[at + i][1]) and same(c["share"], rows[at + i][2])
+        assert same(c["score"], rows[at + i][1]) and rows[at + i][2] == pytest.approx(c["share"], abs=0.005)
+    titles |= {k["id"]: k["title"] for k in r["kpis"]}  # strengths and weaknesses by their titles
     strengths = rows[find_row(rows, text["strengths"])]
-    assert [v for v in strengths[1:] if v is not None] == r["strengths"]
+    assert [v for v in strengths[1:] if v is not None] == [titles[x] for x in r["strengths"]]
     weaknesses = rows[find_row(rows, text["weaknesses"])]
-    assert [v for v in weaknesses[1:] if v is not None] == r["weaknesses"]
+    assert [v for v in weaknesses[1:] if v is not None] == [titles[x] for x in r["weaknesses"]]
     if ruleset.by:  # every entity's rank, score, grade and KPI scores
         ranking = sheet_rows(book[text["ranking"]])
         assert ranking[0] == (text["rank"], "id", text["entity"], text["score"], text["grade"],
-                              *(k["id"] for k in r["kpis"]))
+                              *(k["title"] for k in r["kpis"]))
         assert len(ranking) == 1 + len(r["entities"])  # all of them, up to workbook.MAX_ROWS
         for e, row in zip(r["entities"], ranking[1:]):
             assert row[1:3] == (e["id"], e["name"]) and row[4] == e["grade"]
@@ -369,7 +388,8 @@ def test_xlsx_matches_the_json_result(report, name, lang):
         actions = sheet_rows(book[text["actions"]])
         assert len(actions) == 1 + len(r["actions"])
         for a, row in zip(r["actions"], actions[1:]):
-            assert row[:4] == (text.get(a["priority"]), a["id"], a["entity"] or None, a["owner"])
+            names = {e["id"]: e["name"] for e in r["entities"]}  # an entity by its name
+            assert row[:4] == (text.get(a["priority"]), a["id"], names.get(a["entity"]), a["owner"])
             assert same(a["gain"], row[4]) and row[5] == a["text"]
 
 
@@ -379,11 +399,13 @@ def test_xlsx_evidence_matches_the_run(tmp_path):
     result = assess(ROOT / "rulesets" / "data_census.yaml")
     r = json.loads(render(result, "json"))
     text = LABELS["en"]
-    checks = sheet_rows(openpyxl.load_workbook(io.BytesIO(render(result, "xlsx")))[text["checks"]])
+    book = openpyxl.load_workbook(io.BytesIO(render(result, "xlsx")))
     flagged = [c for c in r["checks"] if c["samples"]]
     assert flagged and all(c["status"] != "pass" for c in flagged)  # the sample data has them
-    for c in flagged:  # a title row, the columns, then each failing row
-        at = find_row(checks, f"{text['samples']}: {c['id']}")
+    for c in flagged:  # on the rule's own sheet: a title row, the columns, then each failing row
+        checks = sheet_rows(book[c["id"]])
+        assert checks[0][:2] == (c["title"], text[c["status"]])
+        at = find_row(checks, text["samples"])
         columns = list(c["samples"][0])
         assert checks[at + 1][:len(columns)] == tuple(columns)
         evidence = checks[at + 2:at + 2 + len(c["samples"])]

@@ -19,6 +19,7 @@ import pytest
 from engine.cli import main
 from engine.errors import AssessError
 from engine.run import assess
+from engine.validate import load_ruleset
 
 ENGINES = ("auto", "streaming")
 
@@ -427,6 +428,176 @@ def test_a_breakdown_and_the_entities_see_the_sources_where_and_borrowed_columns
     assert rows == dict(breakdown.iter_rows()) == {"BOEING": 12.0, "AIRBUS": 4.0}
 
 
+# ---------------------------------------------------------------- breakdown formulas (item 11)
+
+def segment_tables() -> dict[str, pl.DataFrame]:
+    """The CDNOW log with a customer table giving each customer a segment, and leads with
+    their own segment column. `vip` customers buy but no lead is in `vip`; `partner`
+    leads exist but no customer is a partner; customers 1-9 and some leads have no
+    segment: the null group, on both sides."""
+    tx = cdnow()
+    segments = ["retail", "online", "wholesale", "vip"]
+    customers = pl.DataFrame({"customer_id": list(range(1, 61)),
+                              "segment": [None if c < 10 else segments[c % 4] for c in range(1, 61)]})
+    leads = pl.DataFrame({"lead_id": list(range(1, 41)),
+                          "segment": [None if i % 9 == 0 else ["retail", "online", "wholesale", "partner"][i % 4]
+                                      for i in range(1, 41)]})
+    return {"tx": tx, "customers": customers, "leads": leads}
+
+
+BREAKDOWN_RULESET = """\
+    sources:
+      tx:
+        path: tx.csv
+        columns: {customer_id: int, date: date, dollar_value: float}
+        join: {source: customers, on: customer_id, columns: [segment]}
+      customers: {path: customers.csv, columns: {customer_id: int, segment: string}}
+      leads: {path: leads.csv, columns: {lead_id: int, segment: string}}
+    measures:
+      leads: {source: leads, count: true, by: segment, title: {en: Leads, zh: 线索}}
+      lead_ids: {source: leads, n_unique: lead_id, by: segment}
+      buyers: {source: tx, n_unique: customer_id, by: segment, where: "year(date) == 1997 and dollar_value > 0"}
+      revenue: {source: tx, sum: dollar_value, by: segment, where: "year(date) == 1997"}
+      spend: {source: tx, mean: dollar_value, by: segment, where: "dollar_value > 0"}
+    breakdowns:
+      conversion: {title: {en: Conversion, zh: 转化率}, by: segment, formula: buyers / leads, unit: percent}
+      revenue_per_buyer: {by: segment, formula: revenue / buyers, unit: currency}
+      spend_per_lead: {by: [segment], formula: spend / leads}
+    """
+
+
+def test_a_breakdown_formula_per_group_across_sources(tmp_path):
+    t = segment_tables()
+    path = ruleset(tmp_path, BREAKDOWN_RULESET, t)
+    result = both(path)
+    # expected: plain Polars over the same tables
+    tx = t["tx"].join(t["customers"], on="customer_id", how="left")
+    in_1997 = pl.col("date").dt.year() == 1997
+    leads = t["leads"].group_by("segment").agg(pl.len().alias("leads"))
+    buyers = tx.filter(in_1997 & (pl.col("dollar_value") > 0)).group_by("segment") \
+        .agg(pl.col("customer_id").n_unique().alias("buyers"))
+    revenue = tx.filter(in_1997).group_by("segment").agg(pl.col("dollar_value").sum().alias("revenue"))
+    spend = tx.filter(pl.col("dollar_value") > 0).group_by("segment").agg(pl.col("dollar_value").mean().alias("spend"))
+    tables = {b["id"]: {r["segment"]: r for r in b["rows"]} for b in result.breakdowns if b.get("formula")}
+    # the measures a formula uses are in its table; the one no formula uses keeps its own
+    assert [b["source"] for b in result.breakdowns] == ["leads", None, None, None]
+    assert [m["id"] for m in result.breakdowns[0]["measures"]] == ["lead_ids"]
+    assert result.breakdowns[0]["rows"][0] == {"segment": "online", "lead_ids": 9}  # i = 1, 5, ... 37, less 9
+
+    conversion = tables["conversion"]
+    lead_count = dict(leads.iter_rows())
+    buyer_count = dict(buyers.iter_rows())
+    # every group of either measure, the null group once: 4 lead segments + null, vip from the customers
+    assert set(conversion) == set(lead_count) | set(buyer_count) == {"retail", "online", "wholesale", "partner", "vip", None}
+    for segment, row in conversion.items():
+        n, b = lead_count.get(segment, 0), buyer_count.get(segment, 0)
+        assert (row["leads"], row["buyers"]) == (n, b)
+        assert row["conversion"] == (pytest.approx(b / n) if n else None)
+    # partner: 9 leads (i = 3, 7, ... 39, less 27, a multiple of 9), no customer: 0 buyers, 0 %
+    assert (conversion["partner"]["leads"], conversion["partner"]["buyers"], conversion["partner"]["conversion"]) == (9, 0, 0.0)
+    # vip: buyers but no lead, so the share is n/a with the reason, not a crash
+    assert conversion["vip"]["leads"] == 0 and conversion["vip"]["buyers"] > 0
+    assert conversion["vip"]["conversion"] is None
+    assert conversion["vip"]["conversion.reason"] == "division by zero: `leads` is 0"
+    # the null group: leads 9, 18, 27, 36 and customers 1-9 who bought in 1997 with a value
+    assert conversion[None]["leads"] == 4 and conversion[None]["buyers"] == buyer_count[None]
+
+    per_buyer = tables["revenue_per_buyer"]
+    for segment, total in revenue.iter_rows():
+        b = buyer_count.get(segment, 0)
+        assert per_buyer[segment]["revenue_per_buyer"] == (pytest.approx(total / b) if b else None)
+    assert set(per_buyer) == set(revenue["segment"])  # the groups of its own measures: no partner
+
+    per_lead = tables["spend_per_lead"]
+    mean = dict(spend.iter_rows())
+    assert per_lead["retail"]["spend_per_lead"] == pytest.approx(mean["retail"] / lead_count["retail"])
+    # no purchase of a partner: the mean has no value there (a count or sum would be 0)
+    assert per_lead["partner"]["spend"] is None and per_lead["partner"]["spend_per_lead"] is None
+    assert per_lead["partner"]["spend_per_lead.reason"] == "measure `spend` has no value (no rows)"
+    assert [r["segment"] for r in result.breakdowns[1]["rows"]] == ["online", "partner", "retail", "vip", "wholesale", None]
+
+
+def test_a_breakdown_formula_on_every_report(tmp_path):
+    import jsonschema
+    t = segment_tables()
+    path = ruleset(tmp_path, BREAKDOWN_RULESET, t)
+    leads = t["leads"].group_by("segment").len()
+    retail = dict(leads.iter_rows())["retail"]
+    assert retail == 9  # i = 4, 8, ... 40, less 36
+    buyers = t["tx"].join(t["customers"], on="customer_id").filter(
+        (pl.col("date").dt.year() == 1997) & (pl.col("dollar_value") > 0) & (pl.col("segment") == "retail"))
+    share = buyers["customer_id"].n_unique() / retail
+    shown = f"{share * 100:.1f}%"
+    assert shown != f"{share:.3f}"  # a percent, not a ratio
+    for fmt, needles in (("md", [f"| retail | {retail} | {buyers['customer_id'].n_unique()} | {shown} |",
+                                 "### Conversion · by segment", "n/a (division by zero: `leads` is 0)"]),
+                         ("html", [f'<td class="num">{shown}</td>', "division by zero: `leads` is 0"]),
+                         ("table", [shown, "Conversion · by segment", "n/a (division by zero: `leads` is 0)"])):
+        out = tmp_path / f"r.{fmt}"
+        assert main(["run", str(path), "--format", fmt, "--out", str(out)]) == 0
+        text = out.read_text(encoding="utf-8")
+        assert all(n in text for n in needles), (fmt, text)
+    out = tmp_path / "zh.md"
+    main(["run", str(path), "--format", "md", "--lang", "zh", "--out", str(out)])
+    assert "### 转化率 · 按 segment" in out.read_text(encoding="utf-8")
+    assert "| vip | 0 | " in out.read_text(encoding="utf-8")  # the reason in Chinese, as a KPI's
+    assert "n/a (除数为零：`leads` 为 0) |" in out.read_text(encoding="utf-8")
+    main(["run", str(path), "--format", "json", "--out", str(tmp_path / "r.json")])
+    document = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads((Path(__file__).parent.parent / "schemas" / "result.schema.json")
+                                             .read_text(encoding="utf-8")))
+    openpyxl = pytest.importorskip("openpyxl")
+    main(["run", str(path), "--format", "xlsx", "--out", str(tmp_path / "r.xlsx")])
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx")["Breakdowns"]
+    rows = [[c for c in row] for row in sheet.iter_rows()]
+    header = next(i for i, r in enumerate(rows) if r[0].value == "Conversion · by segment") + 1
+    assert [c.value for c in rows[header][:5]] == ["segment", "Leads", "buyers", "Conversion", "Notes"]
+    cells = {r[0].value: r for r in rows[header + 1:header + 7]}
+    assert cells["retail"][3].value == pytest.approx(share) and cells["retail"][3].number_format == "0.0%"
+    assert cells["vip"][3].value is None and cells["vip"][4].value == "division by zero: `leads` is 0"
+
+
+BREAKDOWN_ERRORS = """\
+    ruleset: r
+    sources:
+      tx: {path: tx.csv, columns: {customer_id: int, date: date, segment: string}}
+      leads: {path: leads.csv, columns: {lead_id: int, segment: string, date: date}}
+    measures:
+      leads: {source: leads, count: true, by: segment}
+      all_leads: {source: leads, count: true}
+      by_day: {source: leads, count: true, by: date}
+      buyers: {source: tx, n_unique: customer_id, by: segment}
+    breakdowns:
+      conversion:
+        by: segment
+        formula: buyers / leads
+        unit: percent
+    """
+
+
+@pytest.mark.parametrize("old,new,rule,word,message", [
+    ("buyers / leads", "buyers / lead", "unknown-name", "lead",
+     "`lead` in the formula of breakdown `conversion` is not a measure or a param (did you mean `leads`?)"),
+    ("buyers / leads", "buyers / lead_id", "unknown-name", "lead_id", "it is a column of `leads`"),
+    ("buyers / leads", "buyers / all_leads", "breakdown", "all_leads", "`all_leads` is not broken down"),
+    ("buyers / leads", "buyers / by_day", "breakdown", "by_day", "`by_day` is by date, so `conversion` (by segment)"),
+    ("    by: segment", "    by: segmnt", "breakdown", "segmnt", "no measure is broken down by segmnt"),
+    ("unit: percent", "unit: percnt", "schema", "percnt", "(did you mean `percent`?)"),
+    ("breakdowns:", "kpis: {k: {formula: conversion, category: c}}\ncategories: {c: {}}\nbreakdowns:",
+     "breakdown", "conversion", "`conversion` is a breakdown, a value per group, so the formula of `k` cannot use it"),
+])
+def test_a_breakdown_formula_is_validated_at_the_line(tmp_path, old, new, rule, word, message):
+    text = textwrap.dedent(BREAKDOWN_ERRORS).replace(old, new, 1)
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(AssessError) as info:
+        load_ruleset(path)
+    number, line = next((n, t) for n, t in enumerate(text.splitlines(), start=1) if new.split("\n")[0] in t)
+    assert [(p.rule, p.location.line, p.location.column) for p in info.value.problems] == \
+        [(rule, number, line.index(word) + 1)], [str(p) for p in info.value.problems]
+    assert message in str(info.value.problems[0])
+
+
 # ---------------------------------------------------------------- the same bytes every run (item 6)
 
 def test_sums_add_up_row_by_row_in_file_order(tmp_path):
@@ -512,9 +683,9 @@ def test_references_reports_the_distinct_failing_keys_most_rows_first(tmp_path, 
         "value": {"origin": "EWR", "time_hour": "2013-01-01T01:00:00"}, "rows": 3}
     openpyxl = pytest.importorskip("openpyxl")
     main(["run", str(path), "--format", "xlsx", "--out", str(tmp_path / "r.xlsx")])
-    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx")["Data quality"]
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx")["weather_known"]  # the rule's evidence sheet
     cells = [c.value for row in sheet.iter_rows() for c in row if c.value is not None]
-    assert "weather_known: 3 distinct failing keys" in cells and "EWR / 2013-01-01 01:00:00" in cells
+    assert "3 distinct failing keys" in cells and "EWR / 2013-01-01 01:00:00" in cells
 
 
 # ---------------------------------------------------------------- the README's table
@@ -530,6 +701,7 @@ CELLS = {  # each row of the table -> the tests above that check its cells
     "`from` parent": [test_a_derived_source_groups_its_parents_rows_after_the_parents_where,
                       test_a_derived_source_applies_its_own_where_to_the_groups],
     "breakdown (a measure with `by`)": [test_a_breakdown_and_the_entities_see_the_sources_where_and_borrowed_columns],
+    "breakdown formula (`breakdowns:`)": [test_a_breakdown_formula_per_group_across_sources],
     "entity (per-entity measures, `names`)": [test_a_breakdown_and_the_entities_see_the_sources_where_and_borrowed_columns],
 }
 

@@ -26,7 +26,7 @@ import polars as pl
 
 from ..checks import PATTERNS, outside
 from ..compile import Compiler, Dialect, Plan, ROWS, param_value
-from ..connect import Database, open_table, spark, table_name
+from ..connect import Database, duckdb, open_table, spark, table_name
 from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
 from ..execute import NAME, Executed, _entities
@@ -116,6 +116,12 @@ def _round(x: Value, digits: Value = 0) -> ir.NumericValue:
     return ibis.ifelse(up, low + 1, low) / scale
 
 
+def _floor_div(a: Value, b: Value) -> ir.NumericValue:
+    # in doubles: Ibis reads floor(a / b) as a floor division, which PostgreSQL runs as an
+    # integer division of two integers, truncating (-7 // 3 would be -2, not -3)
+    return (_e(a).cast("float64") / _e(b)).floor()
+
+
 def _horizontal(pick: Callable[..., Any]) -> Callable[..., Any]:
     # skipping nulls, as Polars' min_horizontal does (SQL LEAST is null with any null)
     def apply(x: Value, *others: Value) -> ir.Value:
@@ -163,8 +169,8 @@ DIALECT = Dialect(
     boolean=lambda x: x.cast("boolean"), is_in=lambda x, values: x.isin(values),
     to_float=lambda x: x.cast("float64"), functions=FUNCTIONS,
     errors=(ibis.common.exceptions.IbisError,),
-    floordiv=lambda a, b: (_e(a) / _e(b)).floor(),
-    mod=lambda a, b: _e(a) - _e(b) * (_e(a) / _e(b)).floor())
+    floordiv=lambda a, b: _floor_div(a, b),
+    mod=lambda a, b: _e(a) - _e(b) * _floor_div(a, b))
 
 TYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "boolean",
          "date": "date", "datetime": "timestamp"}
@@ -207,7 +213,10 @@ def measure(m: Measure, table: ir.Table, params: dict[str, Any]) -> ir.Scalar:
         return of.count(where=where).cast("float64")
     if m.agg == "n_unique":
         return of.nunique(where=where)
-    if m.agg in ("median", "quantile"):
+    if m.agg in ("median", "quantile", "mean"):  # over doubles: PostgreSQL averages integers as NUMERIC
+        of = of.cast("float64") if of.type().is_numeric() else of
+        if m.agg == "mean":
+            return of.mean(where=where)
         return of.quantile(0.5 if m.agg == "median" else m.q, where=where)
     return getattr(of, m.agg)(where=where)
 
@@ -240,6 +249,11 @@ def _normalised(check: Check, value: ir.Value) -> ir.Value:
         # whose syntax differs between engines)
         value = ibis.ifelse((value.length() == 13) & value.startswith("86"), value.substr(2), value)
     return ibis.ifelse(value.length() > 0, value, ibis.null("string"))
+
+
+def _one_if(condition: ir.BooleanValue) -> ir.IntegerValue:
+    # PostgreSQL casts a boolean to INTEGER but not to BIGINT
+    return ibis.ifelse(condition, 1, 0).cast("int64")
 
 
 def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
@@ -312,7 +326,7 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
         as_of = o.get("as_of", "period_end")
         as_of = param_value(params[as_of]) if as_of in params else param_value(as_of)
         stale = newest.isnull() | (newest < ibis.literal(as_of - dt.timedelta(days=o["max_age"])))
-        return Rule(ibis.literal(False), rows=ibis.literal(1), failed=stale.cast("int64"),
+        return Rule(ibis.literal(False), rows=ibis.literal(1), failed=_one_if(stale),
                     observed=newest)
     if kind == "row_count":
         count = table.count(where=inside)
@@ -321,7 +335,7 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
             out = out | (count < o["min"])
         if o.get("max") is not None:
             out = out | (count > o["max"])
-        return Rule(ibis.literal(False), rows=ibis.literal(1), failed=out.cast("int64"), observed=count)
+        return Rule(ibis.literal(False), rows=ibis.literal(1), failed=_one_if(out), observed=count)
     if kind == "distribution":
         return _distribution(check, table, inside)
     raise AssessError(Problem(check.location, "engine",
@@ -445,6 +459,15 @@ def _comparable(table: ir.Table, own: str, other: ir.Table, theirs: str, source:
                                   "declare both key columns with one type in the sources' `columns`"))
 
 
+def _one_per_key(table: ir.Table, keys: list[str]) -> ir.Table:
+    """One whole row per key: the smallest by the other columns, nulls last, so that every
+    engine keeps the same row (SQL has no row order, so Polars' "first in the file" cannot
+    be had; PostgreSQL has no FIRST or ANY_VALUE aggregate before version 16)."""
+    rest = [c for c in table.columns if c not in keys] or keys
+    rank = ibis.row_number().over(group_by=keys, order_by=[ibis.asc(c, nulls_first=False) for c in rest])
+    return table.mutate(assess_rank=rank).filter(ibis._.assess_rank == 0).drop("assess_rank")
+
+
 def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
     """Every source as the queries read it. A lender, a `from` parent and a `references`
     target are read after their own `where` (the rows table in the README); a lender's
@@ -472,7 +495,7 @@ def _frames(plan: Plan, raw: dict[str, ir.Table]) -> dict[str, ir.Table]:
                 for mine, theirs in step.on:
                     _comparable(table, mine, lender, theirs, source, step.location)
                 keys = {f"__key{i}__": lender[theirs] for i, (_, theirs) in enumerate(step.on)}
-                picked = lender.group_by(**keys).aggregate(**{c: lender[c].arbitrary() for c in step.columns})
+                picked = _one_per_key(lender.select(**keys, **{c: lender[c] for c in step.columns}), list(keys))
                 table = table.left_join(picked, [table[own] == picked[k] for (own, _), k in zip(step.on, keys)]) \
                     .drop(*keys)
             where = _Rows(table, plan.params).condition(source.where)
@@ -679,6 +702,32 @@ def write_evidence(remote: Remote, plans: list[Any], key: dict[str, list[str]], 
     return written
 
 
+def check_tables(ruleset: Any, db: Database) -> list[Problem]:
+    """What `validate --data DATABASE` finds: for each source, a table that is not in the
+    database, or a declared or used column that is not in its table, each at the source's
+    line. Reads the catalogue only: no query over the data."""
+    from ..compile import compile_plan
+    from ..run import with_params
+
+    try:
+        con = connect_database(db)
+    except AssessError as exc:
+        return exc.problems
+    plan = compile_plan(ruleset, with_params(ruleset, {}))
+    problems = []
+    try:
+        for name, source in ruleset.sources.items():
+            if source.parent is not None:
+                continue
+            try:
+                conform(source, open_table(con, db, source), plan.sources[name].columns)
+            except AssessError as exc:
+                problems += exc.problems
+    finally:
+        con.disconnect()
+    return problems
+
+
 def connect(engine: str, data: Path | Database | None) -> Any:
     """The Ibis backend a run sends its queries to: the database given as ``--data``
     (``duckdb:///crm.duckdb``, ``postgresql://user@host/crm``: `engine.connect`), else an
@@ -687,7 +736,7 @@ def connect(engine: str, data: Path | Database | None) -> Any:
         return connect_database(data)
     if engine == "spark":
         return ibis.pyspark.connect(spark())
-    return ibis.duckdb.connect()
+    return duckdb()
 
 
 def tables(plan: Plan, con: Any, data: Path | Database | None, locate: Callable[[Source], Path]) -> tuple[dict[str, ir.Table], dict[str, Path]]:
