@@ -93,6 +93,8 @@ def date(pl: ModuleType, x: Value, month: Value = None, day: Value = None) -> An
     """A calendar date: ``date('2025-03-31')``, ``date(2025, 3, 31)``, or the date part of a
     datetime column, ``date(opened_at)``."""
     if month is not None or day is not None:
+        if month is None or day is None:
+            raise ValueError("date: give a year, a month and a day, or one date")
         return dt.date(int(x), int(month), int(day))
     if isinstance(x, str):
         return dt.date.fromisoformat(x)
@@ -136,7 +138,7 @@ def _duration(pl: ModuleType, n: Value, unit: str, per_day: int) -> Any:
     limit = MAX_DAYS * per_day
     if not isinstance(n, pl.Expr):
         if isinstance(n, (int, float)) and not -limit <= n <= limit:
-            raise ValueError(f"{unit}({n:g}) is out of range (at most {limit:,} {unit})")
+            raise ValueError(f"{unit}({n}) is out of range (at most {limit:,} {unit})")
         return pl.duration(**{unit: expr(pl, n)})
     return pl.when(n.abs() <= limit).then(pl.duration(**{unit: n}))
 

@@ -323,12 +323,116 @@ def test_round_defaults_to_whole_numbers():
 def test_round_refuses_digits_that_are_not_a_literal_whole_number(text):
     with pytest.raises(AssessError) as info:
         row_compiler({}).compile(parse(text, HERE))
-    assert "round: the number of digits must be a whole number, written literally" in str(info.value)
+    # the whole message, after the location and before the end: not a word more either side
+    assert str(info.value).endswith(
+        f"cannot compile `{text}`: round: the number of digits must be a whole number, written literally")
+
+
+def test_valid_names_the_unknown_pattern_and_the_known_ones():
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse("valid(e, 'nope')", HERE))
+    # PATTERNS, in their order
+    assert str(info.value).endswith(
+        "`valid(e, 'nope')`: valid: no pattern `nope`; patterns: email, cn_mobile, cn_postcode")
+
+
+def test_datetime_of_a_datetime_keeps_its_time():
+    import datetime as dt
+    assert folded("datetime(datetime('2025-03-31T08:30:00'))", {}) == [dt.datetime(2025, 3, 31, 8, 30)]
 
 
 def test_datetime_of_a_date_param_is_its_midnight():
     import datetime as dt
     assert folded("datetime(day)", {"day": "2025-03-31"}) == [dt.datetime(2025, 3, 31, 0, 0)]
+
+
+# ---------------------------------------------------------------- the generated references
+# `assess docs` writes these into the README; the expected lines are written out by hand
+# from the docstrings, so a change in how they are put together shows here.
+
+def test_function_reference_lines():
+    from engine.functions import reference
+    lines = reference().split("\n")
+    assert len(lines) == 32  # coalesce ... rank, counted in FUNCTIONS
+    assert lines[0] == "- `coalesce(x, *others)`: The first of its arguments that is not null. " \
+        "``coalesce(satisfaction, 3)``"
+    assert "- `div(a, b, default)`: ``a / b``, or ``default`` (null unless given) where ``b`` is " \
+        "zero or null. ``div(complaints, interactions, 0)``. Plain ``/`` already gives null on zero." in lines
+
+
+def test_scoring_reference_lines():
+    from engine.score import reference
+    lines = reference().split("\n")
+    assert len(lines) == 7  # linear ratio bands range boolean percentile zscore
+    assert "- `range`: Inside ``[low, high]`` scores 100, falling linearly to 0 at ``tolerance`` " \
+        "outside. ``{method: range, low: 2, high: 4, tolerance: 2}``: 3 scores 100, 5 scores 50, " \
+        "6 scores 0." in lines
+
+
+def test_rule_reference_keys():
+    from engine.checks import reference
+    sections = reference().split("\n\n### ")
+    keys = {s.split("`")[1]: s.rsplit("\n\n", 1)[1] for s in sections}
+    assert keys["row_count"] == "Keys: `min`, `max`"  # takes only
+    assert keys["allowed_values"] == "Keys: `column`, `values` (required)"  # needs only
+    assert keys["distribution"] == "Keys: `column` (required), `max_share`, `min_share`, `values`"
+    assert reference().startswith("### `")
+    schema = reference().split("### `schema`\n\n")[1]
+    assert schema.startswith("The source has every column of ``required`` (name: type, types as in a source's\n")
+
+
+@pytest.mark.parametrize("unit, limit", [
+    ("days", 3_660_000), ("hours", 3_660_000 * 24), ("minutes", 3_660_000 * 24 * 60)])
+def test_a_written_duration_is_refused_one_past_ten_thousand_years(unit, limit):
+    row_compiler({}).compile(parse(f"{unit}({limit})", HERE))  # the limit itself is fine
+    row_compiler({}).compile(parse(f"{unit}(-{limit})", HERE))
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse(f"{unit}({limit + 1})", HERE))
+    assert str(info.value).endswith(f"{unit}({limit + 1}) is out of range (at most {limit:,} {unit})")
+
+
+def _rows(text: str, frame: pl.DataFrame) -> list:
+    return frame.select(lit(row_compiler({}).compile(parse(text, HERE))).alias("x"))["x"].to_list()
+
+
+def test_a_duration_of_a_column_and_past_the_limit_null():
+    import datetime as dt
+    frame = pl.DataFrame({"d": [dt.date(2025, 1, 1)] * 2, "n": [2, 3_660_001]})
+    # 1 January + 2 days is 3 January; 3,660,001 days is past the limit: null, not a wrapped date
+    assert _rows("d + days(n)", frame) == [dt.date(2025, 1, 3), None]
+    # both ends of -limit..limit are durations, one past either end is null
+    ends = pl.DataFrame({"n": [3_660_000, -3_660_000, 3_660_001, -3_660_001]})
+    assert _rows("is_null(days(n))", ends) == [False, False, True, True]
+
+
+def test_text_functions_read_a_literal_as_its_text():
+    frame = pl.DataFrame({"s": ["a12", "12b", "b", "is True", "is true"]})
+    assert _rows("contains(s, 12)", frame) == [True, True, False, False, False]
+    assert _rows("startswith(s, 12)", frame) == [False, True, False, False, False]
+    # the text of True is "True" (Polars would cast it to "true")
+    assert _rows("endswith(s, True)", frame) == [False, False, False, True, False]
+
+
+def test_month_start_reads_each_row_alone():
+    import datetime as dt
+    # a malformed first value must not decide how the rest read (a format guessed from
+    # "31-12-01" reads "2025-03-01" as nothing): the second row is 1 March 2025 whatever
+    frame = pl.DataFrame({"m": ["31-12", "2025-03"]})
+    assert _rows("month_start(m)", frame)[1] == dt.date(2025, 3, 1)
+
+
+def test_date_of_a_year_and_a_month_only_is_refused():
+    # not the 2,025th day after 1970 (what a year alone would read as)
+    with pytest.raises(AssessError) as info:
+        row_compiler({}).compile(parse("date(2025, 3)", HERE))
+    assert str(info.value).endswith("`date(2025, 3)`: date: give a year, a month and a day, or one date")
+
+
+def test_date_of_a_date_or_a_datetime_written_out():
+    import datetime as dt
+    # a date stays itself; a datetime loses its time
+    assert folded("date(date('2025-03-31'))", {}) == [dt.date(2025, 3, 31)]
+    assert folded("date(datetime('2025-03-31T08:30:00'))", {}) == [dt.date(2025, 3, 31)]
 
 
 @pytest.mark.parametrize("where, weight, line, column", [
