@@ -180,11 +180,17 @@ def valid(pl: ModuleType, s: Value, pattern: Value) -> Any:
     """True where the whole text matches a ready-made pattern: ``email``, ``cn_mobile``
     (1[3-9] and 9 digits, +86 optional) or ``cn_postcode``, as the ``matches`` rule
     checks them. ``valid(email, 'email') or valid(phone, 'cn_mobile')``"""
+    return expr(pl, s).cast(pl.String).str.contains(whole_pattern(pattern))
+
+
+def whole_pattern(pattern: Value) -> str:
+    """The regex of ready-made ``pattern`` matching a whole text, for every engine; the one
+    error for a name that is not a pattern."""
     from .checks import PATTERNS
 
     if str(pattern) not in PATTERNS:
         raise ValueError(f"valid: no pattern `{pattern}`; patterns: {', '.join(PATTERNS)}")
-    return expr(pl, s).cast(pl.String).str.contains(f"^(?:{PATTERNS[str(pattern)]})$")
+    return f"^(?:{PATTERNS[str(pattern)]})$"
 
 
 def contains(pl: ModuleType, s: Value, text: Value) -> Any:

@@ -92,6 +92,7 @@ measures:
   round2_max: {source: t, sum: "round(x, 2)", where: "id == 'e'"}
   blank: {source: t, count: true, where: is_blank(s)}
   stripped: {source: t, count: true, where: "strip(s) == 'a'"}
+  not_email: {source: t, count: true, where: "not valid(s, 'email')"}
   empty_sum: {source: t, sum: x, where: "n > 1000"}
   empty_count: {source: t, count: true, where: "n > 1000"}
   empty_mean: {source: t, mean: x, where: "n > 1000"}

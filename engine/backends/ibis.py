@@ -30,6 +30,7 @@ from ..connect import Database, duckdb, open_table, spark, table_name
 from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
 from ..execute import NAME, Executed, _entities
+from ..functions import whole_pattern
 from ..model import Check, Expression, Measure, Source
 
 Value = Any
@@ -98,9 +99,7 @@ def _datetime(x: Value) -> Any:
 
 
 def _valid(s: Value, pattern: Value) -> ir.BooleanValue:
-    if str(pattern) not in PATTERNS:
-        raise ValueError(f"valid: no pattern `{pattern}`; patterns: {', '.join(PATTERNS)}")
-    return _text(s).re_search(f"^(?:{PATTERNS[str(pattern)]})$")
+    return _text(s).re_search(whole_pattern(pattern))
 
 
 def _round(x: Value, digits: Value = 0) -> ir.NumericValue:
