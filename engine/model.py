@@ -173,6 +173,10 @@ class Breakdown:
     title: Text = field(default_factory=dict)
     unit: str = "ratio"
 
+    def uses(self, measures: dict[str, Measure]) -> list[Measure]:
+        """The measures its formula uses, in the ruleset's order."""
+        return [m for m in measures.values() if m.name in self.formula.names]
+
 
 @dataclass
 class Category:

@@ -318,7 +318,7 @@ def breakdowns(plan: Plan, executed: Executed, lang: str) -> list[dict[str, Any]
                         "measures": [{"id": m.name, "title": text_in(m.title, lang, m.name)} for m in measures],
                         "rows": frame.select(*by, *(m.name for m in measures)).to_dicts()})
     for b in plan.ruleset.breakdowns.values():
-        used = [m for m in plan.ruleset.measures.values() if m.name in b.formula.names]
+        used = b.uses(plan.ruleset.measures)
         out.append({"id": b.id, "title": text_in(b.title, lang, b.id), "formula": b.formula.text, "unit": b.unit,
                     "source": None, "by": b.by,
                     "measures": [{"id": m.name, "title": text_in(m.title, lang, m.name)} for m in used],
@@ -337,7 +337,7 @@ def formula_table(plan: Plan, breakdown: Breakdown,
     value and reason. A group that one measure's source lacks has no row of it: a count
     or a sum of 0 there, any other aggregate null."""
     by = breakdown.by
-    used = [m for m in plan.ruleset.measures.values() if m.name in breakdown.formula.names]
+    used = breakdown.uses(plan.ruleset.measures)
     parts = [found[(source, tuple(by))].select(*by, *(m.name for m in used if m.source == source))
              for source in dict.fromkeys(m.source for m in used)]
     keys = pl.concat([p.select(by) for p in parts], how="vertical_relaxed").schema  # one key type
