@@ -28,6 +28,9 @@ TOTAL, GRADE, RANK, UNRANKED, BASIS = ".score", ".grade", ".rank", ".unranked", 
 ID, LABEL = ".id", ".name"  # an entity's key value(s) joined by " / ", and its display name
 PEER_REASON = "scored against the other entities: see each entity's scorecard"
 TOP = 3  # strengths and weaknesses per side and kind
+# scores are kept to 9 decimals: two sums of the same scores in another order differ by
+# float noise (1e-14), which would break a tie of ranks, a status at 100 or a weakest category
+SCORE_DIGITS = 9
 WEIGHED = ".weighed"  # a category's column: the weight of its scored KPIs
 
 
@@ -124,7 +127,7 @@ def score_expr(kpi: Kpi, value: pl.Expr, peers: bool = True) -> pl.Expr:
     if not kpi.scored or (kpi.scoring.method in PEER_METHODS and not peers):
         return pl.lit(None, pl.Float64)
     value = value.cast(pl.Float64).fill_nan(None)
-    return pl.when(value.is_not_null()).then(METHODS[kpi.scoring.method](kpi, value))
+    return pl.when(value.is_not_null()).then(METHODS[kpi.scoring.method](kpi, value).round(SCORE_DIGITS))
 
 
 NEAR_SCORE = 80.0  # below it a KPI is `missed` however close its value: a "near" pill on 54 misleads
@@ -183,7 +186,7 @@ def _rollup(rollup: str, pairs: list[tuple[float, pl.Expr]]) -> pl.Expr:
         value = pl.min_horizontal(*(s for _, s in pairs)) if pairs else pl.lit(None, pl.Float64)
     else:
         value = _sum([pl.when(s.is_not_null()).then(w * s).otherwise(0.0) for w, s in pairs]) / weight
-    return pl.when(weight > 0).then(value)
+    return pl.when(weight > 0).then(value.round(SCORE_DIGITS))
 
 
 def weigh(ruleset: Ruleset, frame: pl.LazyFrame) -> pl.LazyFrame:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import score
@@ -239,8 +239,26 @@ def same(a, b) -> bool:
     return a == pytest.approx(b, rel=1e-9, abs=1e-9)
 
 
+def tie(weights: list[float], categories: str, values: list[dict[str, float]]) -> tuple[Ruleset, list[dict]]:
+    """Linear KPIs k0.. (target 0.9, floor 0.2) in categories c1, c2 of equal weight, and
+    entities E00.. with these values (0 for a KPI not given)."""
+    ks = {f"k{i}": Kpi(id=f"k{i}", title={}, formula=parse("x", HERE), category=f"c{c}", location=HERE,
+                       target=0.9, floor=0.2, weight=w, scoring=Scoring("linear"))
+          for i, (w, c) in enumerate(zip(weights, categories))}
+    cats = {c: Category(c, {}, 1.0, "mean") for c in ("c1", "c2")}
+    rs = Ruleset(id="r", file=Path("r.yaml"), title={}, description={}, version="", params={}, sources={},
+                 measures={}, kpis=ks, categories=cats, grades=list(DEFAULT_GRADES), checks=[], actions=[])
+    return rs, [{"id": f"E{i:02d}", **{k: v.get(k, 0.0) for k in ks}} for i, v in enumerate(values)]
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
+# found by the search: totals equal by hand (c1 = 1 x s / 1, c2 = 5 x s / 5) that the engine
+# summed to a float noise apart, which ranked one entity above the other and made c1 the
+# weaker category; scores are now kept to 9 decimals (score.SCORE_DIGITS)
+@example(tie([0, 0, 0, 0, 5, 1], "111121", [{"k5": 0.5}, {"k4": 0.5}]))
+@example(tie([0, 0, 0, 0, 1, 5], "111112", [{"k5": 0.5}, {"k4": 0.5}]))
+@example(tie([0, 0, 0, 0, 1, 5], "111112", [{}, {"k4": 0.25, "k5": 0.25}]))
 def test_vectorised_scoring_equals_the_per_entity_reference(case):
     rs, rows = case
     want = ref_entities(rs, rows)
