@@ -161,6 +161,7 @@ def test_expressions_over_params_fold_like_python(text, a, b):
 # the smallest weight validation lets through, alone and beside a large one
 @example([("x", 1.5, 1.0)], {"x": MIN_WEIGHT, "y": 0.0, "z": 0.0})
 @example([("z", 0.0, 1.0), ("y", 100.0, MIN_WEIGHT)], {"x": 0.0, "y": 20.0, "z": MIN_WEIGHT})
+@example([("x", 1.192092896e-07, 1.0)], {"x": 1.0, "y": 0.0, "z": 0.0})  # kept to 9 decimals: 1.19e-07
 def test_totals_are_weighted_means_in_0_100(kpis, category_weights):
     categories = {c: Category(c, {}, w) for c, w in category_weights.items()}
     ruleset = Ruleset("r", None, {}, {}, "", {}, {}, {},
@@ -181,8 +182,8 @@ def test_totals_are_weighted_means_in_0_100(kpis, category_weights):
     assert sum(shares) == pytest.approx(1.0)
     # each KPI's effective share of the total, times its score, adds up to the total
     assert sum(sh * s for sh, (_, s, _) in zip(shares, kpis) if s is not None) == pytest.approx(total, abs=1e-6)
-    if len(set(counted)) == 1:  # one score everywhere: the total is that score
-        assert total == pytest.approx(counted[0])
+    if len(set(counted)) == 1:  # one score everywhere: the total is that score, to 9 decimals
+        assert total == pytest.approx(counted[0], rel=1e-9, abs=5e-10)
 
 
 # ---------------------------------------------------------------- loading
