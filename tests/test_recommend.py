@@ -1,0 +1,83 @@
+"""Actions: every fact a condition can name, the filters of a text, and the guards of the
+text sandbox. Found by mutation testing (docs/testing.md): each test fails when one
+line of engine/recommend.py is changed. The expected values are worked out in comments."""
+from __future__ import annotations
+
+import jinja2
+import pytest
+
+from engine.recommend import bounded, environment, number, percent
+from engine.validate import TEMPLATE_FILTERS
+from test_edges import run
+
+# t has 3 rows, one without x. k = 3 rows, linear from floor 1 to target 4:
+# (3 - 1) / (4 - 1) = 66.67, the only KPI, so the total is 66.67: grade D (60..70)
+FACTS = {
+    "value": "k.value == 3", "target": "k.target == 4", "floor": "k.floor == 1",
+    "benchmark": "k.benchmark == 2", "weight": "k.weight == 2", "category_weight": "c.weight == 3",
+    "category_score": "c.score > 66.6 and c.score < 66.7", "score": "score > 66.6 and score < 66.7",
+    "grade": "grade == 'D'", "status": "k.status == 'missed'",
+    "check_failed": "x_ok.failed == 1", "check_rows": "x_ok.rows == 3", "check_status": "x_ok.status == 'fail'",
+    "check_ratio": "x_ok.ratio > 0.666 and x_ok.ratio < 0.667",
+    # never: each would hold if a fact were read as another, or as nothing
+    "not_target": "k.target == 1 or k.target == 2 or k.target == 3", "not_grade": "grade == 'A'",
+    "not_weight": "k.weight == 0 or k.weight == 1", "not_missing": "k.floor != k.floor",
+}
+
+
+def _ruleset(actions: str) -> str:
+    return f"""\
+        categories: {{c: {{weight: 3}}}}
+        measures:
+          n: {{source: t, count: true}}
+        kpis:
+          k: {{formula: n, target: 4, floor: 1, benchmark: 2, weight: 2, category: c}}
+        checks:
+          - {{id: x_ok, source: t, rule: not_null, column: x}}
+        actions:
+{actions}"""
+
+
+def test_a_condition_reads_every_fact_of_a_kpi_a_category_a_check_and_the_result(tmp_path):
+    actions = "".join(f"          - {{id: {name}, when: \"{when}\", text: {name}}}\n" for name, when in FACTS.items())
+    result = run(tmp_path, _ruleset(actions), t="x\n1\n\n2\n")
+    assert sorted(a.id for a in result.actions) == sorted(n for n in FACTS if not n.startswith("not_"))
+
+
+def test_the_number_and_percent_filters_of_a_text(tmp_path):
+    # number: two decimals unless told, n/a for nothing (k has no previous value)
+    text = "{{ k.value | number }} {{ (k.value / 7) | number }} {{ (k.value / 7) | number(1) }} " \
+           "{{ k.previous | number }} {{ x_ok.ratio | percent }} {{ k.previous | percent }}"
+    result = run(tmp_path, _ruleset(f"          - {{id: a, when: \"k.value > 0\", text: \"{text}\"}}\n"), t="x\n1\n\n2\n")
+    # 3 / 7 = 0.428571..; the ratio 2 / 3 = 66.7 %
+    assert result.actions[0].text == "3 0.43 0.4 n/a 66.7% n/a"
+
+
+def test_filters_called_directly():
+    assert number(1234.5678) == "1,234.57" and number(None) == "n/a"
+    assert percent(0.8534) == "85.3%" and percent(0.8534, 2) == "85.34%"
+    assert percent(None) == "n/a"
+
+
+@pytest.mark.parametrize("text", ["{{ 'a' * 3 }}", "{{ 2 ** 3 }}", "{{ '%d' % 3 }}"])
+def test_the_sandbox_refuses_repetition_and_formatting_when_validation_did_not(text):
+    # validation refuses these first; should one reach the renderer, it fails rather than
+    # building a gigabyte string
+    with pytest.raises(jinja2.sandbox.SecurityError, match="is not allowed in a text"):
+        environment().from_string(text).render()
+
+
+def test_the_sandbox_has_no_autoescape_and_strict_names():
+    env = environment()
+    assert env.from_string("{{ a }}").render(a="<b>") == "<b>"  # texts are escaped by each format
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ missing }}").render()
+    assert sorted(env.filters) == sorted(TEMPLATE_FILTERS)  # only the filters validation allows
+
+
+def test_bounded_cuts_at_the_limit_and_not_before():
+    template = environment().from_string("{{ a }}{{ b }}")
+    # "ab" (2 < 3 characters) then "cd": 4 >= 3, stop, cut to 3
+    assert bounded(template, {"a": "ab", "b": "cd"}, limit=3) == "abc"
+    assert bounded(template, {"a": "ab", "b": "cd"}, limit=4) == "abcd"
+    assert bounded(template, {"a": "ab", "b": "cd"}, limit=10) == "abcd"
