@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from . import charts, resource
-from .labels import ICONS, LABELS, labels  # noqa: F401 (LABELS: the catalogue, re-exported)
+from .labels import ICONS, LABELS, labels, reason  # noqa: F401 (LABELS: the catalogue, re-exported)
 from .model import UNIT_DECIMALS
 from .result import CategoryResult, KpiResult, Result, to_json
 from .safe import finalize_markdown, finalize_xml, markdown, printable, terminal
@@ -331,7 +331,7 @@ def _entities_json(result: Result) -> pl.DataFrame:
             benchmark=number(k.benchmark), score=pl.col(f"{k.id}.score"), weight=number(k.weight),
             share=pl.col(f"{k.id}.share"), status=pl.col(f"{k.id}.status"), category=pl.lit(k.category),
             unit=pl.lit(k.unit), better=pl.lit(k.better), formula=pl.lit(k.formula),
-            reason=pl.col(f"{k.id}.reason"), gain=pl.col(f"{k.id}.gain"), previous=previous, change=change,
+            reason=said(f"{k.id}.reason"), gain=pl.col(f"{k.id}.gain"), previous=previous, change=change,
             change_pct=pl.when(previous != 0).then(change / previous.abs()),
             improved=pl.when(change != 0).then((change > 0) == (k.better == "higher")),
             trend=pl.concat_list(trend) if trend else pl.lit([], pl.List(pl.Struct({"period": pl.String}))),
@@ -343,26 +343,32 @@ def _entities_json(result: Result) -> pl.DataFrame:
                          weight=pl.lit(c.weight, pl.Float64), share=pl.col(f"{c.id}.share"),
                          rollup=pl.lit(c.rollup), kpis=pl.lit(c.kpis, pl.List(pl.String)))
 
-    labels = {g["grade"]: g["label"] for g in result.population["grades"]} if result.population else {}
+    def said(column: str) -> pl.Expr:  # the engine's English reasons in the result's language
+        found = result.table[column].drop_nulls().unique().to_list()
+        return pl.col(column).replace_strict({r: reason(r, result.lang) for r in found}, default=None,
+                                             return_dtype=pl.String)
+
+    grades = {g["grade"]: g["label"] for g in result.population["grades"]} if result.population else {}
     # the notes a scorecard gives on redistributed weight (see run._card)
-    notes = [pl.when(pl.col(f"{k.id}.score").is_null()).then(
-        pl.lit(f"`{k.id}` is n/a (") + pl.col(f"{k.id}.reason")
-        + pl.lit(f"); its weight is shared by the other KPIs of `{k.category}`")) for k in result.kpis if k.weight > 0]
-    notes += [pl.when(pl.col(f"{c.id}.score").is_null()).then(
-        pl.lit(f"category `{c.id}` has no scored KPI; its weight is shared by the others"))
-        for c in result.categories if c.weight > 0]
+    words = labels(result.lang)
+    notes = [pl.when(pl.col(f"{k.id}.score").is_null()).then(pl.concat_str(
+        [pl.lit(part) if i % 2 == 0 else said(f"{k.id}.reason")
+         for i, part in enumerate(words["note_na"].format(kpi=k.id, reason="\0", category=k.category)
+                                  .partition("\0"))])) for k in result.kpis if k.weight > 0]
+    notes += [pl.when(pl.col(f"{c.id}.score").is_null()).then(pl.lit(words["note_category"].format(category=c.id)))
+              for c in result.categories if c.weight > 0]
     table = profile_lists(result.table, [k.id for k in result.kpis], [c.id for c in result.categories],
                           {c.id: set(c.kpis) for c in result.categories})
     return table.select(
         pl.col(".id").alias("id"), pl.col(".name").alias("name"), pl.col(".rank").alias("rank"),
         pl.col(".score").alias("score"), pl.col(".grade").alias("grade"),
-        pl.col(".grade").replace_strict(labels, default="", return_dtype=pl.String).alias("grade_label"),
+        pl.col(".grade").replace_strict(grades, default="", return_dtype=pl.String).alias("grade_label"),
         pl.concat_list(kpi(k) for k in result.kpis).alias("kpis"),
         pl.concat_list(category(c) for c in result.categories).alias("categories") if result.categories
         else pl.lit([]).alias("categories"),
         pl.col(".strengths").alias("strengths"), pl.col(".weaknesses").alias("weaknesses"),
         (pl.concat_list(notes).list.drop_nulls() if notes else pl.lit([], pl.List(pl.String))).alias("notes"),
-        pl.col(".unranked").alias("unranked"), pl.lit(None, pl.Float64).alias("since_last"),
+        said(".unranked").alias("unranked"), pl.lit(None, pl.Float64).alias("since_last"),
         # the previous period of many entities is on the shown cards only (run.previous_scores)
         pl.lit(None).alias("previous"))
 

@@ -125,3 +125,39 @@ def test_few_entities_keep_every_card(tmp_path):
 def test_an_entity_table_needs_entities(capsys):
     assert main(["run", str(ROOT / "rulesets" / "crm_assessment.yaml"), "--format", "parquet", "--out", "x.parquet"]) == 2
     assert "has no `by`" in capsys.readouterr().err
+
+
+def test_the_json_of_every_entity_says_its_reasons_and_notes_in_the_results_language(tmp_path):
+    # the many-entity JSON is written from the table (render._entities_json), the shown
+    # cards one by one (run.cards): the two must say the same, in Chinese. 1,200 owners,
+    # every third without a value of y: y is n/a there (a reason, a note on its weight)
+    # and the owner is scored on x alone (an unranked reason)
+    from engine.render import _json
+    from engine.run import assess
+
+    (tmp_path / "t.csv").write_text("owner,x,y\n" + "".join(
+        f"o{i:04d},{i % 7},{'' if i % 3 == 0 else i % 5}\n" for i in range(CARDS + 200)), encoding="utf-8")
+    (tmp_path / "r.yaml").write_text("""\
+ruleset: r
+by: owner
+sources: {t: {path: t.csv}}
+measures:
+  x: {source: t, sum: x}
+  y: {source: t, mean: y}
+categories: {c: {}}
+kpis:
+  kx: {formula: x, target: 6, floor: 0, category: c}
+  ky: {formula: y, target: 4, floor: 0, category: c}
+""", encoding="utf-8")
+    result = assess(tmp_path / "r.yaml", tmp_path, lang="zh")
+    written = {e["id"]: e for e in json.loads(_json(result))["entities"]}
+    assert len(written) == CARDS + 200 and len(result.entities) < len(written)
+    for card in result.entities:
+        e = written[card.id]
+        assert [k["reason"] for k in e["kpis"]] == [k.reason for k in card.kpis]
+        assert e["notes"] == card.notes and e["unranked"] == card.unranked
+    o0 = written["o0000"]  # 0 % 3 == 0: no y
+    assert o0["kpis"][1]["reason"] and o0["notes"] and o0["unranked"]
+    said = {k["reason"] for e in written.values() for k in e["kpis"] if k["reason"]}
+    said |= {n for e in written.values() for n in e["notes"]} | {e["unranked"] for e in written.values() if e["unranked"]}
+    assert not any(text.isascii() for text in said)  # every reason and note in Chinese
