@@ -237,11 +237,16 @@ def param_value(value: Any) -> Any:
     return value
 
 
-def row_compiler(params: dict[str, Any]) -> Compiler:
-    """Names are params if declared, else columns of the source."""
+def resolver(params: dict[str, Any]) -> Callable[[str], Value]:
+    """Names are params if declared, else columns."""
     def resolve(name: str) -> Value:
         return param_value(params[name]) if name in params else pl.col(name)
-    return Compiler(resolve)
+    return resolve
+
+
+def row_compiler(params: dict[str, Any]) -> Compiler:
+    """Names are params if declared, else columns of the source."""
+    return Compiler(resolver(params))
 
 
 def compile_row(expression: Expression | None, params: dict[str, Any]) -> Value:
@@ -493,9 +498,7 @@ def kpi_plan(kpi: Kpi, ruleset: Ruleset, variant: Variant) -> KpiPlan:
 def breakdown_exprs(breakdown: Breakdown, ruleset: Ruleset, params: dict[str, Any]) -> tuple[pl.Expr, pl.Expr]:
     """A breakdown's formula over the table of its groups (a column per measure), with
     the reason where it is n/a in a group; the period only, like a breakdown's measures."""
-    def resolve(name: str) -> Value:
-        return param_value(params[name]) if name in params else pl.col(name)
-    return formula_exprs(breakdown.id, breakdown.formula, ruleset, resolve)
+    return formula_exprs(breakdown.id, breakdown.formula, ruleset, resolver(params))
 
 
 def formula_exprs(name: str, formula: Expression, ruleset: Ruleset, resolve: Callable[[str], Value],

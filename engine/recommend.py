@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import polars as pl
 
-from .compile import Compiler, lit, param_value
+from .compile import Compiler, lit, resolver
 from .errors import AssessError, Problem
 from .model import Action, Ruleset, text_in
 from .render import grouped, show
@@ -97,10 +97,7 @@ def facts(ruleset: Ruleset, checks: list[CheckResult]) -> list[pl.Expr]:
 def conditions(ruleset: Ruleset, actions: list[Action], scored: pl.DataFrame, checks: list[CheckResult],
                params: dict[str, Any]) -> pl.DataFrame:
     """One boolean column per action: whether its condition holds on each scored row."""
-    def resolve(name: str) -> Any:
-        return param_value(params[name]) if name in params else pl.col(name)
-
-    compiled = [lit(Compiler(resolve, lambda n, f: pl.col(f"{n}.{f}")).compile(a.when))
+    compiled = [lit(Compiler(resolver(params), lambda n, f: pl.col(f"{n}.{f}")).compile(a.when))
                 .cast(pl.Boolean).fill_null(False).alias(a.id) for a in actions]
     try:
         return scored.lazy().select(facts(ruleset, checks)).select(compiled).collect(engine="in-memory")

@@ -452,3 +452,33 @@ def test_a_weight_out_of_range_is_refused_at_its_line(tmp_path, where, weight, l
     [problem] = info.value.problems
     assert problem.rule == "weight-range" and "out of range" in problem.message
     assert (problem.location.line, problem.location.column) == (line, column)
+
+
+def test_a_breakdown_formula_reads_params(tmp_path):
+    # a: 2 rows, b: 1 row; x 10 per row from the param
+    result = run(tmp_path, """\
+        params: {scale: 10}
+        measures:
+          n: {source: t, count: true, by: g}
+        kpis:
+          k: {formula: scale, category: c}
+        breakdowns:
+          scaled: {by: g, formula: n * scale}
+        """, t="g\na\na\nb\n")
+    rows = next(b for b in result.breakdowns if b["id"] == "scaled")["rows"]
+    assert {r["g"]: r["scaled"] for r in rows} == {"a": 20, "b": 10}
+
+
+def test_a_monthly_trend_starts_on_the_first_of_the_month(tmp_path):
+    # January 1st belongs to January's point: 2 rows in January (the 1st and the 31st), 1 in February
+    result = run(tmp_path, """\
+        params: {period_start: 2025-01-01, period_end: 2025-02-28}
+        trend: month
+        sources:
+          t: {path: t.csv, columns: {d: date}}
+        measures:
+          n: {source: t, count: true, where: "d >= period_start and d <= period_end"}
+        kpis:
+          k: {formula: n, target: 1, category: c}
+        """, t="d\n2025-01-01\n2025-01-31\n2025-02-01\n2024-12-31\n")
+    assert [(t["period"], t["value"]) for t in result.kpi("k").trend] == [("2025-01", 2), ("2025-02", 1)]

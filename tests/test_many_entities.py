@@ -161,3 +161,35 @@ kpis:
     said = {k["reason"] for e in written.values() for k in e["kpis"] if k["reason"]}
     said |= {n for e in written.values() for n in e["notes"]} | {e["unranked"] for e in written.values() if e["unranked"]}
     assert not any(text.isascii() for text in said)  # every reason and note in Chinese
+
+
+def test_the_population_of_many_entities_counts_grades_bins_and_the_unscored(tmp_path):
+    # owner i: x = 0, 3 or 6 by i % 3 (scores 0, 50, 100 from floor 0 to target 6); every
+    # tenth owner has no x at all, so no score and the grade n/a
+    from engine.run import assess
+
+    n = CARDS + 200
+    (tmp_path / "t.csv").write_text("owner,x\n" + "".join(
+        f"o{i:04d},{'' if i % 10 == 0 else i % 3 * 3}\n" for i in range(n)), encoding="utf-8")
+    (tmp_path / "r.yaml").write_text("""\
+ruleset: r
+by: owner
+sources: {t: {path: t.csv}}
+measures:
+  x: {source: t, mean: x}
+categories: {c: {}}
+grades: [{min: 90, grade: A}, {min: 0, grade: B}]
+kpis:
+  kx: {formula: x, target: 6, floor: 0, category: c}
+""", encoding="utf-8")
+    population = assess(tmp_path / "r.yaml", tmp_path).population
+    unscored = sum(1 for i in range(n) if i % 10 == 0)
+    scored = [i % 3 * 50 for i in range(n) if i % 10]
+    assert population["entities"] == n
+    assert population["grades"] == [{"grade": "A", "label": "", "count": scored.count(100)},
+                                    {"grade": "B", "label": "", "count": len(scored) - scored.count(100)},
+                                    {"grade": "n/a", "label": "", "count": unscored}]
+    # ten-point bins, 100 in the last; a bin nobody falls in counts 0
+    expected = [scored.count(0)] + [0] * 4 + [scored.count(50)] + [0] * 3 + [scored.count(100)]
+    assert [(h["from"], h["to"], h["count"]) for h in population["histogram"]] == \
+        [(i * 10, i * 10 + 10, c) for i, c in enumerate(expected)]

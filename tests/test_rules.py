@@ -696,6 +696,18 @@ def test_distribution(tmp_path):
     assert sorted(int(r["id"]) for r in evidence_rows(folder, "scoped")) == [3, 4, 6]
 
 
+def test_distribution_bounds_are_included(tmp_path):
+    c = run(tmp_path, """
+        - {id: at_min, source: t, rule: distribution, column: seg, min_share: 0.1}
+        - {id: at_min_listed, source: t, rule: distribution, column: seg, values: [ent], min_share: 0.1}
+        - {id: above_min, source: t, rule: distribution, column: seg, min_share: 0.11}
+    """, {"t": SEGMENTS})
+    # ent is 1 of 10 non-null rows: 0.1 is not below a min_share of 0.1, but below 0.11
+    assert counts(c["at_min"]) == (3, 0, "pass")
+    assert counts(c["at_min_listed"]) == (1, 0, "pass")
+    assert counts(c["above_min"]) == (3, 1, "fail")
+
+
 def test_distribution_with_listed_values_is_the_same_every_run(tmp_path):
     path = write(tmp_path, """
         - {id: listed, source: t, rule: distribution, column: seg, values: [mid, ent], min_share: 0.2}

@@ -396,3 +396,15 @@ def test_zscore_by_hand(value, higher, lower):
 def test_percentile_by_hand(value, higher, lower):
     assert score_value(kpi("percentile"), value, PEERS) == pytest.approx(higher)
     assert score_value(kpi("percentile", better="lower"), value, PEERS) == pytest.approx(lower)
+
+
+def test_percentile_of_an_entity_without_peers_is_100():
+    # alone (the others missing): nobody to beat or lose to, so it is the best there is
+    assert score_value(kpi("percentile"), 4.0, [4.0, None]) == 100.0
+    assert score_value(kpi("percentile", better="lower"), 4.0, [4.0]) == 100.0
+
+
+def test_zscore_when_every_peer_is_equal_is_50():
+    # no spread: every entity is the mean, z = 0, the middle of 0..100
+    assert score_value(kpi("zscore"), 3.0, [3.0, 3.0, 3.0]) == 50.0
+    assert score_value(kpi("zscore", better="lower"), 3.0, [3.0, None, 3.0]) == 50.0
