@@ -294,6 +294,31 @@ def test_unique_normalize_case_and_spaces(tmp_path):
     assert counts(c["trim"]) == (5, 0, "pass")
 
 
+def test_unique_normalize_trim_alone_numbers_and_several_columns(tmp_path):
+    table = ("{id: string, e: string, n: int, f: float}", """\
+        id,e,n,f
+        1,a,1,0.0
+        2, a,1,-0.0
+        3,a ,2,1.5
+        4,b,3,2.5
+        """)
+    c = run(tmp_path, """
+        - {id: zero, source: t, rule: unique, column: f}
+        - {id: trim, source: t, rule: unique, column: e, normalize: trim}
+        - {id: number, source: t, rule: unique, column: n, normalize: digits}
+        - {id: pair, source: t, rule: unique, columns: [e, n], normalize: trim}
+    """, {"t": table})
+    # without normalize a value is compared as itself: -0.0 is 0.0 (as text they would differ)
+    assert counts(c["zero"]) == (4, 1, "fail")
+    # trim: a x3, b -> 4 - 2 = 2 (untrimmed the four are distinct)
+    assert counts(c["trim"]) == (4, 2, "fail")
+    # an int column is read as its text: 1 x2, 2, 3 -> 4 - 3 = 1
+    assert counts(c["number"]) == (4, 1, "fail")
+    # (a,1) x2, (a,2), (b,3) -> 4 - 3 = 1; every column of the key normalised
+    assert counts(c["pair"]) == (4, 1, "fail")
+    assert sorted(s["id"] for s in c["pair"].samples) == ["1", "2"]
+
+
 def test_unique_normalize_digits_and_phone(tmp_path):
     table = ("{id: string, p: string}", """\
         id,p
