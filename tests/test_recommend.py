@@ -81,3 +81,22 @@ def test_bounded_cuts_at_the_limit_and_not_before():
     assert bounded(template, {"a": "ab", "b": "cd"}, limit=3) == "abc"
     assert bounded(template, {"a": "ab", "b": "cd"}, limit=4) == "abcd"
     assert bounded(template, {"a": "ab", "b": "cd"}, limit=10) == "abcd"
+
+
+def test_a_text_reads_the_total_a_categorys_weight_and_an_entitys_rank_and_composite_id(tmp_path):
+    # two owners keyed by region and name: n = 3 rows (north / ann) and 1 row (south / bo);
+    # linear from floor 0 to target 3: 100 and 33.3, ranks 1 and 2
+    result = run(tmp_path, """\
+        by: [region, name]
+        categories: {c: {weight: 3}}
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: n, target: 3, floor: 0, category: c}
+        actions:
+          - {id: all, when: "k.value > 0", text: "total {{ score | number(1) }}, weight {{ c.weight }}"}
+          - {id: each, scope: entity, when: "k.value > 0", text: "{{ entity.id }} is {{ entity.rank }}"}
+        """, t="region,name\nnorth,ann\nnorth,ann\nnorth,ann\nsouth,bo\n")
+    assert [e.id for e in result.entities] == ["north / ann", "south / bo"]
+    # overall: 4 rows >= 3, so 100
+    assert sorted(a.text for a in result.actions) == ["north / ann is 1", "south / bo is 2", "total 100, weight 3.0"]
