@@ -100,3 +100,19 @@ def test_a_text_reads_the_total_a_categorys_weight_and_an_entitys_rank_and_compo
     assert [e.id for e in result.entities] == ["north / ann", "south / bo"]
     # overall: 4 rows >= 3, so 100
     assert sorted(a.text for a in result.actions) == ["north / ann is 1", "south / bo is 2", "total 100, weight 3.0"]
+
+
+def test_an_entity_without_a_scored_category_has_no_strongest_or_weakest(tmp_path):
+    # a: mean x 2 -> scored (category c, titled Care); b: no x -> k n/a, no category scored
+    result = run(tmp_path, """\
+        by: o
+        categories: {c: {title: Care}}
+        measures:
+          x: {source: t, mean: x}
+        kpis:
+          k: {formula: x, target: 2, floor: 0, category: c}
+        actions:
+          - {id: each, scope: entity, when: "k.value > 0 or k.status == 'n/a'",
+             text: "{{ entity.id }}:{{ entity.strongest_category }}|{{ entity.weakest_category }}"}
+        """, t="o,x\na,2\nb,\n")
+    assert sorted(a.text for a in result.actions) == ["a:Care|Care", "b:|"]
