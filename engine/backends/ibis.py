@@ -631,19 +631,26 @@ def _is(have: Any, want: Any) -> bool:
     return have == want
 
 
+def _repeated(remote: Remote, check: str, limit: int | None, prefix: int | None = None) -> ir.Table:
+    """The values a duplicates rule repeats, the ``limit`` smallest, within the first
+    ``prefix`` rows in scope (all rows when None), as engine.execute._repeated takes them."""
+    table, _, inside, repeats = remote.scopes[check]
+    scoped = table.mutate(assess_value=repeats).filter(inside)
+    if prefix is not None:
+        scoped = scoped.limit(prefix)
+    scoped = scoped.filter(scoped["assess_value"].notnull())
+    repeated = scoped.group_by("assess_value").aggregate(assess_n=scoped.count()).filter(ibis._["assess_n"] > 1)
+    return repeated if limit is None else repeated.order_by("assess_value").limit(limit)
+
+
 def failing_rows(remote: Remote, check: str, columns: list[str], limit: int | None = None) -> ir.Table:
     """The failing rows of a rule, in the order of ``columns`` (SQL has no row order of its
     own); for a duplicates rule, the rows of its ``limit`` smallest repeated values."""
     table, failing, inside, repeats = remote.scopes[check]
     order = [ibis.asc(c, nulls_first=False) for c in columns or table.columns[:1]]
-    if repeats is None:
-        return table.filter(failing).select(columns).order_by(order)
-    valued = table.mutate(assess_value=repeats).filter(inside)
-    scoped = valued.filter(valued["assess_value"].notnull())
-    repeated = scoped.group_by("assess_value").aggregate(assess_n=scoped.count()).filter(ibis._["assess_n"] > 1)
-    if limit is not None:
-        repeated = repeated.order_by("assess_value").limit(limit)
-    return scoped.semi_join(repeated, "assess_value").order_by(order).select(columns)
+    if repeats is not None:
+        failing = inside & repeats.isin(_repeated(remote, check, limit)["assess_value"])
+    return table.filter(failing).select(columns).order_by(order)
 
 
 def failed_values(remote: Remote, plans: list[Any], limit: int) -> dict[str, tuple[int, list[dict[str, Any]]]]:
@@ -663,17 +670,52 @@ def failed_values(remote: Remote, plans: list[Any], limit: int) -> dict[str, tup
     return out
 
 
+def _first_failing(remote: Remote, wanted: dict[str, tuple[list[str], ir.BooleanValue]],
+                   limit: int) -> dict[str, pl.DataFrame]:
+    """The first ``limit`` rows of each rule of one source that hold its flag, each in the
+    order of its columns, in one query: the rows where some flag holds are read once (a
+    common table), and each rule takes its first rows from them."""
+    table = remote.scopes[next(iter(wanted))][0]
+    names = list(dict.fromkeys(c for columns, _ in wanted.values() for c in columns))
+    flags = {f"assess_flag{i}": flag.fill_null(False) for i, (_, flag) in enumerate(wanted.values())}
+    # filtered before the flags are selected, so that the common table holds only the
+    # flagged rows (Ibis would merge a filter on the flags into each rule's query)
+    held = table.filter(ibis.or_(*flags.values())).select(*names, **flags)
+    parts = []
+    for i, ((columns, _), f) in enumerate(zip(wanted.values(), flags)):
+        order = [ibis.asc(c, nulls_first=False) for c in columns]
+        # the flag sorted first rather than filtered, for the same reason
+        first = held.order_by([ibis.desc(f), *order]).limit(limit)
+        first = first.filter(first[f]).select(*names)
+        parts.append(first.mutate(assess_rule=i, assess_rank=ibis.row_number().over(order_by=order)))
+    rows = remote.collect(ibis.union(*parts, distinct=False))
+    return {check: rows.filter(pl.col("assess_rule") == i).sort("assess_rank").select(columns)
+            for i, (check, (columns, _)) in enumerate(wanted.items())}
+
+
 def samples(remote: Remote, plans: list[Any], key: dict[str, list[str]], limit: int) -> dict[str, pl.DataFrame]:
     """Up to ``limit`` failing rows of each rule, ordered by the source's key so that every
-    engine shows the same rows (SQL has no row order of its own)."""
-    out = {}
+    engine shows the same rows (SQL has no row order of its own): one query per source for
+    all its rules (plus one for the duplicates rules with no value repeated in the first
+    PREFIX rows in scope, as on Polars)."""
+    from ..execute import PREFIX
+
+    by_source: dict[str, dict[str, list[str]]] = {}
     for p in plans:
-        if limit <= 0 or p.check.id not in remote.scopes:
-            continue
         columns = list(dict.fromkeys(key.get(p.check.source, []) + p.check.by + p.columns))
-        if not columns:  # a rule about the whole table has no failing rows to show
-            continue
-        out[p.check.id] = remote.collect(failing_rows(remote, p.check.id, columns, limit).limit(limit))
+        if limit > 0 and p.check.id in remote.scopes and columns:  # a rule about the whole table has no rows
+            by_source.setdefault(p.check.source, {})[p.check.id] = columns
+    out = {}
+    for rules in by_source.values():
+        def flag(check: str, prefix: int | None) -> ir.BooleanValue:
+            _, failing, inside, repeats = remote.scopes[check]
+            if repeats is None:
+                return failing
+            return inside & repeats.isin(_repeated(remote, check, limit, prefix)["assess_value"])
+        out |= _first_failing(remote, {c: (columns, flag(c, PREFIX)) for c, columns in rules.items()}, limit)
+        again = {c: (rules[c], flag(c, None)) for c in rules if remote.scopes[c][3] is not None and out[c].height == 0}
+        if again:  # no value repeated in the first rows: the smallest of the whole source
+            out |= _first_failing(remote, again, limit)
     return out
 
 
