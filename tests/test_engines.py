@@ -282,3 +282,17 @@ def test_the_samples_of_every_failing_rule_of_a_source_are_one_query(tmp_path: P
     failing rules, whatever their number; none when no sample is kept."""
     assert on.run(_sampled(tmp_path), tmp_path)[2].queries == 2
     assert on.run(_sampled(tmp_path, samples=0), tmp_path)[2].queries == 1
+
+
+@pytest.mark.parametrize("on", ["duckdb", "postgres"], indirect=True)
+def test_unique_samples_come_from_the_whole_table_when_the_first_rows_repeat_nothing(
+        tmp_path: Path, on: On, polars: On) -> None:
+    """The smallest values repeated in the first 100,000 rows in scope; none repeats there,
+    so the whole table's: only `dup`, on the last two rows (ids 100001 and 100002)."""
+    (tmp_path / "r.yaml").write_text(SAMPLED, encoding="utf-8")
+    rows = [f"{i},a,v{i}" for i in range(1, 100_001)] + ["100001,a,dup", "100002,a,dup"]
+    (tmp_path / "t.csv").write_text("id,s,v\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    expected = [{"id": 100_001, "v": "dup"}, {"id": 100_002, "v": "dup"}]
+    for engine in (on, polars):
+        un = next(c for c in engine.result(tmp_path / "r.yaml", tmp_path)["checks"] if c["id"] == "un")
+        assert un["failed"] == 1 and un["samples"] == expected

@@ -377,6 +377,7 @@ class Remote:
     # whether rows without a key may be among them): found by DuckDB's counting query, so
     # that the samples read only the rows up to it
     bounds: dict[str, tuple[str, Any, bool]] = field(default_factory=dict)
+    bounded: int = 0  # of the first rows of how many
 
     def collect(self, expr: ir.Table) -> pl.DataFrame:
         self.queries += 1
@@ -589,6 +590,7 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
                 results[f"{name}.{c.id}.groups"] = remote.collect(grouped).sort(c.by, nulls_last=True)
         progress(f"aggregating {name} on the engine")
         counted = remote.collect(table.aggregate(**aggs))
+        remote.bounded = ruleset.samples
         for c, column in first.items():  # nulls sort last: they are among the first rows unless the list is full
             smallest = counted[f"{c}.{BOUND}"][0]
             smallest = [] if smallest is None else list(smallest)
@@ -705,17 +707,19 @@ def _flag(remote: Remote, check: str, limit: int, prefix: int | None = PREFIX) -
 
 
 def _first_failing(remote: Remote, wanted: dict[str, tuple[list[str], ir.BooleanValue]],
-                   limit: int) -> dict[str, pl.DataFrame]:
+                   limit: int, bounded: bool = True) -> dict[str, pl.DataFrame]:
     """The first ``limit`` rows of each rule of one source that hold its flag, each in the
     order of its columns, in one query: the rows where some flag holds are read once (a
-    common table), and each rule takes its first rows from them."""
+    common table), and each rule takes its first rows from them (only those up to its
+    bound when ``bounded``, the flag being the one the bound was found for)."""
     table = remote.scopes[next(iter(wanted))][0]
     names = list(dict.fromkeys(c for columns, _ in wanted.values() for c in columns))
+
     def within(key: str, largest: Any, nulls: bool) -> ir.BooleanValue:
         up_to = ibis.literal(False) if largest is None else table[key] <= largest
         return (up_to | table[key].isnull()) if nulls else up_to
 
-    bounds = [remote.bounds.get(c) for c in wanted]
+    bounds = [remote.bounds.get(c) if bounded and limit <= remote.bounded else None for c in wanted]
     flags = {f"assess_flag{i}": flag.fill_null(False) if bound is None else flag.fill_null(False) & within(*bound)
              for i, ((_, flag), bound) in enumerate(zip(wanted.values(), bounds))}
     where = ibis.or_(*flags.values())
@@ -758,7 +762,7 @@ def samples(remote: Remote, plans: list[Any], key: dict[str, list[str]], limit: 
                                              if remote.scopes[c][3] is not None and out[c].height == 0})
     for wanted in again.values():  # no value repeated in the first rows: the smallest of the whole source
         if wanted:
-            out |= _first_failing(remote, wanted, limit)
+            out |= _first_failing(remote, wanted, limit, bounded=False)
     return out
 
 
