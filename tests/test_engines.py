@@ -237,3 +237,62 @@ def test_a_lenders_repeated_key_lends_one_whole_row(tmp_path: Path, on: On) -> N
     assert v["rows"] == 3
     # a -> (1, y), the smallest by p then q, for both rows of a; b -> (5, w): 1 + 1 + 5
     assert v["p_sum"] == 7 and v["q_y"] == 2
+
+
+SAMPLED = """
+ruleset: sampled
+settings: {samples: 2}
+sources:
+  t: {path: t.csv, key: id, columns: {id: int, s: string, v: string}}
+checks:
+  - {id: nn, source: t, rule: not_null, column: s}
+  - {id: av, source: t, rule: allowed_values, column: s, values: [a]}
+  - {id: un, source: t, rule: unique, column: v}
+  - {id: ok, source: t, rule: not_null, column: id, where: "id > 0"}
+"""
+# failing: nn on ids 4, 2 and the two rows without an id; av on 5, 3, 1 (b, c, b); un on
+# the rows of x (1, 3) and y (2, 6); ok passes (id is null only outside its scope)
+SAMPLED_TABLE = "id,s,v\n5,c,z\n4,,x\n,,y\n3,b,x\n2,,y\n,,w\n1,b,x\n6,a,y\n"
+
+
+def _sampled(folder: Path, samples: int = 2) -> Path:
+    (folder / "r.yaml").write_text(SAMPLED.replace("samples: 2", f"samples: {samples}"), encoding="utf-8")
+    (folder / "t.csv").write_text(SAMPLED_TABLE, encoding="utf-8")
+    return folder / "r.yaml"
+
+
+@pytest.mark.parametrize("samples", [2, 100])
+def test_samples_are_the_first_failing_rows_by_key_on_every_engine(tmp_path: Path, on: On, polars: On,
+                                                                    samples: int) -> None:
+    ruleset = _sampled(tmp_path, samples)
+    result = {c["id"]: c["samples"] for c in on.result(ruleset, tmp_path)["checks"]}
+    # by id, nulls last; with 2 kept, the rows without an id are beyond the first two
+    nn = [{"id": 2, "s": None}, {"id": 4, "s": None}, {"id": None, "s": None}, {"id": None, "s": None}]
+    av = [{"id": 1, "s": "b"}, {"id": 3, "s": "b"}, {"id": 5, "s": "c"}]
+    # the 2 smallest repeated values are x and y: their rows by id
+    un = [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}, {"id": 3, "v": "x"}, {"id": 4, "v": "x"},
+          {"id": 6, "v": "y"}, {"id": None, "v": "y"}]
+    assert result == {"nn": nn[:samples], "av": av[:samples], "un": un[:samples], "ok": []}
+    assert result == {c["id"]: c["samples"] for c in polars.result(ruleset, tmp_path)["checks"]}
+
+
+@pytest.mark.parametrize("on", ["duckdb", "postgres"], indirect=True)
+def test_the_samples_of_every_failing_rule_of_a_source_are_one_query(tmp_path: Path, on: On) -> None:
+    """One query counts every rule of the source, one more brings the samples of its three
+    failing rules, whatever their number; none when no sample is kept."""
+    assert on.run(_sampled(tmp_path), tmp_path)[2].queries == 2
+    assert on.run(_sampled(tmp_path, samples=0), tmp_path)[2].queries == 1
+
+
+@pytest.mark.parametrize("on", ["duckdb", "postgres"], indirect=True)
+def test_unique_samples_come_from_the_whole_table_when_the_first_rows_repeat_nothing(
+        tmp_path: Path, on: On, polars: On) -> None:
+    """The smallest values repeated in the first 100,000 rows in scope; none repeats there,
+    so the whole table's: only `dup`, on the last two rows (ids 100001 and 100002)."""
+    (tmp_path / "r.yaml").write_text(SAMPLED, encoding="utf-8")
+    rows = [f"{i},a,v{i}" for i in range(1, 100_001)] + ["100001,a,dup", "100002,a,dup"]
+    (tmp_path / "t.csv").write_text("id,s,v\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    expected = [{"id": 100_001, "v": "dup"}, {"id": 100_002, "v": "dup"}]
+    for engine in (on, polars):
+        un = next(c for c in engine.result(tmp_path / "r.yaml", tmp_path)["checks"] if c["id"] == "un")
+        assert un["failed"] == 1 and un["samples"] == expected

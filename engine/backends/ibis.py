@@ -29,7 +29,7 @@ from ..compile import Compiler, Dialect, Plan, ROWS, param_value
 from ..connect import Database, duckdb, open_table, spark, table_name
 from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
-from ..execute import NAME, Executed, _entities
+from ..execute import NAME, PREFIX, Executed, _entities
 from ..functions import whole_pattern
 from ..model import Check, Expression, Measure, Source
 
@@ -373,6 +373,11 @@ class Remote:
     scopes: dict[str, tuple[ir.Table, ir.BooleanValue, ir.BooleanValue, ir.Value | None]] = \
         field(default_factory=dict)
     queries: int = 0
+    # check id -> (the first key column, the largest key of its first failing rows, and
+    # whether rows without a key may be among them): found by DuckDB's counting query, so
+    # that the samples read only the rows up to it
+    bounds: dict[str, tuple[str, Any, bool]] = field(default_factory=dict)
+    bounded: int = 0  # of the first rows of how many
 
     def collect(self, expr: ir.Table) -> pl.DataFrame:
         self.queries += 1
@@ -549,6 +554,7 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
     for name in ruleset.sources:
         table = frames[name]
         aggs: dict[str, ir.Scalar] = {f"{name}.{ROWS}": table.count()}
+        first: dict[str, str] = {}
         apart: list[ir.Table] = []
         for m in ruleset.measures.values():
             if m.source == name and not m.by:
@@ -567,6 +573,10 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
                                table.count(where=rule.failing.fill_null(False) & inside)).cast("int64")
             if rule.observed is not None:
                 aggs[cp.observed] = rule.observed
+            key = ruleset.sources[name].key
+            if backend == "duckdb" and ruleset.samples > 0 and key and rule.apart is None:
+                first[c.id] = key[0]
+                aggs[f"{c.id}.{BOUND}"] = _smallest(table[key[0]], ruleset.samples, _flag(remote, c.id, ruleset.samples))
             if rule.apart is not None and c.by:
                 raise AssessError(Problem(c.location, "engine", f"rule `{c.id}`: a `{c.rule}` rule with "
                                           "`by` runs on Polars only", "run it without --engine"))
@@ -579,7 +589,13 @@ def execute(plan: Plan, raw: dict[str, ir.Table], paths: dict[str, Path],
                 grouped = table.group_by(c.by).aggregate(**{cp.rows: aggs[cp.rows], cp.failed: aggs[cp.failed]})
                 results[f"{name}.{c.id}.groups"] = remote.collect(grouped).sort(c.by, nulls_last=True)
         progress(f"aggregating {name} on the engine")
-        results[name] = pl.concat([remote.collect(table.aggregate(**aggs)), *map(remote.collect, apart)],
+        counted = remote.collect(table.aggregate(**aggs))
+        remote.bounded = ruleset.samples
+        for c, column in first.items():  # nulls sort last: they are among the first rows unless the list is full
+            smallest = counted[f"{c}.{BOUND}"][0]
+            smallest = [] if smallest is None else list(smallest)
+            remote.bounds[c] = (column, smallest[-1] if smallest else None, len(smallest) < ruleset.samples)
+        results[name] = pl.concat([counted.drop(f"{c}.{BOUND}" for c in first), *map(remote.collect, apart)],
                                   how="horizontal")
         per_entity = {m.name + v.suffix: measure(m, table, v.params)
                       for m in ruleset.measures.values() if m.source == name and not m.by
@@ -631,19 +647,26 @@ def _is(have: Any, want: Any) -> bool:
     return have == want
 
 
+def _repeated(remote: Remote, check: str, limit: int | None, prefix: int | None = None) -> ir.Table:
+    """The values a duplicates rule repeats, the ``limit`` smallest, within the first
+    ``prefix`` rows in scope (all rows when None), as engine.execute._repeated takes them."""
+    table, _, inside, repeats = remote.scopes[check]
+    scoped = table.mutate(assess_value=repeats).filter(inside)
+    if prefix is not None:
+        scoped = scoped.limit(prefix)
+    scoped = scoped.filter(scoped["assess_value"].notnull())
+    repeated = scoped.group_by("assess_value").aggregate(assess_n=scoped.count()).filter(ibis._["assess_n"] > 1)
+    return repeated if limit is None else repeated.order_by("assess_value").limit(limit)
+
+
 def failing_rows(remote: Remote, check: str, columns: list[str], limit: int | None = None) -> ir.Table:
     """The failing rows of a rule, in the order of ``columns`` (SQL has no row order of its
     own); for a duplicates rule, the rows of its ``limit`` smallest repeated values."""
     table, failing, inside, repeats = remote.scopes[check]
     order = [ibis.asc(c, nulls_first=False) for c in columns or table.columns[:1]]
-    if repeats is None:
-        return table.filter(failing).select(columns).order_by(order)
-    valued = table.mutate(assess_value=repeats).filter(inside)
-    scoped = valued.filter(valued["assess_value"].notnull())
-    repeated = scoped.group_by("assess_value").aggregate(assess_n=scoped.count()).filter(ibis._["assess_n"] > 1)
-    if limit is not None:
-        repeated = repeated.order_by("assess_value").limit(limit)
-    return scoped.semi_join(repeated, "assess_value").order_by(order).select(columns)
+    if repeats is not None:
+        failing = inside & repeats.isin(_repeated(remote, check, limit)["assess_value"])
+    return table.filter(failing).select(columns).order_by(order)
 
 
 def failed_values(remote: Remote, plans: list[Any], limit: int) -> dict[str, tuple[int, list[dict[str, Any]]]]:
@@ -663,17 +686,83 @@ def failed_values(remote: Remote, plans: list[Any], limit: int) -> dict[str, tup
     return out
 
 
+BOUND = "__bound__"
+
+
+def _smallest(column: ir.Column, n: int, where: ir.BooleanValue) -> ir.Value:
+    """The ``n`` smallest values of ``column`` where ``where`` holds, nulls left out:
+    DuckDB's bounded ``min(x, n)``, a cheap aggregate of the counting query."""
+    smallest = ibis.udf.agg.builtin(lambda arg, n: None, name="min",
+                                    signature=((column.type(), "int64"), ibis.dtype(f"array<{column.type()}>")))
+    return smallest(column, n, where=where)
+
+
+def _flag(remote: Remote, check: str, limit: int, prefix: int | None = PREFIX) -> ir.BooleanValue:
+    """A rule's rows to sample: its failing rows; a duplicates rule's, the rows of its
+    ``limit`` smallest values repeated within the first ``prefix`` rows in scope."""
+    _, failing, inside, repeats = remote.scopes[check]
+    if repeats is None:
+        return failing
+    return inside & repeats.isin(_repeated(remote, check, limit, prefix)["assess_value"])
+
+
+def _first_failing(remote: Remote, wanted: dict[str, tuple[list[str], ir.BooleanValue]],
+                   limit: int, bounded: bool = True) -> dict[str, pl.DataFrame]:
+    """The first ``limit`` rows of each rule of one source that hold its flag, each in the
+    order of its columns, in one query: the rows where some flag holds are read once (a
+    common table), and each rule takes its first rows from them (only those up to its
+    bound when ``bounded``, the flag being the one the bound was found for)."""
+    table = remote.scopes[next(iter(wanted))][0]
+    names = list(dict.fromkeys(c for columns, _ in wanted.values() for c in columns))
+
+    def within(key: str, largest: Any, nulls: bool) -> ir.BooleanValue:
+        up_to = ibis.literal(False) if largest is None else table[key] <= largest
+        return (up_to | table[key].isnull()) if nulls else up_to
+
+    bounds = [remote.bounds.get(c) if bounded and limit <= remote.bounded else None for c in wanted]
+    flags = {f"assess_flag{i}": flag.fill_null(False) if bound is None else flag.fill_null(False) & within(*bound)
+             for i, ((_, flag), bound) in enumerate(zip(wanted.values(), bounds))}
+    where = ibis.or_(*flags.values())
+    if all(bounds):  # one bound for the whole read, which the engine checks first (and skips
+        # the parts of a Parquet file its statistics put beyond it)
+        largest = [b[1] for b in bounds if b and b[1] is not None]
+        where = within(bounds[0][0], max(largest) if largest else None, any(b[2] for b in bounds if b)) & where
+    # filtered before the flags are selected, so that the common table holds only the
+    # flagged rows (Ibis would merge a filter on the flags into each rule's query)
+    held = table.filter(where).select(*names, **flags)
+    parts = []
+    for i, ((columns, _), f) in enumerate(zip(wanted.values(), flags)):
+        order = [ibis.asc(c, nulls_first=False) for c in columns]
+        # the flag sorted first rather than filtered, for the same reason
+        first = held.order_by([ibis.desc(f), *order]).limit(limit)
+        first = first.filter(first[f]).select(*names)
+        parts.append(first.mutate(assess_rule=i, assess_rank=ibis.row_number().over(order_by=order)))
+    rows = remote.collect(ibis.union(*parts, distinct=False))
+    return {check: rows.filter(pl.col("assess_rule") == i).sort("assess_rank").select(columns)
+            for i, (check, (columns, _)) in enumerate(wanted.items())}
+
+
 def samples(remote: Remote, plans: list[Any], key: dict[str, list[str]], limit: int) -> dict[str, pl.DataFrame]:
     """Up to ``limit`` failing rows of each rule, ordered by the source's key so that every
-    engine shows the same rows (SQL has no row order of its own)."""
-    out = {}
+    engine shows the same rows (SQL has no row order of its own): one query per source for
+    all its rules (plus one for the duplicates rules with no value repeated in the first
+    PREFIX rows in scope, as on Polars)."""
+    by_source: dict[str, dict[str, list[str]]] = {}
+    out: dict[str, pl.DataFrame] = {}
+    again: dict[str, dict[str, tuple[list[str], ir.BooleanValue]]] = {}  # source -> whole-table duplicates
     for p in plans:
-        if limit <= 0 or p.check.id not in remote.scopes:
+        check, source = p.check.id, p.check.source
+        columns = list(dict.fromkeys(key.get(source, []) + p.check.by + p.columns))
+        if limit <= 0 or check not in remote.scopes or not columns:  # a rule about the whole table has no rows
             continue
-        columns = list(dict.fromkeys(key.get(p.check.source, []) + p.check.by + p.columns))
-        if not columns:  # a rule about the whole table has no failing rows to show
-            continue
-        out[p.check.id] = remote.collect(failing_rows(remote, p.check.id, columns, limit).limit(limit))
+        by_source.setdefault(source, {})[check] = columns
+    for source, rules in by_source.items():
+        out |= _first_failing(remote, {c: (columns, _flag(remote, c, limit)) for c, columns in rules.items()}, limit)
+        again.setdefault(source, {}).update({c: (rules[c], _flag(remote, c, limit, None)) for c in rules
+                                             if remote.scopes[c][3] is not None and out[c].height == 0})
+    for wanted in again.values():  # no value repeated in the first rows: the smallest of the whole source
+        if wanted:
+            out |= _first_failing(remote, wanted, limit, bounded=False)
     return out
 
 
