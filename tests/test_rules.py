@@ -498,6 +498,13 @@ def test_range(tmp_path, options, failed):
 
 # ---------------------------------------------------------------- type
 
+def test_type_date_is_iso_only_whatever_the_first_value(tmp_path):
+    # a date reads as 2025-03-31 only: no format is guessed from the column's first value
+    c = run(tmp_path, "- {id: date, source: t, rule: type, column: d, type: date}",
+            {"t": ("{id: string, d: string}", "id,d\n1,2025/03/31\n2,2025/04/01\n3,31.03.2025\n4,2025-03-31\n")})
+    assert counts(c["date"]) == (4, 3, "fail")
+
+
 def test_type_on_a_text_column(tmp_path):
     table = ("{id: string, n: string, d: string, ts: string}", """\
         id,n,d,ts
