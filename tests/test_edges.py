@@ -482,3 +482,33 @@ def test_a_monthly_trend_starts_on_the_first_of_the_month(tmp_path):
           k: {formula: n, target: 1, category: c}
         """, t="d\n2025-01-01\n2025-01-31\n2025-02-01\n2024-12-31\n")
     assert [(t["period"], t["value"]) for t in result.kpi("k").trend] == [("2025-01", 2), ("2025-02", 1)]
+
+
+def test_a_kpi_requiring_a_failed_check_is_unreliable_on_every_card(tmp_path):
+    # one of the two rows has no x: x_ok fails, y_ok passes
+    result = run(tmp_path, """\
+        by: o
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: n, target: 1, category: c, requires: [x_ok, y_ok]}
+          j: {formula: n, target: 1, category: c, requires: [y_ok]}
+        checks:
+          - {id: x_ok, source: t, rule: not_null, column: x}
+          - {id: y_ok, source: t, rule: not_null, column: y}
+        """, t="o,x,y\na,1,1\nb,,2\n")
+    assert [(k.id, k.unreliable) for k in result.kpis] == [("k", ["x_ok"]), ("j", [])]
+    assert [[k.unreliable for k in e.kpis] for e in result.entities] == [[["x_ok"], []]] * 2
+    assert "`k` is unreliable: it requires `x_ok`, which failed" in result.notes
+
+
+def test_a_breakdown_measure_without_a_title_is_titled_by_its_id(tmp_path):
+    result = run(tmp_path, """\
+        measures:
+          n: {source: t, count: true, by: g}
+          m: {source: t, count: true, by: g, title: {en: Rows}}
+        kpis:
+          k: {formula: "1", category: c}
+        """, t="g\na\n")
+    [table] = result.breakdowns
+    assert table["measures"] == [{"id": "n", "title": "n"}, {"id": "m", "title": "Rows"}]

@@ -116,3 +116,37 @@ def test_an_entity_without_a_scored_category_has_no_strongest_or_weakest(tmp_pat
              text: "{{ entity.id }}:{{ entity.strongest_category }}|{{ entity.weakest_category }}"}
         """, t="o,x\na,2\nb,\n")
     assert sorted(a.text for a in result.actions) == ["a:Care|Care", "b:|"]
+
+
+def test_entity_actions_fire_per_entity_after_one_that_fires_nothing(tmp_path):
+    # c: x 3 ranks first and fires nothing (3 is not below 3); b: x 2 and a: x 1 fire, each named
+    result = run(tmp_path, """\
+        by: o
+        measures:
+          x: {source: t, sum: x}
+        kpis:
+          k: {formula: x, target: 3, floor: 0, category: c}
+        actions:
+          - {id: each, scope: entity, when: "k.value < 3", text: "{{ entity.id }}"}
+        """, t="o,x\na,1\nb,2\nc,3\n")
+    assert [e.id for e in result.entities] == ["c", "b", "a"]
+    assert sorted((a.entity, a.text) for a in result.actions) == [("a", "a"), ("b", "b")]
+
+
+def test_a_text_that_fails_when_rendered_names_its_action(tmp_path):
+    # validation cannot know that an entity has no strength: `first` of none is undefined
+    from engine.errors import AssessError
+
+    with pytest.raises(AssessError) as info:
+        run(tmp_path, """\
+            by: o
+            measures:
+              x: {source: t, sum: x}
+            kpis:
+              k: {formula: x, target: 3, floor: 0, category: c}
+            actions:
+              - {id: each, scope: entity, when: "k.value > 0", text: "{{ entity.strengths | first }}"}
+            """, t="o,x\na,1\n")
+    [problem] = info.value.problems
+    assert problem.rule == "template" and "action `each`" in problem.message
+    assert (problem.location.file.endswith("r.yaml"), problem.location.line) == (True, 11)
