@@ -18,7 +18,8 @@ The two JSON results must be equal (tests/conftest.py's approx_equal, relative 1
 conformance suite compares them), without `sources`, `engine` and `queries`; with
 --evidence the runs also write `--evidence`, and each rule's file must hold the same rows
 (in any order). Spark reads its usual settings: e.g. PYSPARK_SUBMIT_ARGS="--driver-memory
-4g pyspark-shell" for a bigger driver heap.
+4g pyspark-shell" for a bigger driver heap. With SPARK_REMOTE set, the Spark run goes to that
+Spark Connect server; --server-pid counts the server's CPU (from /proc) in each run.
 """
 from __future__ import annotations
 
@@ -68,14 +69,24 @@ def evidence_differences(spark: pathlib.Path, polars: pathlib.Path) -> list[str]
     return out
 
 
+def server_cpu(pid: int | None) -> float:
+    """The CPU seconds (user + system) a running process has used: a Spark Connect server's."""
+    if pid is None:
+        return 0.0
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(label: str, cmd: list[str], args: argparse.Namespace) -> dict:
     load = os.getloadavg()
+    before = server_cpu(args.server_pid)
     got, stderr = dq.run_child(cmd, dict(os.environ), lock=args.lock)
     if got["code"] not in (0, 1):
         raise SystemExit(f"{label} exited {got['code']}:\n{stderr[-4000:]}")
-    got.update(label=label, load=load)
+    got.update(label=label, load=load, cpu_server=server_cpu(args.server_pid) - before)
+    server = f" + {got['cpu_server']:.1f} s server" if args.server_pid else ""
     print(f"{label:24s} {got['wall']:7.1f} s wall  CPU {got['cpu_child']:6.1f} s Python + {got['cpu_left']:6.1f} s "
-          f"JVM  peak RSS {dq.mib(got['rss_kib'])} MiB Python, {dq.mib(got['rss_left_kib'])} MiB JVM  "
+          f"JVM{server}  peak RSS {dq.mib(got['rss_kib'])} MiB Python, {dq.mib(got['rss_left_kib'])} MiB JVM  "
           f"(load {load[0]:.1f})", flush=True)
     return got
 
@@ -123,6 +134,8 @@ def main() -> int:
                         help="the ruleset with `settings: {samples: 0}`: the aggregate queries alone")
     parser.add_argument("--assess", default=str(REPO / ".venv" / "bin" / "assess"))
     parser.add_argument("--data-root", default=str(pathlib.Path(tempfile.gettempdir()) / "assess-bench"))
+    parser.add_argument("--server-pid", type=int,
+                        help="with SPARK_REMOTE set: the Connect server's process, whose CPU is counted too")
     parser.add_argument("--lock", default="/tmp/bench.lock", help="flock this file around each timed run ('' not to)")
     parser.add_argument("--json", help="write the figures here (default bench/results/spark_run-<ruleset>-c<N>.json)")
     args = parser.parse_args()
@@ -152,14 +165,15 @@ def main() -> int:
         return statistics.median(r["runs"][part][key] for r in rounds)
 
     print(f"\n{ruleset.name} on {data} ({args.runs} round(s), median)\n\n"
-          "| | wall (s) | CPU Python (s) | CPU JVM (s) | peak RSS Python (MiB) | peak RSS JVM (MiB) |\n"
-          "|---|---:|---:|---:|---:|---:|")
+          "| | wall (s) | CPU Python (s) | CPU JVM (s) | CPU Connect server (s) | peak RSS Python (MiB) "
+          "| peak RSS JVM (MiB) |\n|---|---:|---:|---:|---:|---:|---:|")
     for part, label in (("start", "JVM and session start alone"), ("spark", "`--engine spark`, whole run"),
                         ("polars", "Polars engine, whole run")):
         print(f"| {label} | {median(part, 'wall'):.1f} | {median(part, 'cpu_child'):.1f} | "
-              f"{median(part, 'cpu_left'):.1f} | {dq.mib(median(part, 'rss_kib'))} | "
+              f"{median(part, 'cpu_left'):.1f} | {median(part, 'cpu_server'):.1f} | {dq.mib(median(part, 'rss_kib'))} | "
               f"{dq.mib(median(part, 'rss_left_kib'))} |")
-    name = f"spark_run-{ruleset.stem}-c{args.customers}{'-nosamples' if args.no_samples else ''}"
+    name = (f"spark_run-{ruleset.stem}-c{args.customers}{'-nosamples' if args.no_samples else ''}"
+            f"{'-connect' if os.environ.get('SPARK_REMOTE') else ''}")
     out = pathlib.Path(args.json or HERE / "results" / f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": dq.machine(), "args": vars(args), "data": str(data),

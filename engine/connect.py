@@ -196,11 +196,12 @@ def spark(master: str = "local[2]", partitions: int = 4) -> Any:
     driver("pyspark")
     from pyspark.sql import SparkSession
 
-    builder = (SparkSession.builder.appName("assess").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC"))
-    # spark-submit starts the JVM first and tells the Python driver its port
+    builder = SparkSession.builder.appName("assess").config("spark.sql.session.timeZone", "UTC")
+    # spark-submit starts the JVM first and tells the Python driver its port; a Connect
+    # server refuses (with a warning) any setting but a session's
     if not (os.environ.get("SPARK_REMOTE") or os.environ.get("PYSPARK_GATEWAY_PORT")):
         builder = (builder.master(master).config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", str(partitions)))
     session = builder.getOrCreate()
     if not os.environ.get("SPARK_REMOTE"):  # a Spark Connect session has no context of its own
