@@ -3,7 +3,7 @@
 engine, every result compared, the JVM's start timed apart and its CPU counted.
 
     .venv/bin/python bench/spark_run.py --dq                # bench/dq_rules.yaml, 10M rows
-    .venv/bin/python bench/spark_run.py --customers 1000000 --ruleset rulesets/crm_assessment.yaml
+    .venv/bin/python bench/spark_run.py --customers 1250000 --ruleset rulesets/crm_assessment.yaml
 
 The data is made once under --data-root as bench/dq_compare.py makes it (the same folders).
 Each timed run is a child process started by dq_compare.py's launcher, under `flock
