@@ -103,10 +103,11 @@ RULES = [
      "count": {"assess": "resolved_before", "gx": "resolved_before", "soda": "resolved_before"}},
 ]
 
-TOOLS = ("assess", "gx", "soda", "soda_table", "assess_streaming", "assess_duckdb")
+TOOLS = ("assess", "gx", "soda", "soda_table", "assess_streaming", "assess_duckdb", "assess_spark")
 DEFAULT_TOOLS = TOOLS[:4]
 TOOL_NAMES = {"assess": "assess", "assess_streaming": "assess --engine streaming",
-              "assess_duckdb": "assess --engine duckdb", "gx": "Great Expectations (pandas)",
+              "assess_duckdb": "assess --engine duckdb", "assess_spark": "assess --engine spark (local[2])",
+              "gx": "Great Expectations (pandas)",
               "soda": "Soda Core (DuckDB view on the Parquet file)",
               "soda_table": "Soda Core (DuckDB table loaded from the file)"}
 
@@ -121,13 +122,7 @@ def count_of(rule: dict, tool: str) -> str:
 def make_data(args: argparse.Namespace) -> pathlib.Path:
     """The sample data (made once) and the benchmark's copy of interactions with defects."""
     root = pathlib.Path(args.data_root)
-    sample = root / f"sample-c{args.customers}-s{args.seed}"
-    if not (sample / "interactions.parquet").exists():
-        print(f"making sample data in {sample} ...", flush=True)
-        t = time.perf_counter()
-        subprocess.run([args.assess, "sample-data", "--out", str(sample), "--customers", str(args.customers),
-                        "--seed", str(args.seed), "--format", "parquet"], check=True, stdout=subprocess.DEVNULL)
-        print(f"  {time.perf_counter() - t:.1f} s", flush=True)
+    sample = sample_data(args.assess, root, args.customers, args.seed)
     data = root / f"dq-c{args.customers}-s{args.seed}-d{args.defect_rate:g}"
     target = data / "interactions.parquet"
     if not target.exists():
@@ -138,6 +133,18 @@ def make_data(args: argparse.Namespace) -> pathlib.Path:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
         tmp.rename(target)
     return data
+
+
+def sample_data(assess: str, root: pathlib.Path, customers: int, seed: int) -> pathlib.Path:
+    """The sample CRM as Parquet files in ROOT/sample-c<customers>-s<seed>, made once."""
+    sample = root / f"sample-c{customers}-s{seed}"
+    if not (sample / "interactions.parquet").exists():
+        print(f"making sample data in {sample} ...", flush=True)
+        t = time.perf_counter()
+        subprocess.run([assess, "sample-data", "--out", str(sample), "--customers", str(customers),
+                        "--seed", str(seed), "--format", "parquet"], check=True, stdout=subprocess.DEVNULL)
+        print(f"  {time.perf_counter() - t:.1f} s", flush=True)
+    return sample
 
 
 def inject_defects(path: pathlib.Path, rate: float, seed: int):
@@ -308,25 +315,40 @@ def worker_soda(data: pathlib.Path, table: bool = False) -> dict:
 
 # The child is started by a small launcher process, not by this one: Linux carries a
 # process's peak RSS across exec, so a child forked from this process (which holds the
-# reference data) would report at least this process's RSS.
+# reference data) would report at least this process's RSS. The launcher is a subreaper:
+# a process the child leaves behind (Spark's JVM, which PySpark starts and never waits
+# for; it exits when the child does) becomes the launcher's, which waits for it and counts
+# its CPU and peak RSS apart ("cpu_left", "rss_left_kib"; "cpu" is the sum).
 LAUNCHER = r"""
-import json, os, subprocess, sys, time
+import ctypes, json, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 start = time.perf_counter()
 proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(proc.pid, 0)
 wall = time.perf_counter() - start
+left = []
+while True:
+    try:
+        left.append(os.wait4(-1, 0)[2])
+    except ChildProcessError:
+        break
+cpu_left = sum(u.ru_utime + u.ru_stime for u in left)
 with open(sys.argv[1], "w") as f:
-    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime + cpu_left, "cpu_child": usage.ru_utime
+               + usage.ru_stime, "cpu_left": cpu_left, "rss_kib": usage.ru_maxrss,
+               "rss_left_kib": max((u.ru_maxrss for u in left), default=0),
                "code": os.waitstatus_to_exitcode(status)}, f)
 """
 
 
-def run_child(cmd: list[str], env: dict | None = None) -> tuple[dict, str]:
-    """({wall, cpu seconds, rss_kib, code}, stderr) of one child process."""
+def run_child(cmd: list[str], env: dict | None = None, lock: str = "") -> tuple[dict, str]:
+    """({wall, cpu seconds, rss_kib, code, ...}, stderr) of one child process; with `lock`,
+    timed while holding that file's lock (`flock LOCK ...`), so that no one else's timed run
+    shares the machine."""
     err = tempfile.TemporaryFile()
     fd, stats = tempfile.mkstemp(suffix=".json")
     os.close(fd)
-    subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, stats, *cmd],
+    subprocess.run([*(["flock", lock] if lock else []), sys.executable, "-I", "-S", "-c", LAUNCHER, stats, *cmd],
                    stdout=subprocess.DEVNULL, stderr=err, env=env, check=True)
     got = json.loads(pathlib.Path(stats).read_text())
     os.unlink(stats)
@@ -363,7 +385,7 @@ def run_tool(tool: str, data: pathlib.Path, args: argparse.Namespace) -> dict:
     env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
     if tool.startswith("assess"):
         cmd = [args.assess, "run", str(RULESET), "--data", str(data), "--format", "json", "--out", str(out)]
-        if tool != "assess":  # assess_streaming, assess_duckdb: the engine after the underscore
+        if tool != "assess":  # assess_streaming, assess_duckdb, assess_spark: the engine after the underscore
             cmd += ["--engine", tool.split("_", 1)[1]]
     else:
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", tool,

@@ -188,19 +188,22 @@ def _copy(con: Any, name: str, frame: Any) -> None:
 
 def spark(master: str = "local[2]", partitions: int = 4) -> Any:
     """A Spark session from the standard settings: Spark Connect when SPARK_REMOTE is set,
-    the master of spark-submit when run by it, else `master`; times in UTC, no UI."""
+    the master of spark-submit when run by it, else a session of our own on `master`, with
+    no UI and `partitions` shuffle partitions. A cluster's session keeps its own settings
+    (`spark-submit --conf`, spark-defaults.conf, the Connect server's): 4 shuffle
+    partitions would make 4 tasks of every grouping there. Times are in UTC on every
+    session, as the results depend on it."""
     driver("pyspark")
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder
-    # spark-submit starts the JVM first and tells the Python driver its port
+    builder = SparkSession.builder.appName("assess").config("spark.sql.session.timeZone", "UTC")
+    # spark-submit starts the JVM first and tells the Python driver its port; a Connect
+    # server refuses (with a warning) any setting but a session's
     if not (os.environ.get("SPARK_REMOTE") or os.environ.get("PYSPARK_GATEWAY_PORT")):
-        builder = builder.master(master)
-    session = (builder.appName("assess")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", str(partitions))
-               .getOrCreate())
+        builder = (builder.master(master).config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.shuffle.partitions", str(partitions)))
+    session = builder.getOrCreate()
     if not os.environ.get("SPARK_REMOTE"):  # a Spark Connect session has no context of its own
         session.sparkContext.setLogLevel("ERROR")  # its warnings would drown the scorecard
     return session

@@ -273,6 +273,40 @@ def test_a_ruleset_on_each_database_gives_the_numbers_of_its_files(tmp_path, duc
         assert approx_equal(without_engine(got), without_engine(files)), db.kind
 
 
+@pytest.mark.spark
+def test_spark_submit_keeps_its_settings_and_gives_the_numbers_of_polars(tmp_path, capsys):
+    """The README's file for `spark-submit`, run by spark-submit: the session is the one
+    spark-submit made, with its own master and shuffle partitions (assess's 4 are for its
+    own local session), times in UTC, and the run gives the numbers of the Polars engine."""
+    import json
+    import os
+    import re
+
+    import pyspark
+    from conftest import approx_equal
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    wrapper = re.search(r"save it as `assess_submit.py`:\n\n```python\n(.*?)```", readme, flags=re.S).group(1)
+    script = tmp_path / "assess_submit.py"
+    script.write_text("from engine.connect import spark\nconf = spark().conf\n"
+                      "print(conf.get('spark.sql.shuffle.partitions'), conf.get('spark.sql.session.timeZone'), "
+                      "spark().sparkContext.master, flush=True)\n" + wrapper, encoding="utf-8")
+    out = tmp_path / "spark.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "SPARK_REMOTE"))}
+    got = subprocess.run([str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", "local[1]",
+                          "--conf", "spark.sql.shuffle.partitions=7", "--conf", "spark.ui.enabled=false",
+                          str(script), "run", str(RULESET), "--engine", "spark", "--format", "json",
+                          "--out", str(out)],
+                         capture_output=True, text=True, env=env | {"PYSPARK_PYTHON": sys.executable}, timeout=900)
+    assert got.returncode == 0, got.stderr[-3000:]
+    assert got.stdout.split()[:3] == ["7", "UTC", "local[1]"]
+    on_spark = json.loads(out.read_text(encoding="utf-8"))
+    assert main(["run", str(RULESET), "--format", "json"]) == 0
+    on_polars = json.loads(capsys.readouterr().out)
+    assert on_spark["engine"] == "spark" and on_polars["engine"] == "polars"
+    assert approx_equal(without_engine(on_spark), without_engine(on_polars))
+
+
 def test_no_password_in_any_output_of_a_run_on_postgresql(tmp_path, postgres_server, postgres, capsys):
     password = postgres_server.password
     assert password in postgres.url
