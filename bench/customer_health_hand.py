@@ -70,14 +70,17 @@ def main() -> None:
         bands(pl.col("recency_days"), [(30, 100), (90, 75), (180, 50), (365, 25)], lower=True).alias("recency_days.score"),
         bands(pl.col("orders_per_customer"), [(12, 100), (6, 75), (3, 50), (1, 25)]).alias("orders_per_customer.score"),
         bands(pl.col("revenue_per_customer"), [(20000, 100), (8000, 75), (3000, 50), (1, 25)]).alias("revenue_per_customer.score"),
-        ((pl.col("csat") - 2.5) / 2.0 * 100).clip(0, 100).alias("csat.score"),
+        ((pl.col("csat") - 2.5) / 2.0 * 100).clip(0, 100).round(9).alias("csat.score"),
         bands(pl.col("nps"), [(9, 100), (7, 50)]).alias("nps.score"),
         bands(pl.col("complaints"), [(0, 100), (1, 60), (2, 30)], lower=True).alias("complaints.score"),
         bands(pl.col("open_tickets"), [(0, 100), (1, 50)], lower=True).alias("open_tickets.score"))
-    purchase = (pl.col("recency_days.score") + pl.col("orders_per_customer.score") + pl.col("revenue_per_customer.score")) / 3
-    voice = (pl.col("csat.score") + pl.col("nps.score")) / 2
-    service = (pl.col("complaints.score") + pl.col("open_tickets.score")) / 2
-    total = (60 * purchase + 25 * voice + 15 * service) / 100
+    # scores kept to 9 decimals, as the engine keeps them (score.SCORE_DIGITS), so float
+    # noise does not break the ties of the ranks
+    purchase = ((pl.col("recency_days.score") + pl.col("orders_per_customer.score")
+                 + pl.col("revenue_per_customer.score")) / 3).round(9)
+    voice = ((pl.col("csat.score") + pl.col("nps.score")) / 2).round(9)
+    service = ((pl.col("complaints.score") + pl.col("open_tickets.score")) / 2).round(9)
+    total = ((60 * purchase + 25 * voice + 15 * service) / 100).round(9)
     grade = (pl.when(total >= 80).then(pl.lit("champions")).when(total >= 65).then(pl.lit("loyal"))
              .when(total >= 50).then(pl.lit("potential")).when(total >= 35).then(pl.lit("at_risk"))
              .otherwise(pl.lit("hibernating")))
