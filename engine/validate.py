@@ -17,7 +17,6 @@ from typing import Any, Callable, Iterator
 
 import jinja2.nodes
 import jinja2.sandbox
-import jsonschema
 
 from . import resource
 from .checks import COMMON, RULES
@@ -62,31 +61,105 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+def _matches(pattern: str, text: str) -> bool:
     """`pattern` as JSON Schema means it: `$` is the end of the text. Python's `$` also
     matches before a final newline, so `"name\n"` would pass `^[a-z]+$` (and become a file name)."""
     strict = pattern.endswith("$") and not pattern.endswith("\\$")
-    if isinstance(instance, str) and not re.search(pattern[:-1] + r"\Z" if strict else pattern,
-                                                   instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+    return re.search(pattern[:-1] + r"\Z" if strict else pattern, text) is not None
 
 
 @cache
 def _validator(make: Callable[[], dict[str, Any]]) -> Any:
     """One validator per schema, built once: a folder of rulesets does not rebuild it
-    (and re-resolve its references) for every file."""
-    return _Validator(make())
+    (and re-resolve its references) for every file. jsonschema is imported here, only
+    for a document the fast check below does not accept."""
+    import jsonschema
+
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if isinstance(instance, str) and not _matches(pattern, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})(make())
+
+
+_ANNOTATIONS = {"$defs", "$id", "$schema", "description", "examples", "title"}
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda x: isinstance(x, dict), "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str), "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+    "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool) or isinstance(x, float) and x.is_integer()}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality of scalars: True is not 1."""
+    return isinstance(a, bool) == isinstance(b, bool) and type(a) in (str, int, float, bool, type(None)) and a == b
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _of(kind: type | tuple[type, ...], check: Callable[[Any, Any, Any, dict[str, Any]], bool]
+        ) -> Callable[[Any, Any, Any, dict[str, Any]], bool]:
+    """A keyword about one kind of value: any other kind holds it."""
+    def keyword(root: Any, want: Any, x: Any, schema: dict[str, Any]) -> bool:
+        return not isinstance(x, kind) or isinstance(x, bool) or check(root, want, x, schema)
+    return keyword
+
+
+# each keyword the project's schemas use, as Draft 2020-12 reads it: (root, its value, the
+# instance, the schema it is in) -> whether the instance holds it
+KEYWORDS: dict[str, Callable[[Any, Any, Any, dict[str, Any]], bool]] = {
+    "$ref": lambda root, want, x, _: str(want).startswith("#/") and conforms(root, _resolve(root, {"$ref": want}), x),
+    "type": lambda root, want, x, _: any(_JSON_TYPES[t](x) for t in (want if isinstance(want, list) else [want])),
+    "enum": lambda root, want, x, _: any(_same(x, v) for v in want),
+    "const": lambda root, want, x, _: _same(x, want),
+    "allOf": lambda root, want, x, _: all(conforms(root, s, x) for s in want),
+    "oneOf": lambda root, want, x, _: sum(conforms(root, s, x) for s in want) == 1,
+    "if": lambda root, want, x, schema: not conforms(root, want, x) or conforms(root, schema.get("then", True), x),
+    "then": lambda root, want, x, _: True,  # read with `if`
+    "minimum": lambda root, want, x, _: not _is_number(x) or x >= want,
+    "maximum": lambda root, want, x, _: not _is_number(x) or x <= want,
+    "exclusiveMinimum": lambda root, want, x, _: not _is_number(x) or x > want,
+    "minLength": _of(str, lambda root, want, x, _: len(x) >= want),
+    "maxLength": _of(str, lambda root, want, x, _: len(x) <= want),
+    "pattern": _of(str, lambda root, want, x, _: _matches(want, x)),
+    "properties": _of(dict, lambda root, want, x, _: all(conforms(root, want[k], v) for k, v in x.items() if k in want)),
+    "additionalProperties": _of(dict, lambda root, want, x, schema: all(
+        conforms(root, want, v) for k, v in x.items() if k not in schema.get("properties", {}))),
+    "required": _of(dict, lambda root, want, x, _: all(k in x for k in want)),
+    "propertyNames": _of(dict, lambda root, want, x, _: all(conforms(root, want, k) for k in x)),
+    "minProperties": _of(dict, lambda root, want, x, _: len(x) >= want),
+    "prefixItems": _of(list, lambda root, want, x, _: all(conforms(root, s, v) for s, v in zip(want, x))),
+    "items": _of(list, lambda root, want, x, schema: all(
+        conforms(root, want, v) for v in x[len(schema.get("prefixItems", [])):])),
+    "minItems": _of(list, lambda root, want, x, _: len(x) >= want),
+    "maxItems": _of(list, lambda root, want, x, _: len(x) <= want),
+}
+
+
+def conforms(root: dict[str, Any], schema: Any, x: Any) -> bool:
+    """Whether ``x`` holds ``schema`` (KEYWORDS; a keyword not there makes the answer
+    False). The fast path of validation: a ruleset it accepts is valid, any other goes
+    to jsonschema for its located errors; tests/test_schema.py checks that the two agree."""
+    if isinstance(schema, bool):
+        return schema
+    return all(key in _ANNOTATIONS or key in KEYWORDS and KEYWORDS[key](root, want, x, schema)
+               for key, want in schema.items())
 
 
 def schema_problems(doc: Document, schema: Callable[[], dict[str, Any]] = ruleset_schema) -> Iterator[Problem]:
     """The document against a schema (``schema()`` makes it; the ruleset schema by
     default), each problem located, unknown keys with the closest known one."""
+    data = _jsonable(doc.data)
+    if conforms(schema(), schema(), data):  # the usual case, without importing jsonschema
+        return
+    import jsonschema
+
     validator = _validator(schema)
     root = validator.schema
-    for error in validator.iter_errors(_jsonable(doc.data)):
+    for error in validator.iter_errors(data):
         if error.context:  # oneOf/anyOf: the branch of the instance's shape says the most
             branches = error.validator_value if isinstance(error.validator_value, list) else []
             fitting = [e for e in error.context if e.relative_schema_path and isinstance(e.relative_schema_path[0], int)

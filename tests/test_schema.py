@@ -4,6 +4,8 @@ from typing import Any, Iterator
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT
 
@@ -44,3 +46,72 @@ def test_every_ruleset_object_rejects_unknown_keys():
                     if node.get("type") == "object" and "properties" in node
                     and node.get("additionalProperties") is not False]
     assert open_objects == []
+
+
+# ---------------------------------------------------------------- the fast path of validation
+
+def _rulesets() -> list[Any]:
+    from engine.load import load_file
+    from engine.validate import _jsonable
+
+    files = [p for p in sorted((ROOT / "rulesets").glob("*.yaml")) if not p.name.endswith(".tests.yaml")]
+    files += sorted((ROOT / "tests" / "data").rglob("*.yaml"))
+    return [_jsonable(load_file(p).data) for p in files]
+
+
+def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
+    yield path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, path + (i,))
+
+
+def _replaced(doc: Any, path: tuple, value: Any, drop: bool) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        out = dict(doc)
+        if drop and not rest:
+            del out[head]
+        else:
+            out[head] = _replaced(doc[head], rest, value, drop)
+        return out
+    out_list = list(doc)
+    if drop and not rest:
+        del out_list[head]
+    else:
+        out_list[head] = _replaced(doc[head], rest, value, drop)
+    return out_list
+
+
+RULESETS = _rulesets()
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2, allow_nan=False),
+                   st.sampled_from(["", "x", "bad id", "rate", "percent", "mean", "2025-01-01", "a\n"]),
+                   st.just([]), st.just({}), st.just({"x": 1}), st.just(["x"]))
+
+
+def test_every_shipped_ruleset_takes_the_fast_path():
+    from engine.validate import conforms, ruleset_schema
+
+    schema = ruleset_schema()
+    shipped = [p for p in sorted((ROOT / "rulesets").glob("*.yaml")) if not p.name.endswith(".tests.yaml")]
+    assert all(conforms(schema, schema, d) for d in RULESETS[:len(shipped)])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data())
+def test_the_fast_path_accepts_only_what_jsonschema_accepts(data):
+    # a ruleset of the project with one value replaced or one key dropped: whenever the
+    # fast check accepts it, jsonschema finds nothing wrong
+    from engine.validate import _validator, conforms, ruleset_schema
+
+    schema = ruleset_schema()
+    doc = data.draw(st.sampled_from(RULESETS))
+    path = data.draw(st.sampled_from(list(_paths(doc))[1:]))
+    changed = _replaced(doc, path, data.draw(VALUES), drop=data.draw(st.booleans()))
+    if conforms(schema, schema, changed):
+        assert list(_validator(ruleset_schema).iter_errors(changed)) == [], path
