@@ -82,13 +82,16 @@ def _validator(make: Callable[[], dict[str, Any]]) -> Any:
     return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})(make())
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 _ANNOTATIONS = {"$defs", "$id", "$schema", "description", "examples", "title"}
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda x: isinstance(x, dict), "array": lambda x: isinstance(x, list),
     "string": lambda x: isinstance(x, str), "boolean": lambda x: isinstance(x, bool),
     "null": lambda x: x is None,
-    "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
-    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool) or isinstance(x, float) and x.is_integer()}
+    "number": _is_number, "integer": lambda x: isinstance(x, int) and not isinstance(x, bool) or isinstance(x, float) and x.is_integer()}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -96,15 +99,11 @@ def _same(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and type(a) in (str, int, float, bool, type(None)) and a == b
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
 def _of(kind: type | tuple[type, ...], check: Callable[[Any, Any, Any, dict[str, Any]], bool]
         ) -> Callable[[Any, Any, Any, dict[str, Any]], bool]:
     """A keyword about one kind of value: any other kind holds it."""
     def keyword(root: Any, want: Any, x: Any, schema: dict[str, Any]) -> bool:
-        return not isinstance(x, kind) or isinstance(x, bool) or check(root, want, x, schema)
+        return not isinstance(x, kind) or check(root, want, x, schema)
     return keyword
 
 
