@@ -40,8 +40,9 @@ def tiny(tmp_path: Path) -> Path:
 
 def test_a_json_run_imports_no_rich(tiny, tmp_path):
     modules = imported("run", str(tiny), "--format", "json", "--out", str(tmp_path / "r.json"))
-    assert "polars" in modules and "jsonschema" in modules  # the run did run and validate
-    assert "rich" not in modules
+    assert "polars" in modules and (tmp_path / "r.json").exists()  # the run did run
+    # the ruleset is valid: validate.conforms says so, jsonschema is only for the errors
+    assert "rich" not in modules and "jsonschema" not in modules
 
 
 def test_the_terminal_imports_rich_and_markdown_imports_jinja2(tiny, tmp_path):
@@ -52,7 +53,16 @@ def test_the_terminal_imports_rich_and_markdown_imports_jinja2(tiny, tmp_path):
 
 def test_validate_imports_no_polars():
     modules = imported("validate", "rulesets")
-    assert "jsonschema" in modules and "polars" not in modules
+    assert "yaml" in modules and "polars" not in modules and "jsonschema" not in modules
+
+
+def test_a_ruleset_with_errors_is_located_by_jsonschema(tmp_path):
+    (tmp_path / "bad.yaml").write_text(NO_ACTIONS.replace("target: 10", "target: ten"))
+    proc = subprocess.run([sys.executable, "-m", "engine", "validate", str(tmp_path / "bad.yaml")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "bad.yaml:7:37:" in proc.stdout + proc.stderr and "'ten' is not of type 'number'" in proc.stdout + proc.stderr
+    assert "jsonschema" in imported("validate", str(tmp_path / "bad.yaml"))
 
 
 def test_the_schema_validator_is_built_once():
