@@ -118,17 +118,22 @@ def test_an_entity_without_a_scored_category_has_no_strongest_or_weakest(tmp_pat
     assert sorted(a.text for a in result.actions) == ["a:Care|Care", "b:|"]
 
 
-def test_entity_actions_fire_per_entity_after_one_that_fires_nothing(tmp_path):
-    # c: x 3 ranks first and fires nothing (3 is not below 3); b: x 2 and a: x 1 fire, each named
-    result = run(tmp_path, """\
+def _owners(tmp_path, when: str, text: str, table: str):
+    """Owners o with a KPI k = sum of x (linear 0..3) and one entity action `each`."""
+    return run(tmp_path, f"""\
         by: o
         measures:
-          x: {source: t, sum: x}
+          x: {{source: t, sum: x}}
         kpis:
-          k: {formula: x, target: 3, floor: 0, category: c}
+          k: {{formula: x, target: 3, floor: 0, category: c}}
         actions:
-          - {id: each, scope: entity, when: "k.value < 3", text: "{{ entity.id }}"}
-        """, t="o,x\na,1\nb,2\nc,3\n")
+          - {{id: each, scope: entity, when: "{when}", text: "{text}"}}
+        """, t=table)
+
+
+def test_entity_actions_fire_per_entity_after_one_that_fires_nothing(tmp_path):
+    # c: x 3 ranks first and fires nothing (3 is not below 3); b: x 2 and a: x 1 fire, each named
+    result = _owners(tmp_path, "k.value < 3", "{{ entity.id }}", "o,x\na,1\nb,2\nc,3\n")
     assert [e.id for e in result.entities] == ["c", "b", "a"]
     assert sorted((a.entity, a.text) for a in result.actions) == [("a", "a"), ("b", "b")]
 
@@ -138,15 +143,7 @@ def test_a_text_that_fails_when_rendered_names_its_action(tmp_path):
     from engine.errors import AssessError
 
     with pytest.raises(AssessError) as info:
-        run(tmp_path, """\
-            by: o
-            measures:
-              x: {source: t, sum: x}
-            kpis:
-              k: {formula: x, target: 3, floor: 0, category: c}
-            actions:
-              - {id: each, scope: entity, when: "k.value > 0", text: "{{ entity.strengths | first }}"}
-            """, t="o,x\na,1\n")
+        _owners(tmp_path, "k.value > 0", "{{ entity.strengths | first }}", "o,x\na,1\n")
     [problem] = info.value.problems
     assert problem.rule == "template" and "action `each`" in problem.message
     assert (problem.location.file.endswith("r.yaml"), problem.location.line) == (True, 11)

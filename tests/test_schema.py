@@ -115,3 +115,20 @@ def test_the_fast_path_accepts_only_what_jsonschema_accepts(data):
     changed = _replaced(doc, path, data.draw(VALUES), drop=data.draw(st.booleans()))
     if conforms(schema, schema, changed):
         assert list(_validator(ruleset_schema).iter_errors(changed)) == [], path
+
+
+@pytest.mark.parametrize("schema, value, expected", [
+    ({"type": "integer"}, 2.0, True), ({"type": "integer"}, True, False), ({"type": "integer"}, 10 ** 400, True),
+    ({"type": "number"}, False, False), ({"enum": [1]}, True, False), ({"const": "a"}, "a", True),
+    ({"pattern": "^[a-z]+$"}, "name\n", False), ({"pattern": "^[a-z]+$"}, "name", True),
+    ({"minimum": 0}, "text", True), ({"minimum": 0}, -1, False), ({"exclusiveMinimum": 0}, 0, False),
+    ({"oneOf": [{"type": "string"}, {"minLength": 1}]}, "a", False),  # both branches: not one
+    ({"if": {"const": 1}, "then": {"type": "integer"}}, 2, True),
+    ({"properties": {"a": False}}, {"a": 1}, False), ({"additionalProperties": False}, {}, True),
+    ({"items": {"type": "string"}, "prefixItems": [{"type": "integer"}]}, [1, "x"], True),
+    ({"format": "email"}, "a@b.cn", False),  # a keyword it does not know: jsonschema decides
+])
+def test_the_fast_check_at_its_edges(schema, value, expected):
+    from engine.validate import conforms
+
+    assert conforms(schema, schema, value) is expected
