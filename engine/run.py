@@ -344,9 +344,9 @@ def formula_table(plan: Plan, breakdown: Breakdown,
     table = parts[0].cast(dict(keys))
     for part in parts[1:]:
         table = table.join(part.cast(dict(keys)), on=by, how="full", coalesce=True, nulls_equal=True)
-    value, reason = plan.formulas[breakdown.id]
+    value, why = plan.formulas[breakdown.id]  # `why`: labels.reason is this module's too
     return table.with_columns(pl.col(m.name).fill_null(0) for m in used if m.agg in EMPTY_IS_ZERO) \
-        .sort(by, nulls_last=True).with_columns(value).with_columns(reason)
+        .sort(by, nulls_last=True).with_columns(value).with_columns(why)
 
 
 def definitions(ruleset: Ruleset) -> dict[str, Any]:
