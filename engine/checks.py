@@ -18,7 +18,9 @@ neither `warn` nor `fail` fails on any failing row.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
+import operator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
@@ -36,22 +38,35 @@ COMMON = ("id", "title", "description", "source", "rule", "where", "by", "warn",
 
 @dataclass
 class Context:
-    """What a rule works with: Polars, the check, and helpers bound to its scope."""
+    """What a rule works with: the check, its engine's expression language (``d``, a
+    compile.Dialect: the functions of engine.functions, ``is_in``, literals), the source's
+    columns, and helpers bound to its scope. A rule written with these alone, a row rule,
+    is defined once for every engine; a rule that aggregates uses Polars (``pl``) and has
+    its SQL counterpart in engine.backends.ibis."""
 
-    pl: ModuleType
     check: Check
+    d: Any  # compile.Dialect
+    column: Callable[[str], Any]  # a column of the source, as an expression of the engine
     row: Callable[[Any], Any]  # compiles a row expression of the check's source
     where: Any  # the scope as a boolean expression, or None for every row
     params: set[str] = field(default_factory=set)  # names that are params, not columns
+    pl: Any = None  # the polars module, for the rules that aggregate; None on the other engines
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.check.options.get(key, default)
 
     def col(self, name: str | None = None) -> Any:
-        return self.pl.col(name or self.check.options["column"])
+        return self.column(name or self.check.options["column"])
+
+    def fn(self, name: str, *args: Any) -> Any:
+        """A function of the expression language (engine.functions), in the engine."""
+        return self.d.functions[name](*args)
+
+    def all_of(self, conditions: list[Any]) -> Any:
+        return functools.reduce(operator.and_, conditions, self.d.literal(True))
 
     def scope(self, expr: Any) -> Any:
-        """``expr`` over the rows in scope only."""
+        """``expr`` over the rows in scope only (Polars)."""
         return expr if self.where is None else expr.filter(self.where)
 
     def rows(self) -> Any:
@@ -65,6 +80,7 @@ class Plan:
 
     failing: Any
     columns: list[str]
+    counted: Any = None  # which rows in scope are checked (None: every one); ``rows`` counts them
     rows: Any = None
     failed: Any = None
     observed: Any = None  # the measured value of a rule about the whole table
@@ -81,6 +97,7 @@ class Rule:
     plan: Callable[[Context], Plan]
     needs: tuple[str, ...]
     takes: tuple[str, ...] = ()
+    row: bool = False  # a row rule: written in the expression language alone, for every engine
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -90,9 +107,10 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(*needs: str, takes: tuple[str, ...] = (), name: str = "") -> Callable[[Callable[[Context], Plan]], Callable[[Context], Plan]]:
+def rule(*needs: str, takes: tuple[str, ...] = (), name: str = "", row: bool = False
+         ) -> Callable[[Callable[[Context], Plan]], Callable[[Context], Plan]]:
     def register(fn: Callable[[Context], Plan]) -> Callable[[Context], Plan]:
-        RULES[name or fn.__name__] = Rule(fn, needs, takes)
+        RULES[name or fn.__name__] = Rule(fn, needs, takes, row)
         return fn
     return register
 
@@ -127,17 +145,17 @@ def _normalised(ctx: Context, name: str) -> Any:
     return value
 
 
-@rule("column")
+@rule("column", row=True)
 def not_null(ctx: Context) -> Plan:
     """Every row has a value in ``column``.
 
     Fails: ``{id: email_present, source: customers, rule: not_null, column: email}`` on a
     customer whose email cell is empty. Passes when every customer has an email.
     """
-    return Plan(ctx.col().is_null(), [ctx.check.options["column"]])
+    return Plan(ctx.fn("is_null", ctx.col()), [ctx.check.options["column"]])
 
 
-@rule("column")
+@rule("column", row=True)
 def not_empty(ctx: Context) -> Plan:
     """Every row has a value in ``column`` that is more than spaces (blank text counts
     as missing).
@@ -145,8 +163,7 @@ def not_empty(ctx: Context) -> Plan:
     Fails: ``{rule: not_empty, column: name}`` on a name of ``"  "``. Passes when every
     name has a visible character.
     """
-    value = ctx.col()
-    return Plan(value.is_null() | (_text(ctx, value).str.strip_chars() == ""), [ctx.check.options["column"]])
+    return Plan(ctx.fn("is_blank", ctx.col()), [ctx.check.options["column"]])
 
 
 @rule(takes=("column", "columns", "normalize", "ignore_nulls"))
@@ -178,7 +195,7 @@ def unique(ctx: Context) -> Plan:
                 failed=ctx.scope(present).sum().cast(ctx.pl.Int64) - distinct, repeats=value)
 
 
-@rule("column", "values")
+@rule("column", "values", row=True)
 def allowed_values(ctx: Context) -> Plan:
     """Every value of ``column`` is one of ``values``; nulls are left to ``not_null``.
 
@@ -186,10 +203,11 @@ def allowed_values(ctx: Context) -> Plan:
     channel ``fax``. Passes when every channel is listed.
     """
     value = ctx.col()
-    return Plan(value.is_not_null() & ~value.is_in(list(ctx.option("values"))), [ctx.check.options["column"]])
+    return Plan(ctx.fn("is_not_null", value) & ~ctx.d.is_in(value, list(ctx.option("values"))),
+                [ctx.check.options["column"]])
 
 
-@rule("column", takes=("pattern", "regex"))
+@rule("column", takes=("pattern", "regex"), row=True)
 def matches(ctx: Context) -> Plan:
     """Every value of ``column`` matches, as a whole, a ready-made ``pattern`` (``email``,
     ``cn_mobile``: 1[3-9] and 9 digits, with or without +86, ``cn_postcode``: 6 digits)
@@ -200,8 +218,9 @@ def matches(ctx: Context) -> Plan:
     ``foo@example.com``.
     """
     regex = PATTERNS.get(ctx.option("pattern"), ctx.option("regex"))
-    value = _text(ctx, ctx.col())
-    return Plan(value.is_not_null() & ~value.str.contains(f"^(?:{regex})$"), [ctx.check.options["column"]])
+    value = ctx.col()
+    return Plan(ctx.fn("is_not_null", value) & ~ctx.fn("matches", value, f"^(?:{regex})$"),
+                [ctx.check.options["column"]])
 
 
 @rule("column", takes=("min", "max", "min_inclusive", "max_inclusive"), name="range")
@@ -245,7 +264,7 @@ def type_(ctx: Context) -> Plan:
     return Plan(value.is_not_null() & parsed.is_null(), [ctx.check.options["column"]])
 
 
-@rule("to", takes=("column", "columns", "ignore_nulls"))
+@rule("to", takes=("column", "columns", "ignore_nulls"), row=True)
 def references(ctx: Context) -> Plan:
     """Every value of ``column`` exists in ``to: {source, column}`` of another source
     (the orphans fail), among that source's rows after its own ``where``. A composite key
@@ -263,12 +282,12 @@ def references(ctx: Context) -> Plan:
     to = ctx.option("to")
     mine = list(ctx.option("columns") or [ctx.option("column")])
     theirs = list(to.get("columns") or [to.get("column")])
-    marker = ctx.pl.col(f"{ctx.check.id}.found")
-    present = ctx.pl.all_horizontal([ctx.col(c).is_not_null() for c in mine])
+    found = ctx.fn("is_null", ctx.column(f"{ctx.check.id}.found"))
+    lookup = (to["source"], tuple(zip(mine, theirs)))
     if not ctx.option("ignore_nulls", True):
-        return Plan(marker.is_null(), mine, lookup=(to["source"], tuple(zip(mine, theirs))))
-    return Plan(marker.is_null() & present, mine, rows=ctx.scope(present).sum(),
-                lookup=(to["source"], tuple(zip(mine, theirs))))
+        return Plan(found, mine, lookup=lookup)
+    present = ctx.all_of([ctx.fn("is_not_null", ctx.col(c)) for c in mine])
+    return Plan(found & present, mine, counted=present, lookup=lookup)
 
 
 @rule("column", "max_age", takes=("as_of",))
@@ -307,7 +326,7 @@ def row_count(ctx: Context) -> Plan:
     return Plan(ctx.pl.lit(False), [], rows=ctx.pl.lit(1), failed=out.cast(ctx.pl.UInt32), observed=count)
 
 
-@rule("expression")
+@rule("expression", row=True)
 def consistency(ctx: Context) -> Plan:
     """A row expression relating columns holds wherever its inputs are present: rows
     where any column it names is null are out of scope (not counted).
@@ -317,14 +336,13 @@ def consistency(ctx: Context) -> Plan:
     """
     expression = ctx.check.expression
     assert expression is not None  # the rule's required option, checked by validate
-    holds = ctx.row(expression).cast(ctx.pl.Boolean)
+    holds = ctx.d.boolean(ctx.d.lit(ctx.row(expression)))
     names = sorted(expression.names - ctx.params)
-    present = ctx.pl.all_horizontal([ctx.pl.col(n).is_not_null() for n in names]) if names else ctx.pl.lit(True)
-    rows = ctx.scope(present).sum()
-    return Plan(present & ~holds.fill_null(True), names, rows=rows)
+    present = ctx.all_of([ctx.fn("is_not_null", ctx.col(n)) for n in names])
+    return Plan(present & ~holds.fill_null(True), names, counted=present)
 
 
-@rule("expression")
+@rule("expression", row=True)
 def expression(ctx: Context) -> Plan:
     """A row expression is true on every row in scope; a row where it is null (a missing
     input) fails too. Use ``consistency`` to leave rows with missing inputs out.
@@ -334,7 +352,7 @@ def expression(ctx: Context) -> Plan:
     """
     expression = ctx.check.expression
     assert expression is not None  # the rule's required option, checked by validate
-    holds = ctx.row(expression).cast(ctx.pl.Boolean)
+    holds = ctx.d.boolean(ctx.d.lit(ctx.row(expression)))
     return Plan(~holds.fill_null(False), sorted(expression.names - ctx.params))
 
 

@@ -15,7 +15,7 @@ import datetime as dt
 import operator
 import re
 from dataclasses import dataclass, field
-from functools import partial
+from functools import partial, reduce
 from typing import Any, Callable
 
 import polars as pl
@@ -237,6 +237,11 @@ def param_value(value: Any) -> Any:
     return value
 
 
+def given(value: Any, params: dict[str, Any]) -> Any:
+    """A rule's option that names a param or is a literal (an ISO date is a date)."""
+    return param_value(params[value]) if isinstance(value, str) and value in params else param_value(value)
+
+
 def resolver(params: dict[str, Any]) -> Callable[[str], Value]:
     """Names are params if declared, else columns."""
     def resolve(name: str) -> Value:
@@ -388,8 +393,9 @@ class CheckPlan:
             return []
         scope = self.where if self.where is not None else None
         failing = self.failing if scope is None else self.failing & scope
+        checked = [c for c in (scope, self.rule.counted) if c is not None]
         rows = self.rule.rows if self.rule.rows is not None else \
-            (pl.len() if scope is None else scope.sum())
+            (reduce(operator.and_, checked).sum() if checked else pl.len())
         failed = self.rule.failed if self.rule.failed is not None else failing.sum()
         out = [rows.cast(pl.Int64).alias(self.rows), failed.cast(pl.Int64).alias(self.failed)]
         if self.rule.observed is not None:
@@ -406,9 +412,9 @@ def plan_check(check: Check, params: dict[str, Any]) -> CheckPlan:
     def row(e: Any) -> Any:
         if isinstance(e, Expression):
             return lit(compile_row(e, params))
-        return param_value(params[e]) if e in params else param_value(e)  # a param's name or a literal
+        return given(e, params)
 
-    ctx = checks.Context(pl, check, row, scope, set(params))
+    ctx = checks.Context(check, POLARS, pl.col, row, scope, set(params), pl)
     return CheckPlan(check, checks.RULES[check.rule].plan(ctx), scope)
 
 

@@ -183,6 +183,24 @@ def test_every_rule_kind_agrees_with_polars(tmp_path: Path, on: On, polars: On) 
     assert approx_equal(on.result(ruleset, tmp_path)["checks"], expected["checks"])
 
 
+def test_a_row_rule_has_one_definition_for_every_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row rule is written once, in engine.checks: changing it there changes what DuckDB
+    counts too (here not_null turned into "has a value": 4 of the 6 rows below)."""
+    from engine import checks
+
+    (tmp_path / "t.csv").write_text("id,email\n1,a@x.cn\n2,\n3,b@x.cn\n4,c@x.cn\n5,\n6,d@x.cn\n")
+    ruleset = tmp_path / "r.yaml"
+    ruleset.write_text("ruleset: one\nsources:\n  t: {path: t.csv}\n"
+                       "checks:\n  - {id: present, source: t, rule: not_null, column: email}\n")
+    failed = {e: run(ruleset, tmp_path, engine=e)[2].checks[0].failed for e in ("auto", "duckdb")}
+    assert failed == {"auto": 2, "duckdb": 2}
+    changed = checks.Rule(lambda ctx: checks.Plan(ctx.fn("is_not_null", ctx.col()), [ctx.option("column")]),
+                          ("column",), row=True)
+    monkeypatch.setitem(checks.RULES, "not_null", changed)
+    assert {e: run(ruleset, tmp_path, engine=e)[2].checks[0].failed for e in ("auto", "duckdb")} == \
+        {"auto": 4, "duckdb": 4}
+
+
 REGEXES = """
 ruleset: regexes
 sources:

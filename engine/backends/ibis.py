@@ -24,8 +24,8 @@ import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from ..checks import PATTERNS, outside
-from ..compile import Compiler, Dialect, Plan, ROWS, param_value
+from ..checks import RULES, Context, outside
+from ..compile import Compiler, Dialect, Plan, ROWS, given, param_value
 from ..connect import Database, duckdb, open_table, spark, table_name
 from ..connect import connect as connect_database
 from ..errors import AssessError, Problem
@@ -257,30 +257,29 @@ def _one_if(condition: ir.BooleanValue) -> ir.IntegerValue:
 
 def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
                params: dict[str, Any]) -> Rule:
-    """The counts of one rule in Ibis: each kind as its Polars definition in engine.checks."""
+    """The counts of one rule in Ibis: a row rule from its one definition in engine.checks,
+    each rule that aggregates as its Polars definition there."""
     o = check.options
-    rows_of = _Rows(table, params)
     col = table[o["column"]] if "column" in o else None
     inside = scope if scope is not None else ibis.literal(True)
     kind = check.rule
-    if kind == "not_null":
-        return Rule(col.isnull())
-    if kind == "not_empty":
-        return Rule(col.isnull() | (FUNCTIONS["strip"](col) == ""))
-    if kind == "allowed_values":
-        return Rule(col.notnull() & ~col.isin(list(o["values"])))
-    if kind == "matches":
-        regex = PATTERNS.get(o.get("pattern"), o.get("regex"))
-        return Rule(col.notnull() & ~col.cast("string").re_search(f"^(?:{regex})$"))
+    if RULES[kind].row:
+        rows_of = _Rows(table, params)
+
+        def row(e: Any) -> Any:
+            return rows_of(e) if isinstance(e, Expression) else given(e, params)
+
+        plan = RULES[kind].plan(Context(check, DIALECT, table.__getitem__, row, scope, set(params)))
+        return Rule(plan.failing, rows=None if plan.counted is None else table.count(where=plan.counted & inside))
     if kind == "range":
-        def bound(given: Any) -> Any:  # a param's value, or an ISO date, as engine.checks.range_
-            if not isinstance(given, str):
-                return given
-            given = param_value(params[given]) if given in params else param_value(given)
-            given = dt.datetime.fromisoformat(given) if isinstance(given, str) else given
-            if col.type().is_timestamp() and not isinstance(given, dt.datetime):
-                return dt.datetime(given.year, given.month, given.day)  # its midnight
-            return given
+        def bound(bound_: Any) -> Any:  # a param's value, or an ISO date, as engine.checks.range_
+            if not isinstance(bound_, str):
+                return bound_
+            value = given(bound_, params)
+            value = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+            if col.type().is_timestamp() and not isinstance(value, dt.datetime):
+                return dt.datetime(value.year, value.month, value.day)  # its midnight
+            return value
 
         low, high = bound(o.get("min")), bound(o.get("max"))
         if col.type().is_date() and any(isinstance(b, dt.datetime) for b in (low, high)):
@@ -295,20 +294,6 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
         text = FUNCTIONS["strip"](col)
         target = {"int": "int64", "float": "float64", "date": "date", "datetime": "timestamp"}[o["type"]]
         return Rule(col.notnull() & text.try_cast(target).isnull())
-    if kind == "references":  # a null in any key column: out of scope unless ignore_nulls: false
-        found = table[f"{check.id}.found"]
-        if not o.get("ignore_nulls", True):
-            return Rule(found.isnull())
-        present = ibis.and_(*(table[n].notnull() for n in (o.get("columns") or [o["column"]])))
-        return Rule(found.isnull() & present, rows=table.count(where=present & inside))
-    if kind == "expression":
-        holds = _e(rows_of(check.expression)).cast("boolean")
-        return Rule(~holds.fill_null(False))
-    if kind == "consistency":
-        holds = _e(rows_of(check.expression)).cast("boolean")
-        names = sorted(check.expression.names - set(params))
-        present = ibis.and_(*(table[n].notnull() for n in names)) if names else ibis.literal(True)
-        return Rule(present & ~holds.fill_null(True), rows=table.count(where=present & inside))
     if kind == "unique":
         names = o.get("columns") or [o["column"]]
         parts = [_normalised(check, table[n]) for n in names]
@@ -323,7 +308,7 @@ def check_rule(check: Check, table: ir.Table, scope: ir.BooleanValue | None,
     if kind == "freshness":
         newest = col.max(where=inside).cast("date")
         as_of = o.get("as_of", "period_end")
-        as_of = param_value(params[as_of]) if as_of in params else param_value(as_of)
+        as_of = given(as_of, params)
         stale = newest.isnull() | (newest < ibis.literal(as_of - dt.timedelta(days=o["max_age"])))
         return Rule(ibis.literal(False), rows=ibis.literal(1), failed=_one_if(stale),
                     observed=newest)
