@@ -195,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = assess(Path(args.ruleset), data, _params(args.param), args.lang, update,
                         Path(args.evidence) if args.evidence else None, tuple(map(Path, args.allow_path)),
-                        args.engine, args.entity)
+                        "auto" if args.engine == "polars" else args.engine, args.entity)
         if args.format in ("parquet", "csv") and result.table is None:
             raise UsageError(f"--format {args.format} writes one row per entity: the ruleset has no `by`")
         if args.entity is not None:
@@ -508,9 +508,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--entity", metavar="ID", help="show one entity's scorecard (by id or name)")
     r.add_argument("--history", metavar="DIR", help="append the run to the history in DIR and show the change since the last run")
     r.add_argument("--evidence", metavar="DIR", help="write every failing row of each rule that warns or fails to DIR/<rule>.csv")
-    r.add_argument("--engine", choices=("auto", "streaming", "in-memory", "duckdb", "spark"), default="auto",
-                   help="where the queries run: Polars (auto, streaming bounds memory on sources larger "
-                        "than RAM, in-memory), embedded DuckDB, or Spark (local, or a cluster through the "
+    r.add_argument("--engine", choices=("auto", "polars", "streaming", "in-memory", "duckdb", "spark"),
+                   default="auto",
+                   help="where the queries run: Polars (auto or polars, the default; streaming bounds memory on "
+                        "sources larger than RAM; in-memory), embedded DuckDB, or Spark (local, or a cluster through the "
                         "standard Spark settings); a database URL in --data runs them in that database")
     r.add_argument("--allow-path", **allow)
     r.set_defaults(func=cmd_run)

@@ -98,6 +98,14 @@ def test_run_json_on_the_hand_data_has_the_hand_total(capsys):
     assert result["grade"] == "E"  # 57.3 is below the D threshold of 60
 
 
+def test_engine_polars_is_the_default_engine_by_its_name(capsys):
+    # the JSON names the engine that ran "polars", so --engine takes that name too
+    code, out, _ = run(capsys, "run", str(RULESET), "--data", str(HAND), "--format", "json", "--engine", "polars")
+    result = json.loads(out)
+    assert (code, result["engine"]) == (1, "polars")
+    assert result["score"] == pytest.approx((2400 + 3000 + 30 * 100 / 9) / 100)
+
+
 def test_run_exit_1_when_a_fail_level_check_fails(capsys):
     code, out, _ = run(capsys, "run", str(RULESET), "--data", str(HAND), "--format", "json")
     assert code == 1
