@@ -169,6 +169,21 @@ def _compared_run(tmp_path, previous: float, current: float, actions: str = "", 
         """) + textwrap.dedent(actions), t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n")
 
 
+def test_a_total_without_a_score_has_no_change_from_the_previous_period(tmp_path):
+    # k = 1 / (v - 5): in January v = 3, k = -0.5, scored 0..100 from floor -1 to target 0:
+    # 50; in February v = 5, k has no value, so the total has none and no change
+    result = run(tmp_path, """\
+        params: {period_start: 2025-02-01, period_end: 2025-02-28}
+        compare: previous
+        measures:
+          v: {source: t, sum: v, where: "between(date(day), period_start, period_end)"}
+        kpis:
+          k: {formula: 1 / (v - 5), category: c, target: 0, floor: -1}
+        """, t="day,v\n2025-01-15,3\n2025-02-15,5\n")
+    assert result.score is None
+    assert (result.previous.score, result.previous.change) == (pytest.approx(50), None)
+
+
 def test_change_pct_divides_by_the_size_of_a_negative_previous_value(tmp_path):
     # NPS from -20 to -10: change +10, +50 % of |-20|, an improvement (not -50 %)
     k = _compared(tmp_path, -20, -10, target=30)
@@ -512,3 +527,20 @@ def test_a_breakdown_measure_without_a_title_is_titled_by_its_id(tmp_path):
         """, t="g\na\n")
     [table] = result.breakdowns
     assert table["measures"] == [{"id": "n", "title": "n"}, {"id": "m", "title": "Rows"}]
+
+
+# ---------------------------------------------------------------- a check's words
+
+def test_a_check_without_a_title_is_named_by_its_id_and_says_its_fix_in_the_language(tmp_path):
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        ruleset: r
+        sources:
+          t: {path: t.csv}
+        checks:
+          - {id: x_present, source: t, rule: not_null, column: x, fix: {en: Fill it in, zh: 补上}}
+          - {id: x_named, source: t, rule: not_null, column: x, title: {en: X is there, zh: X 已填}}
+        """), encoding="utf-8")
+    (tmp_path / "t.csv").write_text("x\n1\n\n", encoding="utf-8")
+    for lang, fix, title in (("en", "Fill it in", "X is there"), ("zh", "补上", "X 已填")):
+        present, named = assess(tmp_path / "r.yaml", tmp_path, lang=lang).checks
+        assert (present.title, present.fix, named.title, named.fix) == ("x_present", fix, title, "")

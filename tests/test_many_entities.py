@@ -15,7 +15,8 @@ from polars.testing import assert_frame_equal
 
 from engine import workbook
 from engine.cli import main
-from engine.run import CARDS, SHOWN
+from engine.run import CARDS, SHOWN, shown
+from engine.score import ID, LABEL
 from conftest import ROOT
 
 RULESET = ROOT / "rulesets" / "customer_health.yaml"
@@ -193,3 +194,15 @@ kpis:
     expected = [scored.count(0)] + [0] * 4 + [scored.count(50)] + [0] * 3 + [scored.count(100)]
     assert [(h["from"], h["to"], h["count"]) for h in population["histogram"]] == \
         [(i * 10, i * 10 + 10, c) for i, c in enumerate(expected)]
+
+
+@pytest.mark.parametrize("place", [0, SHOWN - 1, SHOWN, CARDS // 2, CARDS + 10 - SHOWN - 1, CARDS + 10 - SHOWN,
+                                   CARDS + 9])
+def test_a_named_entity_is_kept_once_wherever_it_ranks(place):
+    n = CARDS + 10  # ranked best first: e0 .. e1009
+    table = pl.DataFrame({ID: [f"e{i}" for i in range(n)], LABEL: [f"name {i}" for i in range(n)]})
+    kept = shown(table, f"e{place}")[ID].to_list()
+    # the top and bottom SHOWN, and the named one once, in rank order
+    expected = [f"e{i}" for i in sorted({*range(SHOWN), *range(n - SHOWN, n), place})]
+    assert kept == expected
+    assert shown(table, f"name {place}")[ID].to_list() == expected  # named by its name too

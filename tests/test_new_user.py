@@ -328,6 +328,7 @@ def test_reversed_period_is_refused_at_validation_and_run(capsys, tmp_path):
     # 1 of 4 segments is empty: failed_ratio 0.25, ratio 0.75
     ("failed_ratio > 0.2", "warn"), ("failed_ratio > 25%", "pass"), ("failed_ratio >= 25%", "warn"),
     ("failed_ratio > 0.3", "pass"), ("ratio < 0.8", "warn"), ("ratio < 75%", "pass"), ("failed > 0", "warn"),
+    ("failed != 0", "warn"), ("failed != 1", "pass"), ("failed == 1", "warn"), ("rows <= 3", "pass"),
 ])
 def test_failed_ratio_and_percent_thresholds(capsys, tmp_path, warn, status):
     path = write(tmp_path, replace=('warn: "ratio < 0.9"', f'warn: "{warn}"'))

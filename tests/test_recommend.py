@@ -147,3 +147,10 @@ def test_a_text_that_fails_when_rendered_names_its_action(tmp_path):
     [problem] = info.value.problems
     assert problem.rule == "template" and "action `each`" in problem.message
     assert (problem.location.file.endswith("r.yaml"), problem.location.line) == (True, 11)
+
+
+def test_a_text_reads_the_params(tmp_path):
+    result = run(tmp_path, "        params: {region: east, goal: 5}\n" + _ruleset(
+        "          - {id: a, when: \"k.value > 0\", text: \"{{ params.region }} {{ params.goal }}\"}\n"),
+        t="x\n1\n\n2\n")
+    assert result.actions[0].text == "east 5"
