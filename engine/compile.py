@@ -527,7 +527,7 @@ def formula_exprs(name: str, formula: Expression, ruleset: Ruleset, resolve: Cal
         elif ref in ruleset.measures:
             allocate = ruleset.measures[ref].allocate
             why = (f"measure `{ref}` is allocated by `{allocate}`, which is 0 for every entity"
-                   if allocate else f"measure `{ref}` has no value (no rows)")
+                   if allocate else f"measure `{ref}` has no value (no rows, or only empty values)")
             reasons.append(pl.when(pl.col(ref + suffix).is_null()).then(pl.lit(why)))
     reasons.append(pl.lit("the formula gives no finite number"))
     reason = pl.when(value.is_null()).then(pl.coalesce(reasons))

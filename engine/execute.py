@@ -6,6 +6,7 @@ second, bounded query, run only for the rules that did not pass.
 """
 from __future__ import annotations
 
+import ast
 import io
 import os
 import re
@@ -293,6 +294,22 @@ def _bad_number(source: Source, path: Path | None) -> str | None:
             return (f"column '{c}', row {bad['__row__'][0] + 1}: `{value}` is not "
                     f"{'a whole number' if source.columns[c] == 'int' else 'a number'}"
                     + (" (write it without thousands separators)" if "," in value else ""))
+    return None
+
+
+def _text_summed(plan: Plan, name: str, frame: pl.LazyFrame | None) -> tuple[str, str] | None:
+    """A measure adding up a column the file holds as text (a column with no value at all
+    reads as text), and the declaration that fixes it."""
+    if frame is None:
+        return None
+    schema = frame.collect_schema()
+    for m in plan.ruleset.measures.values():
+        column = m.of.tree.id if m.of is not None and isinstance(m.of.tree, ast.Name) else None
+        if m.source == name and m.agg in ("sum", "mean", "median", "quantile") and column \
+                and schema.get(column) == pl.String:
+            return (f"measure `{m.name}` takes the {m.agg} of `{column}`, which the file holds as text "
+                    "(a column with no value at all reads as text)",
+                    f"declare its type on the source: `columns: {{{column}: float}}`")
     return None
 
 
@@ -585,6 +602,8 @@ def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.L
         message = _bad_date(source, raw.get(name)) or _bad_number(source, paths.get(name)) or _first_line(exc)
         hint = ("save the file as UTF-8 or set `encoding:` on the source" if "utf-8" in message
                 else "check the column types the ruleset declares against the file")
+        if "dtype `str`" in message and (text := _text_summed(plan, name, raw.get(name))):
+            message, hint = text
         raise AssessError(Problem(plan.ruleset.sources[name].location, "data",
                                   f"source `{name}`: {message}", hint)) from None
 

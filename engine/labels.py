@@ -101,7 +101,7 @@ REASONS: dict[str, list[tuple[str, str]]] = {
            (r"`(?P<x>[^`]+)` is n/a: (?P<rest>.*)", "`{x}` 无数据：{rest}"),
            (r"measure `(?P<m>[^`]+)` is allocated by `(?P<a>[^`]+)`, which is 0 for every entity",
             "度量 `{m}` 按 `{a}` 分摊，而它对每个对象都为 0"),
-           (r"measure `(?P<m>[^`]+)` has no value \(no rows\)", "度量 `{m}` 没有值（没有数据行）"),
+           (r"measure `(?P<m>[^`]+)` has no value \(no rows, or only empty values\)", "度量 `{m}` 没有值（没有数据行，或值均为空）"),
            (r"the formula gives no finite number", "公式没有得出有限的数值"),
            (r"scored against the other entities: see each entity's scorecard", "与其他对象比较评分：见各对象的计分卡"),
            (r"no score: no KPI could be scored", "无得分：没有可评分的指标"),

@@ -127,11 +127,11 @@ categories: {c: {}}
     reasons |= {f"V2.{k['id']}": k["reason"] for k in v2["kpis"]} | {"V2": v2["unranked"]}
     assert reasons == {
         "div": "除数为零：`zero` 为 0", "chained": "`div` 无数据：除数为零：`zero` 为 0",
-        "empty": "度量 `none` 没有值（没有数据行）", "spread": None,
+        "empty": "度量 `none` 没有值（没有数据行，或值均为空）", "spread": None,
         "infinite": "公式没有得出有限的数值",  # 1e308 x 10 overflows
         "peer": "与其他对象比较评分：见各对象的计分卡",
         "V2.div": "除数为零：`zero` 为 0", "V2.chained": "`div` 无数据：除数为零：`zero` 为 0",
-        "V2.empty": "度量 `none` 没有值（没有数据行）",
+        "V2.empty": "度量 `none` 没有值（没有数据行，或值均为空）",
         "V2.spread": "度量 `spend` 按 `base` 分摊，而它对每个对象都为 0",
         "V2.infinite": "公式没有得出有限的数值", "V2.peer": None,
         # V1 and V3 score `infinite`, V2 cannot: its total rests on other weights

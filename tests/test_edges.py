@@ -544,3 +544,33 @@ def test_a_check_without_a_title_is_named_by_its_id_and_says_its_fix_in_the_lang
     for lang, fix, title in (("en", "Fill it in", "X is there"), ("zh", "补上", "X 已填")):
         present, named = assess(tmp_path / "r.yaml", tmp_path, lang=lang).checks
         assert (present.title, present.fix, named.title, named.fix) == ("x_present", fix, title, "")
+
+
+def test_a_mean_over_rows_without_values_says_so(tmp_path):
+    # two rows, neither with an x: the rows are there, their values are not
+    result = run(tmp_path, """\
+        sources:
+          t: {path: t.csv, columns: {x: float}}
+        measures:
+          m: {source: t, mean: x}
+        kpis:
+          k: {formula: m, target: 1, category: c}
+        """, t="id,x\n1,\n2,\n")
+    assert result.kpi("k").value is None
+    assert result.kpi("k").reason == "measure `m` has no value (no rows, or only empty values)"
+
+
+def test_the_mean_of_a_column_read_as_text_names_the_measure_and_the_declaration(tmp_path):
+    # undeclared, a column with no value at all reads as text, which has no mean
+    with pytest.raises(AssessError) as caught:
+        run(tmp_path, """\
+            measures:
+              m: {source: t, mean: x}
+            kpis:
+              k: {formula: m, target: 1, category: c}
+            """, t="id,x\n1,\n2,\n")
+    problem = caught.value.problems[0]
+    assert (problem.location.line, problem.rule) == (3, "data")
+    assert problem.message == ("source `t`: measure `m` takes the mean of `x`, which the file holds as text "
+                               "(a column with no value at all reads as text)")
+    assert problem.hint == "declare its type on the source: `columns: {x: float}`"

@@ -513,7 +513,7 @@ def test_a_breakdown_formula_per_group_across_sources(tmp_path):
     assert per_lead["retail"]["spend_per_lead"] == pytest.approx(mean["retail"] / lead_count["retail"])
     # no purchase of a partner: the mean has no value there (a count or sum would be 0)
     assert per_lead["partner"]["spend"] is None and per_lead["partner"]["spend_per_lead"] is None
-    assert per_lead["partner"]["spend_per_lead.reason"] == "measure `spend` has no value (no rows)"
+    assert per_lead["partner"]["spend_per_lead.reason"] == "measure `spend` has no value (no rows, or only empty values)"
     assert [r["segment"] for r in result.breakdowns[1]["rows"]] == ["online", "partner", "retail", "vip", "wholesale", None]
 
 
