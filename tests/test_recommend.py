@@ -154,3 +154,23 @@ def test_a_text_reads_the_params(tmp_path):
         "          - {id: a, when: \"k.value > 0\", text: \"{{ params.region }} {{ params.goal }}\"}\n"),
         t="x\n1\n\n2\n")
     assert result.actions[0].text == "east 5"
+
+
+def test_an_entitys_weakest_and_strongest_category_and_a_categorys_title(tmp_path):
+    # one owner a: k1 = x = 3 of target 3 (100, category Care, listed first), k2 = y = 1 of
+    # target 4, floor 0 (25, category Sales): Sales is the weakest, Care the strongest
+    result = run(tmp_path, """\
+        by: o
+        categories: {care: {title: Care}, sales: {title: Sales}}
+        measures:
+          x: {source: t, sum: x}
+          y: {source: t, sum: y}
+        kpis:
+          k1: {formula: x, target: 3, floor: 0, category: care}
+          k2: {formula: y, target: 4, floor: 0, category: sales}
+        actions:
+          - {id: all, when: "k1.value > 0", text: "{{ care.title }} and {{ sales.title }}"}
+          - {id: each, scope: entity, when: "k1.value > 0",
+             text: "weakest {{ entity.weakest_category }}, strongest {{ entity.strongest_category }}"}
+        """, t="o,x,y\na,3,1\n")
+    assert sorted(a.text for a in result.actions) == ["Care and Sales", "weakest Sales, strongest Care"]
