@@ -120,3 +120,8 @@ def render_problems(found: dict[str, list[Problem]], fmt: str) -> str:
                 f'<testsuite name="assess validate" tests="{len(found)}" failures="{failures}">\n'
                 + "\n".join(cases) + "\n</testsuite>\n")
     raise ValueError(f"unknown format {fmt}")
+
+
+def first_line(exc: BaseException) -> str:
+    """An engine's error without what follows its first line (Polars adds its query plan)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -18,7 +18,7 @@ import polars as pl
 
 from .checks import parse_date
 from .compile import ROWS, CheckPlan, Plan
-from .errors import AssessError, Problem, did_you_mean
+from .errors import AssessError, Problem, did_you_mean, first_line
 from .model import DATA_FORMATS, Source
 
 TYPES: dict[str, Any] = {"string": pl.String, "int": pl.Int64, "float": pl.Float64,
@@ -194,7 +194,7 @@ def scan(source: Source, path: Path) -> pl.LazyFrame:
             return pl.read_excel(path, **sheet).lazy()
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise AssessError(Problem(source.location, "unreadable",
-                                  f"source `{source.name}`: cannot read {path.name}: {_first_line(exc)}")) from None
+                                  f"source `{source.name}`: cannot read {path.name}: {first_line(exc)}")) from None
     raise AssessError(Problem(source.location, "format",
                               f"source `{source.name}`: {path.suffix or 'no'} files are not supported",
                               "use csv, parquet or xlsx"))
@@ -207,7 +207,7 @@ def conform(source: Source, frame: pl.LazyFrame, used: set[str]) -> pl.LazyFrame
         schema = frame.collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise AssessError(Problem(source.location, "unreadable",
-                                  f"source `{source.name}`: {_first_line(exc)}")) from None
+                                  f"source `{source.name}`: {first_line(exc)}")) from None
     problems = []
     # borrowed columns are checked on the source they come from
     declared = {c: t for c, t in (source.columns or {}).items()
@@ -311,10 +311,6 @@ def _text_summed(plan: Plan, name: str, frame: pl.LazyFrame | None) -> tuple[str
                     "(a column with no value at all reads as text)",
                     f"declare its type on the source: `columns: {{{column}: float}}`")
     return None
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def execute(plan: Plan, ruleset_dir: Path, data_dir: Path | None = None,
@@ -599,7 +595,7 @@ def _collect_one(plan: Plan, name: str, query: pl.LazyFrame, raw: dict[str, pl.L
         return query.collect()
     except pl.exceptions.PolarsError as exc:
         source = plan.ruleset.sources[name]
-        message = _bad_date(source, raw.get(name)) or _bad_number(source, paths.get(name)) or _first_line(exc)
+        message = _bad_date(source, raw.get(name)) or _bad_number(source, paths.get(name)) or first_line(exc)
         hint = ("save the file as UTF-8 or set `encoding:` on the source" if "utf-8" in message
                 else "check the column types the ruleset declares against the file")
         if "dtype `str`" in message and (text := _text_summed(plan, name, raw.get(name))):

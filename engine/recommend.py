@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Union
 import polars as pl
 
 from .compile import Compiler, lit, resolver
-from .errors import AssessError, Problem
+from .errors import AssessError, Problem, first_line
 from .model import Action, Ruleset, text_in
 from .render import grouped, show
 from .result import ActionResult, CheckResult, EntityResult, Result
@@ -99,11 +99,20 @@ def conditions(ruleset: Ruleset, actions: list[Action], scored: pl.DataFrame, ch
     """One boolean column per action: whether its condition holds on each scored row."""
     compiled = [lit(Compiler(resolver(params), lambda n, f: pl.col(f"{n}.{f}")).compile(a.when))
                 .cast(pl.Boolean).fill_null(False).alias(a.id) for a in actions]
+    known = scored.lazy().select(facts(ruleset, checks))
     try:
-        return scored.lazy().select(facts(ruleset, checks)).select(compiled).collect(engine="in-memory")
+        return known.select(compiled).collect(engine="in-memory")
     except pl.exceptions.PolarsError as exc:
-        raise AssessError(Problem(actions[0].location, "action",
-                                  f"cannot evaluate action conditions: {exc}")) from None
+        error = exc
+    culprit = actions[0]
+    for action, condition in zip(actions, compiled):  # which one: each alone, in order
+        try:
+            known.select(condition).collect(engine="in-memory")
+        except pl.exceptions.PolarsError as exc:
+            culprit, error = action, exc
+            break
+    raise AssessError(Problem(culprit.location, "action",
+                              f"cannot evaluate the condition of `{culprit.id}`: {first_line(error)}"))
 
 
 def _context(card: Card, checks: list[CheckResult], params: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
+from engine.errors import AssessError
 from engine.recommend import bounded, environment, number, percent
 from engine.validate import TEMPLATE_FILTERS
 from test_edges import run
@@ -174,3 +175,33 @@ def test_an_entitys_weakest_and_strongest_category_and_a_categorys_title(tmp_pat
              text: "weakest {{ entity.weakest_category }}, strongest {{ entity.strongest_category }}"}
         """, t="o,x,y\na,3,1\n")
     assert sorted(a.text for a in result.actions) == ["Care and Sales", "weakest Sales, strongest Care"]
+
+
+def test_a_condition_that_cannot_be_evaluated_is_located_at_its_action(tmp_path):
+    # k.status is text: `k.status - 1` passes validation and fails on the data; the error
+    # names the second action, at its line, with the first line of the engine's reason
+    with pytest.raises(AssessError) as caught:
+        run(tmp_path, _ruleset("          - {id: fine, when: \"k.value > 0\", text: a}\n"
+                               "          - {id: broken, when: \"k.status - 1 > 0\", text: b}\n"), t="x\n1\n\n2\n")
+    problem = caught.value.problems[0]
+    assert (problem.rule, problem.location.line) == ("action", 13)
+    assert problem.message.startswith("cannot evaluate the condition of `broken`: arithmetic on dtypes str")
+    assert "\n" not in problem.message  # not the engine's query plan
+
+
+def test_a_condition_reads_a_tracked_kpis_weight_as_0_and_change_pct_as_a_share(tmp_path):
+    # k = v from -20 (January) to -10 (February): +10, +50 % of |-20|; the tracked KPI u
+    # (no target) weighs nothing
+    result = run(tmp_path, """\
+        params: {period_start: 2025-02-01, period_end: 2025-02-28}
+        compare: previous
+        measures:
+          v: {source: t, sum: v, where: "between(date(day), period_start, period_end)"}
+        kpis:
+          k: {formula: v, target: 30, category: c}
+          u: {formula: v, category: c}
+        actions:
+          - {id: pct, when: "k.change_pct > 0.49 and k.change_pct < 0.51", text: pct}
+          - {id: tracked, when: "u.weight == 0", text: tracked}
+        """, t="day,v\n2025-01-15,-20\n2025-02-15,-10\n")
+    assert sorted(a.id for a in result.actions) == ["pct", "tracked"]
