@@ -321,3 +321,11 @@ def test_text_functions_with_a_column_argument(text, expected):
 def test_rank_leaves_nulls_unranked():
     # x = 1, 2, 0, null: 2 is first, 1 second, 0 third, null has no rank
     assert ev("rank(x)", NUMS) == [2, 1, 3, None]
+
+
+def test_a_row_compiler_refuses_an_attribute_that_only_an_action_condition_may_name():
+    # `k.value` parses for an action condition; compiled as a row expression (no facts to
+    # read it from) it is an error at its expression, never a column named "k"
+    with pytest.raises(AssessError) as caught:
+        row_compiler({}).compile(parse("k.value > 1", HERE, attributes=True))
+    assert caught.value.problems[0].message == "cannot compile `k.value > 1`: attributes are not part of the language"
