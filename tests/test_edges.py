@@ -209,6 +209,33 @@ def test_benchmark_gap_against_a_negative_benchmark(tmp_path):
     assert [(p["side"], p["id"], p["gap"]) for p in result.profile] == [("strength", "k", pytest.approx(0.5))]
 
 
+@pytest.mark.parametrize("benchmark, gap", [(1, 1.0), (4, -0.5), (0, None)])
+def test_benchmark_gap_against_a_benchmark_of_one_four_and_zero(tmp_path, benchmark, gap):
+    # k = 2 rows, target 2 (met, score 100): against a benchmark of 1 it is (2 - 1) / 1 =
+    # +1.0 ahead, of 4 (2 - 4) / 4 = -0.5 behind; a benchmark of 0 gives no relative gap
+    result = run(tmp_path, f"""\
+        measures:
+          n: {{source: t, count: true}}
+        kpis:
+          k: {{formula: n, target: 2, floor: 0, benchmark: {benchmark}, category: c}}
+        """, t="x\n1\n2\n")
+    k = [p for p in result.profile if p["id"] == "k"]
+    assert [p.get("gap") for p in k] == [pytest.approx(gap) if gap is not None else None]
+
+
+def test_a_met_kpi_of_weight_0_is_no_strength(tmp_path):
+    # k (weight 0) and m (weight 1) are both met (2 of target 2): only m counts, so only m
+    # is a strength by score
+    result = run(tmp_path, """\
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: n, target: 2, floor: 0, weight: 0, category: c}
+          m: {formula: n, target: 2, floor: 0, category: c}
+        """, t="x\n1\n2\n")
+    assert [(p["side"], p["id"]) for p in result.profile] == [("strength", "m")]
+
+
 @pytest.mark.parametrize("value, expected", [(-21, "near"), (-19, "met"), (-23, "missed")])
 def test_near_margin_of_a_negative_target(tmp_path, value, expected):
     # target -20 (higher is better), near 0.1: the margin is 0.1 x |-20| = 2, so -21 is
