@@ -223,6 +223,20 @@ def test_benchmark_gap_against_a_benchmark_of_one_four_and_zero(tmp_path, benchm
     assert [p.get("gap") for p in k] == [pytest.approx(gap) if gap is not None else None]
 
 
+def test_strengths_by_benchmark_come_largest_gap_first(tmp_path):
+    # a and b are both 9 of target 10, near (margin 0.2 x 10 = 2): neither met nor missed,
+    # so strengths by their benchmark alone: a (9 - 6) / 6 = +0.5, b (9 - 4.5) / 4.5 = +1.0
+    result = run(tmp_path, """\
+        measures:
+          n: {source: t, sum: x}
+        kpis:
+          a: {formula: n, target: 10, floor: 0, near: 0.2, benchmark: 6, category: c}
+          b: {formula: n, target: 10, floor: 0, near: 0.2, benchmark: 4.5, category: c}
+        """, t="x\n4\n5\n")
+    assert [(p["side"], p["id"], p["gap"]) for p in result.profile] == [
+        ("strength", "b", pytest.approx(1.0)), ("strength", "a", pytest.approx(0.5))]
+
+
 def test_a_met_kpi_of_weight_0_is_no_strength(tmp_path):
     # k (weight 0) and m (weight 1) are both met (2 of target 2): only m counts, so only m
     # is a strength by score

@@ -205,3 +205,10 @@ def test_a_condition_reads_a_tracked_kpis_weight_as_0_and_change_pct_as_a_share(
           - {id: tracked, when: "u.weight == 0", text: tracked}
         """, t="day,v\n2025-01-15,-20\n2025-02-15,-10\n")
     assert sorted(a.id for a in result.actions) == ["pct", "tracked"]
+
+
+def test_an_action_that_does_not_fire_does_not_stop_the_next_one(tmp_path):
+    # k.value is 3: `never` does not hold, `then` does, on the same scorecard
+    result = run(tmp_path, _ruleset("          - {id: never, when: \"k.value > 3\", text: a}\n"
+                                    "          - {id: then, when: \"k.value == 3\", text: b}\n"), t="x\n1\n\n2\n")
+    assert [a.id for a in result.actions] == ["then"]
