@@ -8,6 +8,7 @@ import pytest
 
 from engine.errors import AssessError
 from engine.recommend import bounded, environment, number, percent
+from engine.run import assess
 from engine.validate import TEMPLATE_FILTERS
 from test_edges import run
 
@@ -212,3 +213,22 @@ def test_an_action_that_does_not_fire_does_not_stop_the_next_one(tmp_path):
     result = run(tmp_path, _ruleset("          - {id: never, when: \"k.value > 3\", text: a}\n"
                                     "          - {id: then, when: \"k.value == 3\", text: b}\n"), t="x\n1\n\n2\n")
     assert [a.id for a in result.actions] == ["then"]
+
+
+def test_an_actions_owner_in_the_language_and_an_entity_text_reads_the_params(tmp_path):
+    # two owners a (x 1) and b (x 2); each entity action names its owner in the result's language
+    ruleset = """\
+        by: o
+        params: {region: east}
+        measures:
+          x: {source: t, sum: x}
+        kpis:
+          k: {formula: x, target: 3, floor: 0, category: c}
+        actions:
+          - {id: each, scope: entity, when: "k.value > 0", owner: {en: Sales, zh: 销售},
+             text: "{{ entity.id }} {{ params.region }}"}
+        """
+    english = run(tmp_path, ruleset, t="o,x\na,1\nb,2\n")
+    chinese = assess(tmp_path / "r.yaml", tmp_path, lang="zh")
+    for result, owner in ((english, "Sales"), (chinese, "销售")):
+        assert sorted((a.text, a.owner) for a in result.actions) == [("a east", owner), ("b east", owner)]
