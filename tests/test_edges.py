@@ -615,3 +615,58 @@ def test_the_mean_of_a_column_read_as_text_names_the_measure_and_the_declaration
     assert problem.message == ("source `t`: measure `m` takes the mean of `x`, which the file holds as text "
                                "(a column with no value at all reads as text)")
     assert problem.hint == "declare its type on the source: `columns: {x: float}`"
+
+
+def test_quality_per_source_and_per_area(tmp_path):
+    # s: 1 of 4 rows without x (ratio 0.75), area contact; u: 2 of 2 with y (1.0), no area;
+    # one severity, so the overall score is the plain mean: (75 + 100) / 2 = 87.5
+    result = run(tmp_path, """\
+        sources:
+          s: {path: s.csv}
+          u: {path: u.csv}
+        areas: {contact: {en: Contact}}
+        checks:
+          - {id: x_ok, source: s, rule: not_null, column: x, area: contact}
+          - {id: y_ok, source: u, rule: not_null, column: y}
+        """, s="x\n1\n2\n\n4\n", u="y\n1\n2\n")
+    assert result.quality == {"overall": pytest.approx(87.5), "sources": {"s": pytest.approx(75.0), "u": 100.0},
+                              "areas": {"contact": pytest.approx(75.0)}}
+
+
+def test_the_definitions_say_how_each_number_is_made(tmp_path):
+    # o borrows the owner from t by id; spend is shared by every owner
+    result = run(tmp_path, """\
+        by: owner
+        sources:
+          t: {path: t.csv}
+          o: {path: o.csv, by: owner, where: "x > 0", join: {source: t, on: id, columns: [owner]}}
+          costs: {path: costs.csv}
+        measures:
+          n: {source: o, sum: x}
+          spend: {source: costs, sum: c, per_entity: shared}
+        kpis:
+          k: {formula: n / spend, target: 1, category: c}
+        """, t="id,owner\n1,ann\n2,bo\n", o="id,x\n1,2\n2,3\n", costs="c\n5\n")
+    d = result.definitions
+    assert d["kpis"] == {"k": ["n", "spend"]}
+    assert d["measures"]["spend"] == {"source": "costs", "agg": "sum", "of": "c", "where": None, "by": [],
+                                      "allocate": None, "shared": True}
+    assert d["sources"]["o"] == {"path": "o.csv", "from": None, "group_by": [], "where": "x > 0", "joins": ["t"]}
+    assert d["sources"]["t"]["joins"] == []
+
+
+def test_a_category_is_a_strength_or_weakness_by_its_score(tmp_path):
+    # k1 = 3 of 3 (100, care), k2 = 1 of 4 (25, sales): the total is (100 + 25) / 2 = 62.5,
+    # care lies above it (a strength), sales below (a weakness), both judged by score
+    result = run(tmp_path, """\
+        categories: {care: {}, sales: {}}
+        measures:
+          x: {source: t, sum: x}
+          y: {source: t, sum: y}
+        kpis:
+          k1: {formula: x, target: 3, floor: 0, category: care}
+          k2: {formula: y, target: 4, floor: 0, category: sales}
+        """, t="x,y\n3,1\n")
+    categories = [p for p in result.profile if p["kind"] == "category"]
+    assert categories == [{"side": "strength", "id": "care", "kind": "category", "by": "score", "score": 100.0},
+                          {"side": "weakness", "id": "sales", "kind": "category", "by": "score", "score": 25.0}]

@@ -232,3 +232,18 @@ def test_an_actions_owner_in_the_language_and_an_entity_text_reads_the_params(tm
     chinese = assess(tmp_path / "r.yaml", tmp_path, lang="zh")
     for result, owner in ((english, "Sales"), (chinese, "销售")):
         assert sorted((a.text, a.owner) for a in result.actions) == [("a east", owner), ("b east", owner)]
+
+
+def test_within_a_priority_an_action_without_a_gain_comes_after_one_with_a_small_gain(tmp_path):
+    # k = 3 of target 3.02 (floor 0): 99.34, so meeting it gains 0.66 points of the total;
+    # `whole` names no KPI and has no gain: it comes last, as a gain of 0 would
+    result = run(tmp_path, """\
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {formula: n, target: 3.02, floor: 0, category: c}
+        actions:
+          - {id: whole, when: "score > 0", text: a}
+          - {id: close, when: "k.value > 0", text: b}
+        """, t="x\n1\n2\n3\n")
+    assert [(a.id, a.gain) for a in result.actions] == [("close", pytest.approx(100 - 300 / 3.02)), ("whole", None)]
