@@ -670,3 +670,25 @@ def test_a_category_is_a_strength_or_weakness_by_its_score(tmp_path):
     categories = [p for p in result.profile if p["kind"] == "category"]
     assert categories == [{"side": "strength", "id": "care", "kind": "category", "by": "score", "score": 100.0},
                           {"side": "weakness", "id": "sales", "kind": "category", "by": "score", "score": 25.0}]
+
+
+def test_a_worst_rollup_leaves_out_a_kpi_of_weight_0_and_gains_to_the_next_worst(tmp_path):
+    # category c rolls up by its worst KPI: a = 1 of 4 (25), b = 3 of 4 (75), z = 0 of 4
+    # (0) but of weight 0, so not counted: c = 25. Category d has e = 2 of 4 (50) alone.
+    # The total is (25 + 50) / 2 = 37.5. Meeting a makes b the worst of c: (75 + 50) / 2,
+    # a gain of 25; meeting b gains nothing; meeting e makes d 100: (25 + 100) / 2, 25
+    result = run(tmp_path, """\
+        categories: {c: {rollup: worst}, d: {rollup: worst}}
+        measures:
+          x: {source: t, sum: x}
+          y: {source: t, sum: y}
+          w: {source: t, sum: w}
+          v: {source: t, sum: v}
+        kpis:
+          a: {formula: x, target: 4, floor: 0, category: c}
+          b: {formula: y, target: 4, floor: 0, category: c}
+          z: {formula: w, target: 4, floor: 0, weight: 0, category: c}
+          e: {formula: v, target: 4, floor: 0, category: d}
+        """, t="x,y,w,v\n1,3,0,2\n")
+    assert result.score == pytest.approx(37.5)
+    assert {k.id: k.gain for k in result.kpis} == {"a": pytest.approx(25.0), "b": 0.0, "z": 0.0, "e": pytest.approx(25.0)}
