@@ -23,6 +23,9 @@ from .validate import load_ruleset
 REMOTE = ("duckdb", "spark")  # engines reached through Ibis (engine.backends.ibis)
 
 
+KINDS = {int: "a whole number", float: "a number", dt.date: "a date"}
+
+
 def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
     """The ruleset's params with command-line overrides, read as the default's type."""
     params = dict(ruleset.params)
@@ -47,7 +50,7 @@ def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
                 value = text
         except ValueError:
             raise AssessError(Problem(Location(str(ruleset.file)), "param-type",
-                                      f"--param {name}={text}: expected a {type(default).__name__} like {default}")) from None
+                                      f"--param {name}={text}: expected {KINDS.get(type(default), 'text')} like {default}")) from None
         params[name] = value
     if wrong := reversed_period(params):
         raise AssessError(Problem(Location(str(ruleset.file)), "period", wrong, "swap the two dates"))

@@ -3,6 +3,7 @@ filters. Each test pins one behaviour that a one-line change of the engine once 
 unnoticed by the whole suite; the expected values are worked out in the comments."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 import textwrap
 from pathlib import Path
@@ -692,3 +693,47 @@ def test_a_worst_rollup_leaves_out_a_kpi_of_weight_0_and_gains_to_the_next_worst
         """, t="x,y,w,v\n1,3,0,2\n")
     assert result.score == pytest.approx(37.5)
     assert {k.id: k.gain for k in result.kpis} == {"a": pytest.approx(25.0), "b": 0.0, "z": 0.0, "e": pytest.approx(25.0)}
+
+
+# ---------------------------------------------------------------- --param
+
+PARAMS = """\
+    params: {flag: false, n: 3, x: 0.5, day: 2025-01-31, name: east, period_start: 2025-01-01,
+             period_end: 2025-12-31}
+    measures:
+      m: {source: t, count: true}
+    kpis:
+      k: {formula: m, target: 1, category: c}
+    """
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("flag", "true", True), ("flag", "YES", True), ("flag", "on", True), ("flag", "1", True), ("flag", "no", False),
+    ("n", "7", 7), ("x", "2.25", 2.25), ("day", "2025-03-01", dt.date(2025, 3, 1)), ("name", "west", "west"),
+])
+def test_a_param_given_on_the_command_line_is_read_as_its_defaults_type(tmp_path, name, text, value):
+    from engine.run import with_params
+    from engine.validate import load_ruleset
+
+    run(tmp_path, PARAMS, t="x\n1\n")
+    params = with_params(load_ruleset(tmp_path / "r.yaml"), {name: text})
+    assert params[name] == value and type(params[name]) is type(value)
+
+
+@pytest.mark.parametrize("overrides, rule, message", [
+    ({"nn": "1"}, "unknown-param", "--param nn: the ruleset has no param `nn`"),
+    ({"n": "1.5"}, "param-type", "--param n=1.5: expected a whole number like 3"),
+    ({"x": "nan"}, "param-type", "--param x=nan: expected a number like 0.5"),
+    ({"x": "inf"}, "param-type", "--param x=inf: expected a number like 0.5"),
+    ({"day": "31.01.2025"}, "param-type", "--param day=31.01.2025: expected a date like 2025-01-31"),
+    ({"period_start": "0001-01-01"}, "period", "period_start 0001-01-01: the period before it would begin before the year 1"),
+])
+def test_a_param_that_cannot_be_used_is_refused_with_its_reason(tmp_path, overrides, rule, message):
+    from engine.run import with_params
+    from engine.validate import load_ruleset
+
+    run(tmp_path, PARAMS, t="x\n1\n")
+    with pytest.raises(AssessError) as caught:
+        with_params(load_ruleset(tmp_path / "r.yaml"), overrides)
+    problem = caught.value.problems[0]
+    assert (problem.rule, problem.message) == (rule, message)
