@@ -21,9 +21,7 @@ from .validate import load_ruleset
 
 
 REMOTE = ("duckdb", "spark")  # engines reached through Ibis (engine.backends.ibis)
-
-
-KINDS = {int: "a whole number", float: "a number", dt.date: "a date"}
+KINDS = {int: "a whole number", float: "a number", dt.date: "a date"}  # what a --param must be
 
 
 def with_params(ruleset: Ruleset, overrides: dict[str, str]) -> dict[str, Any]:
