@@ -339,7 +339,7 @@ def consistency(ctx: Context) -> Plan:
     holds = ctx.d.boolean(ctx.d.lit(ctx.row(expression)))
     names = sorted(expression.names - ctx.params)
     present = ctx.all_of([ctx.fn("is_not_null", ctx.col(n)) for n in names])
-    return Plan(present & ~holds.fill_null(True), names, counted=present)
+    return Plan(present & ~holds.fill_null(True), names, counted=present if names else None)
 
 
 @rule("expression", row=True)

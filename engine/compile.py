@@ -410,8 +410,9 @@ def plan_check(check: Check, params: dict[str, Any]) -> CheckPlan:
         scope = pl.repeat(scope, pl.len())  # a filter on params alone holds for every row, or none
 
     def row(e: Any) -> Any:
-        if isinstance(e, Expression):
-            return lit(compile_row(e, params))
+        if isinstance(e, Expression):  # on params alone, a value for every row, as SQL gives it
+            value = lit(compile_row(e, params))
+            return value if _uses_columns(e, params) else pl.repeat(value, pl.len())
         return given(e, params)
 
     ctx = checks.Context(check, POLARS, pl.col, row, scope, set(params), pl)

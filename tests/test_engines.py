@@ -201,6 +201,29 @@ def test_a_row_rule_has_one_definition_for_every_engine(tmp_path: Path, monkeypa
         {"auto": 4, "duckdb": 4}
 
 
+PARAMS_ONLY = """
+ruleset: params_only
+params: {a: 1, b: 2}
+sources:
+  t: {path: t.csv}
+checks:
+  - {id: c_true, source: t, rule: consistency, expression: "a < b"}
+  - {id: c_false, source: t, rule: consistency, expression: "a > b"}
+  - {id: e_true, source: t, rule: expression, expression: "a < b"}
+  - {id: e_false, source: t, rule: expression, expression: "a > b"}
+"""
+
+
+@pytest.mark.parametrize("on", ["auto", "duckdb", "postgres"], indirect=True)
+def test_a_rule_on_params_alone_holds_or_fails_on_every_row(tmp_path: Path, on: On) -> None:
+    # t has 3 rows; a < b holds on each of them, a > b fails on each (Polars once counted
+    # one row: a literal summed, where SQL counts it per row)
+    (tmp_path / "r.yaml").write_text(PARAMS_ONLY)
+    (tmp_path / "t.csv").write_text("x\n1\n2\n3\n")
+    checks = {c["id"]: (c["rows"], c["failed"]) for c in on.result(tmp_path / "r.yaml", tmp_path)["checks"]}
+    assert checks == {"c_true": (3, 0), "c_false": (3, 3), "e_true": (3, 0), "e_false": (3, 3)}
+
+
 REGEXES = """
 ruleset: regexes
 sources:
