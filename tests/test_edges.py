@@ -737,3 +737,18 @@ def test_a_param_that_cannot_be_used_is_refused_with_its_reason(tmp_path, overri
         with_params(load_ruleset(tmp_path / "r.yaml"), overrides)
     problem = caught.value.problems[0]
     assert (problem.rule, problem.message) == (rule, message)
+
+
+def test_an_entity_without_a_score_is_unranked_and_says_why(tmp_path):
+    # a: mean x 2 (scored); b: no x, so k is n/a and b has no total
+    result = run(tmp_path, """\
+        by: o
+        sources:
+          t: {path: t.csv, columns: {o: string, x: float}}
+        measures:
+          x: {source: t, mean: x}
+        kpis:
+          k: {formula: x, target: 2, floor: 0, category: c}
+        """, t="o,x\na,2\nb,\n")
+    assert [(e.id, e.rank, e.unranked) for e in result.entities] == [
+        ("a", 1, None), ("b", None, "no score: no KPI could be scored")]

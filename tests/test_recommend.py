@@ -247,3 +247,20 @@ def test_within_a_priority_an_action_without_a_gain_comes_after_one_with_a_small
           - {id: close, when: "k.value > 0", text: b}
         """, t="x\n1\n2\n3\n")
     assert [(a.id, a.gain) for a in result.actions] == [("close", pytest.approx(100 - 300 / 3.02)), ("whole", None)]
+
+
+def test_an_entity_text_reads_its_strengths_and_weaknesses(tmp_path):
+    # owner a: k1 = 3 of 3 (met, a strength), k2 = 1 of 4 (missed, a weakness)
+    result = run(tmp_path, """\
+        by: o
+        measures:
+          x: {source: t, sum: x}
+          y: {source: t, sum: y}
+        kpis:
+          k1: {formula: x, target: 3, floor: 0, category: c}
+          k2: {formula: y, target: 4, floor: 0, category: c}
+        actions:
+          - {id: each, scope: entity, when: "k1.value > 0",
+             text: "strong {{ entity.strengths | join(',') }} weak {{ entity.weaknesses | join(',') }}"}
+        """, t="o,x,y\na,3,1\n")
+    assert [a.text for a in result.actions] == ["strong k1 weak k2"]
