@@ -752,3 +752,21 @@ def test_an_entity_without_a_score_is_unranked_and_says_why(tmp_path):
         """, t="o,x\na,2\nb,\n")
     assert [(e.id, e.rank, e.unranked) for e in result.entities] == [
         ("a", 1, None), ("b", None, "no score: no KPI could be scored")]
+
+
+def test_among_tied_categories_the_strength_is_the_last_best_and_the_weakness_the_first_worst(tmp_path):
+    # p and q score 100 (3 of 3), r and s 25 (1 of 4); the total is 62.5
+    result = run(tmp_path, """\
+        categories: {p: {}, q: {}, r: {}, s: {}}
+        measures:
+          x: {source: t, sum: x}
+          y: {source: t, sum: y}
+        kpis:
+          kp: {formula: x, target: 3, floor: 0, category: p}
+          kq: {formula: x, target: 3, floor: 0, category: q}
+          kr: {formula: y, target: 4, floor: 0, category: r}
+          ks: {formula: y, target: 4, floor: 0, category: s}
+        """, t="x,y\n3,1\n")
+    assert result.score == pytest.approx(62.5)
+    assert [(p["side"], p["id"]) for p in result.profile if p["kind"] == "category"] == [
+        ("strength", "q"), ("weakness", "r")]
