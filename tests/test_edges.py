@@ -158,29 +158,33 @@ def _compared(tmp_path, previous: float, current: float, **kpi: object):
     return _compared_run(tmp_path, previous, current, **kpi).kpi("k")
 
 
+# February 2025 compared with January: measure v sums table t's v by its day
+FEBRUARY = """\
+params: {period_start: 2025-02-01, period_end: 2025-02-28}
+compare: previous
+measures:
+  v: {source: t, sum: v, where: "between(date(day), period_start, period_end)"}
+"""
+
+
+def _february(tmp_path, rest: str, january: float, february: float):
+    """assess on FEBRUARY and ``rest`` (kpis, actions), with t's v in each month."""
+    return run(tmp_path, FEBRUARY + textwrap.dedent(rest), t=f"day,v\n2025-01-15,{january}\n2025-02-15,{february}\n")
+
+
 def _compared_run(tmp_path, previous: float, current: float, actions: str = "", **kpi: object):
     fields = ", ".join(f"{k}: {v}" for k, v in kpi.items())
-    return run(tmp_path, textwrap.dedent(f"""\
-        params: {{period_start: 2025-02-01, period_end: 2025-02-28}}
-        compare: previous
-        measures:
-          v: {{source: t, sum: v, where: "between(date(day), period_start, period_end)"}}
-        kpis:
-          k: {{formula: v, category: c, {fields}}}
-        """) + textwrap.dedent(actions), t=f"day,v\n2025-01-15,{previous}\n2025-02-15,{current}\n")
+    return _february(tmp_path, f"kpis:\n  k: {{formula: v, category: c, {fields}}}\n" + textwrap.dedent(actions),
+                     previous, current)
 
 
 def test_a_total_without_a_score_has_no_change_from_the_previous_period(tmp_path):
     # k = 1 / (v - 5): in January v = 3, k = -0.5, scored 0..100 from floor -1 to target 0:
     # 50; in February v = 5, k has no value, so the total has none and no change
-    result = run(tmp_path, """\
-        params: {period_start: 2025-02-01, period_end: 2025-02-28}
-        compare: previous
-        measures:
-          v: {source: t, sum: v, where: "between(date(day), period_start, period_end)"}
+    result = _february(tmp_path, """\
         kpis:
           k: {formula: 1 / (v - 5), category: c, target: 0, floor: -1}
-        """, t="day,v\n2025-01-15,3\n2025-02-15,5\n")
+        """, 3, 5)
     assert result.score is None
     assert (result.previous.score, result.previous.change) == (pytest.approx(50), None)
 

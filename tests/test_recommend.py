@@ -10,7 +10,7 @@ from engine.errors import AssessError
 from engine.recommend import bounded, environment, number, percent
 from engine.run import assess
 from engine.validate import TEMPLATE_FILTERS
-from test_edges import run
+from test_edges import _february, run
 
 # t has 3 rows, one without x. k = 3 rows, linear from floor 1 to target 4:
 # (3 - 1) / (4 - 1) = 66.67, the only KPI, so the total is 66.67: grade D (60..70)
@@ -193,18 +193,14 @@ def test_a_condition_that_cannot_be_evaluated_is_located_at_its_action(tmp_path)
 def test_a_condition_reads_a_tracked_kpis_weight_as_0_and_change_pct_as_a_share(tmp_path):
     # k = v from -20 (January) to -10 (February): +10, +50 % of |-20|; the tracked KPI u
     # (no target) weighs nothing
-    result = run(tmp_path, """\
-        params: {period_start: 2025-02-01, period_end: 2025-02-28}
-        compare: previous
-        measures:
-          v: {source: t, sum: v, where: "between(date(day), period_start, period_end)"}
+    result = _february(tmp_path, """\
         kpis:
           k: {formula: v, target: 30, category: c}
           u: {formula: v, category: c}
         actions:
           - {id: pct, when: "k.change_pct > 0.49 and k.change_pct < 0.51", text: pct}
           - {id: tracked, when: "u.weight == 0", text: tracked}
-        """, t="day,v\n2025-01-15,-20\n2025-02-15,-10\n")
+        """, -20, -10)
     assert sorted(a.id for a in result.actions) == ["pct", "tracked"]
 
 
