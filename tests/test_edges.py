@@ -545,6 +545,53 @@ def test_a_monthly_trend_starts_on_the_first_of_the_month(tmp_path):
     assert [(t["period"], t["value"]) for t in result.kpi("k").trend] == [("2025-01", 2), ("2025-02", 1)]
 
 
+def test_a_quarterly_trend_of_a_period_starting_mid_quarter_begins_with_that_quarter(tmp_path):
+    # the period 2025-02-15..2025-06-30: Q1's point covers 02-15..03-31 (the rows of 02-15 and
+    # 03-31; 02-14 is before the period), Q2's 04-01..06-30 (one row)
+    result = run(tmp_path, """\
+        params: {period_start: 2025-02-15, period_end: 2025-06-30}
+        trend: quarter
+        sources:
+          t: {path: t.csv, columns: {d: date}}
+        measures:
+          n: {source: t, count: true, where: "d >= period_start and d <= period_end"}
+        kpis:
+          k: {formula: n, target: 1, category: c}
+        """, t="d\n2025-02-14\n2025-02-15\n2025-03-31\n2025-04-01\n")
+    assert [(t["period"], t["value"]) for t in result.kpi("k").trend] == [("2025-Q1", 2), ("2025-Q2", 1)]
+
+
+def test_a_source_lent_to_by_two_borrowers_is_checked_for_the_columns_of_both(tmp_path):
+    # o borrows owner from t, p borrows region: t has no owner, which is named at t's line
+    # (not lost because p's borrowing is looked at last)
+    with pytest.raises(AssessError) as caught:
+        run(tmp_path, """\
+            sources:
+              t: {path: t.csv}
+              o: {path: o.csv, join: {source: t, on: id, columns: [owner]}}
+              p: {path: p.csv, join: {source: t, on: id, columns: [region]}}
+            measures:
+              owners: {source: o, n_unique: owner}
+              north: {source: p, count: true, where: "region == 'north'"}
+            kpis:
+              k: {formula: owners + north, target: 1, category: c}
+            """, t="id,region\n1,north\n2,south\n", o="id\n1\n2\n", p="id\n1\n1\n2\n")
+    assert [(p.location.line, p.message) for p in caught.value.problems] == [(4, "source `t` has no column `owner`")]
+
+
+def test_the_library_speaks_english_unless_told(tmp_path):
+    # both entry points, called without a language, give the English title and say "en"
+    from engine.run import run as flow
+    run(tmp_path, """\
+        measures:
+          n: {source: t, count: true}
+        kpis:
+          k: {title: {zh: 数量, en: Count}, formula: n, target: 1, category: c}
+        """, t="x\n1\n")
+    for result in (assess(tmp_path / "r.yaml", tmp_path), flow(tmp_path / "r.yaml", tmp_path)[2]):
+        assert (result.lang, result.kpi("k").title) == ("en", "Count")
+
+
 def test_a_kpi_requiring_a_failed_check_is_unreliable_on_every_card(tmp_path):
     # one of the two rows has no x: x_ok fails, y_ok passes
     result = run(tmp_path, """\

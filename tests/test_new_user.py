@@ -318,7 +318,8 @@ def test_reversed_period_is_refused_at_validation_and_run(capsys, tmp_path):
     good = write(tmp_path)
     code, _, err = run(capsys, "run", str(good), "--param", "period_start=2026-01-01")
     assert code == 2
-    assert "period_start 2026-01-01 is after period_end 2025-12-31" in err
+    # located at the ruleset whose period it is, with the same hint as validate's
+    assert f"{good}: error [period] period_start 2026-01-01 is after period_end 2025-12-31 (swap the two dates)" in err
 
 
 # 17. thresholds: failed_ratio (and percent) for the failing share; warnings on thresholds
