@@ -22,7 +22,6 @@ import functools
 import inspect
 import operator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Callable
 
 from .model import Check
@@ -104,7 +103,7 @@ class Rule:
         return COMMON + self.needs + self.takes
 
 
-def parse_date(pl: ModuleType, text: Any, kind: str, strict: bool = False) -> Any:
+def parse_date(text: Any, kind: str, strict: bool = False) -> Any:
     """Text read as a ``date`` (2025-03-31) or a ``datetime`` (ISO 8601; one with a time
     zone becomes UTC, so every datetime compares with every other): the one reading of
     dates, for a source's declared columns (``strict``: a malformed value is an error),
@@ -241,7 +240,7 @@ def type_(ctx: Context) -> Plan:
     pl, value = ctx.pl, _text(ctx, ctx.col())
     parsed = {"int": value.str.strip_chars().str.to_integer(strict=False),
               "float": value.str.strip_chars().cast(pl.Float64, strict=False),
-              "date": parse_date(pl, value, "date"), "datetime": parse_date(pl, value, "datetime")
+              "date": parse_date(value, "date"), "datetime": parse_date(value, "datetime")
               }[ctx.option("type")]
     return Plan(value.is_not_null() & parsed.is_null(), [ctx.check.options["column"]])
 

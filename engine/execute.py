@@ -236,7 +236,7 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
         if have == pl.Date:
             return None
         if have == pl.String:
-            return parse_date(pl, column, "date", strict=True).alias(name)
+            return parse_date(column, "date", strict=True).alias(name)
         return column.cast(pl.Date).alias(name)
     if kind == "datetime":
         if isinstance(have, pl.Datetime) and have.time_zone is None:
@@ -244,7 +244,7 @@ def _cast(column: pl.Expr, have: Any, kind: str) -> pl.Expr | None:
         if isinstance(have, pl.Datetime):
             return column.dt.convert_time_zone("UTC").dt.replace_time_zone(None).alias(name)
         if have == pl.String:
-            return parse_date(pl, column, "datetime", strict=True).alias(name)
+            return parse_date(column, "datetime", strict=True).alias(name)
         return column.cast(pl.Datetime("us")).alias(name)
     return None if have == TYPES[kind] else column.cast(TYPES[kind]).alias(name)
 
@@ -264,7 +264,7 @@ def _bad_date(source: Source, frame: pl.LazyFrame | None) -> str | None:
         return None
     text = frame.select(pl.int_range(pl.len()).alias("__row__"), *(pl.col(c).cast(pl.String) for c in temporal))
     for c in temporal:
-        wrong = ~_year_ok(pl.col(c)) | parse_date(pl, pl.col(c), source.columns[c]).is_null()
+        wrong = ~_year_ok(pl.col(c)) | parse_date(pl.col(c), source.columns[c]).is_null()
         try:
             bad = text.filter(pl.col(c).is_not_null() & wrong).head(1).collect()
         except pl.exceptions.PolarsError:

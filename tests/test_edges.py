@@ -592,6 +592,19 @@ def test_the_library_speaks_english_unless_told(tmp_path):
         assert (result.lang, result.kpi("k").title) == ("en", "Count")
 
 
+def test_a_failing_table_rule_has_its_count_as_evidence_not_rows(tmp_path):
+    # 2 rows where at least 5 are wanted: the rule fails with 1 of 1 checked and observes 2;
+    # no row of the table is "a failing row", so none is shown as a sample
+    result = run(tmp_path, """\
+        sources:
+          t: {path: t.csv, key: id}
+        checks:
+          - {id: enough, source: t, rule: row_count, min: 5}
+        """, t="id\n1\n2\n")
+    check = result.checks[0]
+    assert (check.status, check.rows, check.failed, check.observed, check.samples) == ("fail", 1, 1, 2, [])
+
+
 def test_a_kpi_requiring_a_failed_check_is_unreliable_on_every_card(tmp_path):
     # one of the two rows has no x: x_ok fails, y_ok passes
     result = run(tmp_path, """\
