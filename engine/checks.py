@@ -168,10 +168,9 @@ def unique(ctx: Context) -> Plan:
     names = ctx.option("columns") or [ctx.option("column")]
     parts = [_normalised(ctx, n) for n in names]
     key = parts[0] if len(parts) == 1 else ctx.pl.struct(parts)
-    present = ctx.pl.all_horizontal([p.is_not_null() for p in parts]) \
-        if ctx.option("ignore_nulls", True) else ctx.pl.lit(True)
     if not ctx.option("ignore_nulls", True):
         return Plan(key.is_duplicated(), list(names), failed=ctx.rows() - ctx.scope(key).n_unique())
+    present = ctx.pl.all_horizontal([p.is_not_null() for p in parts])
     value = key if len(parts) == 1 else ctx.pl.when(present).then(key)  # null without a value
     # n_unique counts null as one more value: subtracting it is cheaper than dropping nulls
     distinct = ctx.scope(value).n_unique().cast(ctx.pl.Int64) \
@@ -306,7 +305,8 @@ def row_count(ctx: Context) -> Plan:
 
 def consistency(ctx: Context) -> Plan:
     """A row expression relating columns holds wherever its inputs are present: rows
-    where any column it names is null are out of scope (not counted).
+    where any column it names is null are out of scope (not counted). A null result of
+    present inputs (a division by zero) is not a failure.
 
     Fails: ``{rule: consistency, expression: "resolved_at >= opened_at"}`` on an
     interaction resolved before it was opened. Passes on unresolved interactions.

@@ -605,6 +605,24 @@ def test_a_failing_table_rule_has_its_count_as_evidence_not_rows(tmp_path):
     assert (check.status, check.rows, check.failed, check.observed, check.samples) == ("fail", 1, 1, 2, [])
 
 
+@pytest.mark.parametrize("engine", ["auto", "duckdb"])
+def test_consistency_passes_a_null_result_of_present_inputs_and_distribution_shows_listed_values(tmp_path, engine):
+    # ratio: row 4 lacks a (out of scope: 8 rows checked); row 2's 3 / 0 is null with both
+    # inputs present, which is not a failure; row 3's 1 / 2 < 1 is the one failing row.
+    # mix: a is 4 of 9 rows (0.44 > 0.4), b 1 of 9; c is 4 of 9 too but not listed, so
+    # its rows are no evidence: the samples are the four rows of a
+    run(tmp_path, """\
+        sources:
+          t: {path: t.csv, key: id}
+        checks:
+          - {id: ratio, source: t, rule: consistency, expression: "a / b >= 1"}
+          - {id: mix, source: t, rule: distribution, column: seg, values: [a, b], max_share: 0.4}
+        """, t="id,a,b,seg\n1,4,2,a\n2,3,0,a\n3,1,2,a\n4,,1,a\n5,1,1,c\n6,1,1,c\n7,1,1,c\n8,1,1,c\n9,1,1,b\n")
+    ratio, mix = assess(tmp_path / "r.yaml", tmp_path, engine=engine).checks
+    assert (ratio.rows, ratio.failed, ratio.samples) == (8, 1, [{"id": 3, "a": 1, "b": 2}])
+    assert (mix.rows, mix.failed, mix.samples) == (2, 1, [{"id": i, "seg": "a"} for i in (1, 2, 3, 4)])
+
+
 def test_a_kpi_requiring_a_failed_check_is_unreliable_on_every_card(tmp_path):
     # one of the two rows has no x: x_ok fails, y_ok passes
     result = run(tmp_path, """\

@@ -732,6 +732,7 @@ def test_range_on_dates_and_datetimes_with_literals_and_params(tmp_path):
           - {id: in_1997, source: tx, rule: range, column: date, min: 1997-01-01, max: "1997-12-31"}
           - {id: in_period, source: tx, rule: range, column: date, min: period_start, max: period_end}
           - {id: before_noon, source: tx, rule: range, column: at, max: 1998-01-01T12:00:00}
+          - {id: before_noon_quoted, source: tx, rule: range, column: at, max: "1998-01-01T12:00:00"}
           - {id: datetime_from_a_date, source: tx, rule: range, column: at, min: 1997-06-01}
         """, {"tx": tx})
     text = path.read_text(encoding="utf-8").replace("period_start: 2013-01-01, period_end: 2013-01-31",
@@ -743,6 +744,7 @@ def test_range_on_dates_and_datetimes_with_literals_and_params(tmp_path):
         "in_1997": ~d.is_between(dt.date(1997, 1, 1), dt.date(1997, 12, 31)),
         "in_period": ~d.is_between(dt.date(1997, 3, 1), dt.date(1997, 9, 30)),
         "before_noon": at > dt.datetime(1998, 1, 1, 12),
+        "before_noon_quoted": at > dt.datetime(1998, 1, 1, 12),  # text, not a YAML timestamp
         "datetime_from_a_date": at < dt.datetime(1997, 6, 1),
     }
     for id, failing in expected.items():
